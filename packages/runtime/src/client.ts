@@ -1,0 +1,109 @@
+// A grpc-js client that signs every call as a participant (PROTOCOL.md §3) over the exact bytes
+// it sends, and verifies the answering service's response signature. Used service to service,
+// by the CLI and by tests.
+import * as grpc from "@grpc/grpc-js";
+import { create, fromBinary, toBinary, type DescMethodUnary, type DescService, type MessageInitShape, type MessageShape } from "@bufbuild/protobuf";
+import { HEADER_NONCE, signRpcRequest, verifyRpcResponse, type ResponseKeyLookup, type SigningKey } from "@clearmesh/trust";
+import { Code, rpcError } from "./errors.js";
+import { headerGetter } from "./grpc-transport.js";
+import { procedureOf } from "./registration.js";
+
+export interface ClientTls {
+  caPem?: Buffer;
+  certPem?: Buffer;
+  keyPem?: Buffer;
+}
+
+export interface SignedClientOptions {
+  address: string;
+  /** Signs every call; may be overridden per call. Omit for unsigned calls (health, wallet end-user methods). */
+  signer?: SigningKey;
+  /** When given, every successful response must carry a valid signature by a key it returns. */
+  responseKeys?: ResponseKeyLookup;
+  /** The participant expected to answer (e.g. "clearing"); checked with responseKeys. */
+  expectedResponder?: string;
+  tls?: ClientTls;
+  defaultDeadlineMs?: number;
+  channelOptions?: grpc.ChannelOptions;
+}
+
+export interface CallOptions {
+  signer?: SigningKey;
+  deadlineMs?: number;
+  /** Extra metadata, e.g. `authorization`. */
+  metadata?: Record<string, string>;
+}
+
+export interface RawCallResult {
+  bytes: Uint8Array;
+  headers: grpc.Metadata;
+}
+
+type UnaryMethods<S extends DescService> = {
+  [K in keyof S["method"] as S["method"][K] extends DescMethodUnary ? K : never]: S["method"][K] extends DescMethodUnary<infer I, infer O>
+    ? (request: MessageInitShape<I>, options?: CallOptions) => Promise<MessageShape<O>>
+    : never;
+};
+
+export type SignedClient<S extends DescService> = UnaryMethods<S> & {
+  /** Sends exact bytes with exact headers, for tests of the wire (unknown fields, tampering). */
+  raw(procedure: string, bytes: Uint8Array, headers: Record<string, string>, deadlineMs?: number): Promise<RawCallResult>;
+  close(): void;
+};
+
+export function channelCredentials(tls: ClientTls | undefined): grpc.ChannelCredentials {
+  if (!tls) return grpc.credentials.createInsecure();
+  return grpc.credentials.createSsl(tls.caPem ?? null, tls.keyPem ?? null, tls.certPem ?? null);
+}
+
+export function createSignedClient<S extends DescService>(service: S, options: SignedClientOptions): SignedClient<S> {
+  const client = new grpc.Client(options.address, channelCredentials(options.tls), {
+    "grpc.max_receive_message_length": 64 * 1024 * 1024,
+    ...options.channelOptions,
+  });
+  const raw = (procedure: string, bytes: Uint8Array, headers: Record<string, string>, deadlineMs?: number) =>
+    rawUnary(client, procedure, bytes, headers, deadlineMs ?? options.defaultDeadlineMs ?? 30_000);
+  const methods: Record<string, unknown> = {};
+  for (const method of service.methods) {
+    if (method.methodKind !== "unary") continue;
+    methods[method.localName] = async (request: MessageInitShape<typeof method.input>, callOptions: CallOptions = {}) => {
+      const procedure = procedureOf(method);
+      const bytes = toBinary(method.input, create(method.input, request));
+      const signer = callOptions.signer ?? options.signer;
+      const headers = { ...(signer ? signRpcRequest(signer, procedure, bytes) : {}), ...callOptions.metadata };
+      const result = await raw(procedure, bytes, headers, callOptions.deadlineMs);
+      if (options.responseKeys && signer) verifyResponse(options, procedure, headers[HEADER_NONCE]!, result);
+      return fromBinary(method.output, result.bytes);
+    };
+  }
+  return { ...methods, raw, close: () => client.close() } as SignedClient<S>;
+}
+
+function verifyResponse(options: SignedClientOptions, procedure: string, nonce: string, result: RawCallResult): void {
+  const getHeader = headerGetter(result.headers);
+  const responder = getHeader("cm-participant");
+  const expectedOk = options.expectedResponder === undefined || responder === options.expectedResponder;
+  if (!expectedOk || !verifyRpcResponse(getHeader, procedure, nonce, result.bytes, options.responseKeys!)) {
+    throw rpcError(Code.Unauthenticated, "BAD_RESPONSE_SIGNATURE", `the response to ${procedure} is not signed by ${options.expectedResponder ?? "a known key"}`);
+  }
+}
+
+function rawUnary(client: grpc.Client, procedure: string, bytes: Uint8Array, headers: Record<string, string>, deadlineMs: number): Promise<RawCallResult> {
+  const metadata = new grpc.Metadata();
+  for (const [name, value] of Object.entries(headers)) metadata.set(name, value);
+  return new Promise((resolve, reject) => {
+    let responseHeaders = new grpc.Metadata();
+    const call = client.makeUnaryRequest<Uint8Array, Buffer>(
+      procedure,
+      (message) => Buffer.from(message.buffer, message.byteOffset, message.byteLength),
+      (buffer) => buffer,
+      bytes,
+      metadata,
+      { deadline: Date.now() + deadlineMs },
+      (error, response) => (error ? reject(error) : resolve({ bytes: response!, headers: responseHeaders })),
+    );
+    call.on("metadata", (received) => {
+      responseHeaders = received;
+    });
+  });
+}

@@ -1,0 +1,168 @@
+// Boots one service's two ports: grpc-js on the gRPC port (partners, services, grpcurl) and
+// connect-node on the HTTP port (Connect, gRPC-Web, /metrics, /healthz), over the same handlers.
+import fs from "node:fs";
+import http from "node:http";
+import http2 from "node:http2";
+import type { AddressInfo } from "node:net";
+import * as grpc from "@grpc/grpc-js";
+import type { DescFile } from "@bufbuild/protobuf";
+import { healthV1, reflectionV1, reflectionV1alpha } from "@clearmesh/contracts";
+import type { SigningKey } from "@clearmesh/trust";
+import type { Logger } from "pino";
+import type { Directory } from "./directory.js";
+import { grpcServiceDefinition, grpcServiceImplementation } from "./grpc-transport.js";
+import { HealthState, healthImpl } from "./health.js";
+import { createHttpHandler } from "./http-transport.js";
+import type { ServiceMetrics } from "./metrics.js";
+import { CallPipeline } from "./pipeline.js";
+import { ReflectionIndex, reflectionV1Impl, reflectionV1alphaImpl } from "./reflection.js";
+import { registration, type ServiceRegistration } from "./registration.js";
+
+export interface TlsFiles {
+  certFile: string;
+  keyFile: string;
+  /** When set, clients must present a certificate signed by this CA (mutual TLS). */
+  clientCaFile?: string;
+}
+
+export interface ServerOptions {
+  name: string;
+  identity: SigningKey;
+  directory: Directory;
+  registrations: readonly ServiceRegistration[];
+  /** Files served by reflection (their dependencies are added). */
+  files: readonly DescFile[];
+  metrics: ServiceMetrics;
+  logger: Logger;
+  bindHost: string;
+  grpcPort: number;
+  httpPort: number;
+  maxRequestBytes: number;
+  rpcTimeoutMs: number;
+  signatureMaxSkewMs: number;
+  nonceCacheMaxPerParticipant: number;
+  tls?: TlsFiles;
+}
+
+export interface RunningServer {
+  readonly grpcPort: number;
+  readonly httpPort: number;
+  readonly health: HealthState;
+  readonly pipeline: CallPipeline;
+  /** Stops accepting, lets in-flight calls finish for up to graceMs, then closes what remains. */
+  close(graceMs: number): Promise<void>;
+}
+
+export async function startServer(options: ServerOptions): Promise<RunningServer> {
+  const shutdown = new AbortController();
+  const pipeline = new CallPipeline({
+    identity: options.identity,
+    directory: options.directory,
+    metrics: options.metrics,
+    maxSkewMs: options.signatureMaxSkewMs,
+    maxNoncesPerParticipant: options.nonceCacheMaxPerParticipant,
+    rpcTimeoutMs: options.rpcTimeoutMs,
+  });
+  const serviceNames = options.registrations.map((entry) => entry.service.typeName);
+  const health = new HealthState(serviceNames);
+  const allNames = [...serviceNames, healthV1.Health.typeName, reflectionV1.ServerReflection.typeName, reflectionV1alpha.ServerReflection.typeName];
+  const index = new ReflectionIndex([...options.files, healthV1.file_grpc_health_v1_health, reflectionV1.file_grpc_reflection_v1_reflection, reflectionV1alpha.file_grpc_reflection_v1alpha_reflection], allNames);
+  const registrations = [
+    ...options.registrations,
+    registration(healthV1.Health, healthImpl(health), { infrastructure: true }),
+    registration(reflectionV1.ServerReflection, reflectionV1Impl(index), { infrastructure: true }),
+    registration(reflectionV1alpha.ServerReflection, reflectionV1alphaImpl(index), { infrastructure: true }),
+  ];
+  const grpcServer = await startGrpc(options, registrations, pipeline, shutdown.signal);
+  const httpServer = await startHttp(options, registrations, pipeline, health, shutdown.signal);
+  options.logger.info({ grpcPort: grpcServer.port, httpPort: httpServer.port, tls: Boolean(options.tls) }, "listening");
+  return {
+    grpcPort: grpcServer.port,
+    httpPort: httpServer.port,
+    health,
+    pipeline,
+    async close(graceMs) {
+      health.set(false);
+      await Promise.all([grpcServer.close(graceMs), httpServer.close(graceMs)]);
+      shutdown.abort();
+    },
+  };
+}
+
+interface Listening {
+  port: number;
+  close(graceMs: number): Promise<void>;
+}
+
+async function startGrpc(options: ServerOptions, registrations: readonly ServiceRegistration[], pipeline: CallPipeline, signal: AbortSignal): Promise<Listening> {
+  const server = new grpc.Server({
+    "grpc.max_receive_message_length": options.maxRequestBytes,
+    "grpc.max_send_message_length": 16 * options.maxRequestBytes,
+    "grpc.keepalive_permit_without_calls": 1,
+  });
+  for (const entry of registrations) {
+    server.addService(grpcServiceDefinition(entry), grpcServiceImplementation(entry, pipeline, signal));
+  }
+  const credentials = options.tls ? grpcServerCredentials(options.tls) : grpc.ServerCredentials.createInsecure();
+  const port = await new Promise<number>((resolve, reject) => {
+    server.bindAsync(`${options.bindHost}:${options.grpcPort}`, credentials, (error, bound) => (error ? reject(error) : resolve(bound)));
+  });
+  return {
+    port,
+    close: (graceMs) => new Promise<void>((resolve) => {
+      const timer = setTimeout(() => { server.forceShutdown(); resolve(); }, graceMs);
+      server.tryShutdown(() => { clearTimeout(timer); resolve(); });
+    }),
+  };
+}
+
+function grpcServerCredentials(tls: TlsFiles): grpc.ServerCredentials {
+  const ca = tls.clientCaFile ? fs.readFileSync(tls.clientCaFile) : null;
+  return grpc.ServerCredentials.createSsl(ca, [{ cert_chain: fs.readFileSync(tls.certFile), private_key: fs.readFileSync(tls.keyFile) }], Boolean(tls.clientCaFile));
+}
+
+async function startHttp(options: ServerOptions, registrations: readonly ServiceRegistration[], pipeline: CallPipeline, health: HealthState, signal: AbortSignal): Promise<Listening> {
+  const handler = createHttpHandler({
+    registrations,
+    pipeline,
+    maxRequestBytes: options.maxRequestBytes,
+    shutdownSignal: signal,
+    extraRoutes: {
+      "/metrics": async (_request, response) => {
+        const body = await options.metrics.registry.metrics();
+        (response as http.ServerResponse).writeHead(200, { "content-type": options.metrics.registry.contentType });
+        response.end(body);
+      },
+      "/healthz": (_request, response) => {
+        (response as http.ServerResponse).writeHead(health.serving ? 200 : 503, { "content-type": "application/json" });
+        response.end(JSON.stringify({ service: options.name, serving: health.serving }));
+      },
+    },
+  });
+  // Plain HTTP/1.1 when there is no certificate (curl, gRPC-Web from browsers through a proxy);
+  // HTTP/2 with HTTP/1.1 fallback over TLS.
+  const server = options.tls
+    ? http2.createSecureServer({
+        cert: fs.readFileSync(options.tls.certFile),
+        key: fs.readFileSync(options.tls.keyFile),
+        ...(options.tls.clientCaFile ? { ca: fs.readFileSync(options.tls.clientCaFile), requestCert: true, rejectUnauthorized: true } : {}),
+        allowHTTP1: true,
+      }, handler as never)
+    : http.createServer(handler as never);
+  const sessions = new Set<{ destroy(): void }>();
+  server.on("session", (session: http2.ServerHttp2Session) => { sessions.add(session); session.on("close", () => sessions.delete(session)); });
+  server.on("connection", (socket: { destroy(): void; on(event: string, fn: () => void): void }) => { sessions.add(socket); socket.on("close", () => sessions.delete(socket)); });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(options.httpPort, options.bindHost, () => resolve());
+  });
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: (graceMs) => new Promise<void>((resolve) => {
+      // An HTTP/2 (or keep-alive) server's close() waits for open sessions: end them after the grace.
+      const timer = setTimeout(() => { for (const session of sessions) session.destroy(); }, graceMs);
+      if ("closeIdleConnections" in server) (server as http.Server).closeIdleConnections();
+      server.close(() => { clearTimeout(timer); resolve(); });
+    }),
+  };
+}

@@ -1,0 +1,66 @@
+// The settings every service shares; a service adds its own to this schema.
+import fs from "node:fs";
+import path from "node:path";
+import {
+  addressSetting, enumSetting, integerSetting, optionalStringSetting, pathSetting, portSetting,
+  publicKeySetting, stringSetting, urlSetting, type SettingsSchema,
+} from "./config.js";
+
+export const SERVICE_NAMES = ["clearing", "bank-adapter", "wallet", "e-commerce-connector", "notifier"] as const;
+export type ServiceName = (typeof SERVICE_NAMES)[number];
+
+/** Default ports on one host (PROTOCOL.md §1). */
+export const DEFAULT_PORTS: Record<ServiceName, { grpc: number; http: number }> = {
+  clearing: { grpc: 50051, http: 8051 },
+  "bank-adapter": { grpc: 50052, http: 8052 },
+  wallet: { grpc: 50053, http: 8053 },
+  "e-commerce-connector": { grpc: 50054, http: 8054 },
+  notifier: { grpc: 50055, http: 8055 },
+};
+
+const dataDir = (environment: Record<string, string | undefined>): string =>
+  path.resolve(environment.CLEARMESH_DATA_DIR || "./data");
+
+/** Reads `<data>/keys/<id>.pub` when it exists, so a mesh started by `npm start` needs no anchors in the environment. */
+function publicKeyFile(participantId: string) {
+  return (environment: Record<string, string | undefined>): string | undefined => {
+    const file = path.join(dataDir(environment), "keys", `${participantId}.pub`);
+    return fs.existsSync(file) ? `${participantId}-1:${fs.readFileSync(file, "utf8").trim()}` : undefined;
+  };
+}
+
+export function commonSettings(service: ServiceName) {
+  const ports = DEFAULT_PORTS[service];
+  return {
+    dataDir: pathSetting("CLEARMESH_DATA_DIR", "Folder for SQLite files, keys and local sinks.", "./data"),
+    bindHost: stringSetting("BIND_HOST", "Address the gRPC and HTTP ports listen on (0.0.0.0 in containers).", "127.0.0.1"),
+    grpcPort: portSetting("GRPC_PORT", "gRPC port (h2c, or TLS when TLS_CERT_FILE is set); 0 picks a free port.", ports.grpc),
+    httpPort: portSetting("HTTP_PORT", "HTTP port: Connect and gRPC-Web over the same handlers, /metrics, /healthz.", ports.http),
+    storeUrl: {
+      ...stringSetting("STORE_URL", "Store: `postgres://…` for PostgreSQL, `sqlite:<file>` for a SQLite file.", undefined, /^(postgres(ql)?:\/\/|sqlite:)/),
+      fallback: (environment: Record<string, string | undefined>) => `sqlite:${path.join(dataDir(environment), `${service}.db`)}`,
+      fallbackText: `\`sqlite:<data>/${service}.db\``,
+      secret: true,
+    },
+    natsUrl: urlSetting("NATS_URL", "NATS server with JetStream.", "nats://127.0.0.1:4222", ["nats:", "tls:"]),
+    logLevel: enumSetting("LOG_LEVEL", "pino log level.", "info", ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const),
+    identityKeyFile: pathSetting("IDENTITY_KEY_FILE", "The service identity's Ed25519 seed, 64 hex characters (mode 0600).",
+      (environment) => path.join(dataDir(environment), "keys", `${service}.key`), `\`<data>/keys/${service}.key\``),
+    identityKeyId: stringSetting("IDENTITY_KEY_ID", "Key id of the service identity key.", `${service}-1`, /^[A-Za-z0-9._-]{1,64}$/),
+    operatorPublicKey: publicKeySetting("OPERATOR_PUBLIC_KEY", "Trust anchor: the operator's public key, `[key-id:]<64 hex>`.", "operator-1", publicKeyFile("operator")),
+    clearingPublicKey: publicKeySetting("CLEARING_PUBLIC_KEY", "Trust anchor: clearing's public key, `[key-id:]<64 hex>`.", "clearing-1", publicKeyFile("clearing")),
+    clearingAddress: addressSetting("CLEARING_ADDRESS", "host:port of clearing's gRPC port (directory bootstrap, transfers).", "127.0.0.1:50051"),
+    tlsCertFile: optionalStringSetting("TLS_CERT_FILE", "PEM certificate: serve gRPC and HTTP over TLS (and present it as client certificate)."),
+    tlsKeyFile: optionalStringSetting("TLS_KEY_FILE", "PEM private key of TLS_CERT_FILE."),
+    tlsClientCaFile: optionalStringSetting("TLS_CLIENT_CA_FILE", "PEM CA bundle: require client certificates signed by it (mutual TLS)."),
+    tlsCaFile: optionalStringSetting("TLS_CA_FILE", "PEM CA bundle this service trusts when it calls other services over TLS."),
+    maxRequestBytes: integerSetting("MAX_REQUEST_BYTES", "Largest request message accepted; larger ones get RESOURCE_EXHAUSTED.", 1_048_576, { min: 1024, max: 64 * 1_048_576 }),
+    rpcTimeoutMs: integerSetting("RPC_TIMEOUT_MS", "Longest a handler may run (a shorter client deadline wins).", 30_000, { min: 100, max: 600_000 }),
+    signatureMaxSkewMs: integerSetting("SIGNATURE_MAX_SKEW_MS", "Largest |now - cm-timestamp| accepted (STALE_TIMESTAMP beyond).", 300_000, { min: 1_000, max: 3_600_000 }),
+    nonceCacheMaxPerParticipant: integerSetting("NONCE_CACHE_MAX_PER_PARTICIPANT", "Nonces remembered per participant inside the window; beyond it calls get RESOURCE_EXHAUSTED.", 200_000, { min: 100, max: 10_000_000 }),
+    directoryResyncMs: integerSetting("DIRECTORY_RESYNC_MS", "Interval of the full directory re-read from clearing (events apply changes at once).", 30_000, { min: 1_000, max: 3_600_000 }),
+    shutdownGraceMs: integerSetting("SHUTDOWN_GRACE_MS", "Time in-flight calls get to finish on SIGINT/SIGTERM.", 10_000, { min: 0, max: 600_000 }),
+  } satisfies SettingsSchema;
+}
+
+export type CommonSettingsSchema = ReturnType<typeof commonSettings>;

@@ -1,0 +1,17 @@
+export type { Dialect, Migration, OpenStoreOptions, Queryable, Row, SqlValue, Store, Transaction } from "./types.js";
+export {
+  StoreClosedError,
+  StoreConfigError,
+  StoreError,
+  StoreOverloadedError,
+  TransactionAbortedError,
+  UniqueViolationError,
+} from "./errors.js";
+export type { UniqueViolationDetails } from "./errors.js";
+export { openStore } from "./open.js";
+export { GroupCommitter } from "./group-commit.js";
+export type { GroupCommitterOptions, GroupCommitterStats } from "./group-commit.js";
+export { acquireLeaderLock, waitForLeaderLock } from "./leader.js";
+export type { LeaderLock, LeaderLockOptions, WaitForLeaderLockOptions } from "./lock-common.js";
+export { createTestDatabase } from "./testing.js";
+export type { TestDatabase } from "./testing.js";

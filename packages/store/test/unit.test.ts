@@ -1,0 +1,48 @@
+import { describe, expect, it } from "vitest";
+import { openStore, StoreConfigError } from "../src/index.js";
+import { LruCache, translatePlaceholders } from "../src/placeholders.js";
+
+describe("translatePlaceholders", () => {
+  it("maps repeated and out-of-order $n to positional ?", () => {
+    expect(translatePlaceholders("SELECT $2, $1, $2")).toEqual({ sql: "SELECT ?, ?, ?", order: [1, 0, 1], expected: 2 });
+  });
+
+  it("ignores $ in literals, quoted identifiers and comments", () => {
+    const sql = `SELECT '$1 it''s $2', "col$1", $1 -- $3\n/* $4 */ FROM t WHERE a = $10`;
+    expect(translatePlaceholders(sql)).toEqual({
+      sql: `SELECT '$1 it''s $2', "col$1", ? -- $3\n/* $4 */ FROM t WHERE a = ?`,
+      order: [0, 9],
+      expected: 10,
+    });
+  });
+
+  it("leaves statements without placeholders unchanged", () => {
+    expect(translatePlaceholders("SELECT 1")).toEqual({ sql: "SELECT 1", order: [], expected: 0 });
+  });
+});
+
+describe("LruCache", () => {
+  it("evicts the least recently used entry", () => {
+    const cache = new LruCache<string, number>(2);
+    cache.set("a", 1);
+    cache.set("b", 2);
+    cache.get("a");
+    cache.set("c", 3);
+    expect([cache.get("a"), cache.get("b"), cache.get("c"), cache.size]).toEqual([1, undefined, 3, 2]);
+  });
+});
+
+describe("openStore configuration", () => {
+  it("rejects unknown schemes without echoing the URL", async () => {
+    const error = await openStore({ url: "mysql://user:s3cret@db/x" }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(StoreConfigError);
+    expect((error as Error).message).toContain('"mysql:"');
+    expect((error as Error).message).not.toContain("s3cret");
+  });
+
+  it("rejects missing or conflicting options", async () => {
+    await expect(openStore({})).rejects.toBeInstanceOf(StoreConfigError);
+    await expect(openStore({ url: "sqlite:/tmp/a.db", sqlitePath: "/tmp/a.db" })).rejects.toBeInstanceOf(StoreConfigError);
+    await expect(openStore({ url: "sqlite:" })).rejects.toBeInstanceOf(StoreConfigError);
+  });
+});

@@ -1,0 +1,140 @@
+import { createPrivateKey, createPublicKey, randomBytes, sign, verify } from "node:crypto";
+import type { KeyObject } from "node:crypto";
+import { inspect } from "node:util";
+import { copyBytes, toHex } from "./encoding.js";
+import { KeyFormatError } from "./errors.js";
+
+/** NaCl / RFC 8032 private key format: the 32-byte seed. */
+export type Seed = Uint8Array;
+
+export const SEED_BYTES = 32;
+export const PUBLIC_KEY_BYTES = 32;
+export const SIGNATURE_BYTES = 64;
+
+/** Public keys are cached as KeyObjects because parsing one costs about as much as a verify. */
+export const PUBLIC_KEY_CACHE_MAX_ENTRIES = 10_000;
+
+// DER wrappers that turn raw NaCl keys into what node:crypto imports (RFC 8410).
+const PKCS8_ED25519_PREFIX = Buffer.from("302e020100300506032b657004220420", "hex");
+const SPKI_ED25519_PREFIX = Buffer.from("302a300506032b6570032100", "hex");
+
+export interface SigningKey {
+  participantId: string;
+  keyId: string;
+  seed: Uint8Array;
+  publicKey: Uint8Array;
+  sign(message: Uint8Array): Uint8Array;
+}
+
+export function generateSeed(): Uint8Array {
+  return copyBytes(randomBytes(SEED_BYTES));
+}
+
+function privateKeyObject(seed: Uint8Array): KeyObject {
+  if (!(seed instanceof Uint8Array) || seed.length !== SEED_BYTES) {
+    throw new TypeError(`Ed25519 seed must be ${SEED_BYTES} bytes`);
+  }
+  const der = Buffer.concat([PKCS8_ED25519_PREFIX, seed]);
+  return createPrivateKey({ key: der, format: "der", type: "pkcs8" });
+}
+
+function publicKeyBytes(privateKey: KeyObject): Uint8Array {
+  const der = createPublicKey(privateKey).export({ format: "der", type: "spki" });
+  return copyBytes(der.subarray(SPKI_ED25519_PREFIX.length));
+}
+
+export function publicKeyFromSeed(seed: Uint8Array): Uint8Array {
+  return publicKeyBytes(privateKeyObject(seed));
+}
+
+/** Keeps the private KeyObject; the seed is reachable but not enumerable, so logging the key never prints it. */
+class Ed25519SigningKey implements SigningKey {
+  readonly participantId: string;
+  readonly keyId: string;
+  readonly publicKey: Uint8Array;
+  readonly #seed: Uint8Array;
+  readonly #privateKey: KeyObject;
+
+  constructor(participantId: string, keyId: string, seed: Uint8Array) {
+    this.#privateKey = privateKeyObject(seed);
+    this.#seed = copyBytes(seed);
+    this.participantId = participantId;
+    this.keyId = keyId;
+    this.publicKey = publicKeyBytes(this.#privateKey);
+  }
+
+  get seed(): Uint8Array {
+    return copyBytes(this.#seed);
+  }
+
+  sign(message: Uint8Array): Uint8Array {
+    return copyBytes(sign(null, message, this.#privateKey));
+  }
+
+  toJSON(): { participantId: string; keyId: string; publicKey: string } {
+    return { participantId: this.participantId, keyId: this.keyId, publicKey: toHex(this.publicKey) };
+  }
+
+  [inspect.custom](): string {
+    return `SigningKey(${this.participantId}/${this.keyId})`;
+  }
+}
+
+export function createSigningKey(participantId: string, keyId: string, seed: Uint8Array): SigningKey {
+  return new Ed25519SigningKey(participantId, keyId, seed);
+}
+
+/** One-shot signing; hot paths keep a SigningKey instead, which parses the seed once. */
+export function ed25519Sign(seed: Uint8Array, message: Uint8Array): Uint8Array {
+  return copyBytes(sign(null, message, privateKeyObject(seed)));
+}
+
+const publicKeyCache = new Map<string, KeyObject>();
+
+function cachedPublicKey(publicKey: Uint8Array): KeyObject {
+  const cacheKey = toHex(publicKey);
+  const cached = publicKeyCache.get(cacheKey);
+  if (cached !== undefined) return cached;
+  const der = Buffer.concat([SPKI_ED25519_PREFIX, publicKey]);
+  const keyObject = createPublicKey({ key: der, format: "der", type: "spki" });
+  if (publicKeyCache.size >= PUBLIC_KEY_CACHE_MAX_ENTRIES) {
+    // Map iterates in insertion order, so the first key is the oldest entry.
+    const oldest = publicKeyCache.keys().next().value;
+    if (oldest !== undefined) publicKeyCache.delete(oldest);
+  }
+  publicKeyCache.set(cacheKey, keyObject);
+  return keyObject;
+}
+
+/** Never throws: wrong lengths and keys node:crypto cannot import verify as false. */
+export function ed25519Verify(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
+  if (!(publicKey instanceof Uint8Array) || publicKey.length !== PUBLIC_KEY_BYTES) return false;
+  if (!(signature instanceof Uint8Array) || signature.length !== SIGNATURE_BYTES) return false;
+  if (!(message instanceof Uint8Array)) return false;
+  try {
+    return verify(null, message, cachedPublicKey(publicKey), signature);
+  } catch {
+    return false;
+  }
+}
+
+/** Number of public keys currently cached (for metrics and tests). */
+export function publicKeyCacheSize(): number {
+  return publicKeyCache.size;
+}
+
+const SEED_HEX_PATTERN = /^[0-9a-fA-F]{64}$/;
+
+/**
+ * Parses a seed file's content. `label` (usually the file path) names the source in errors;
+ * the content itself is never echoed because it may be a slightly mangled secret.
+ */
+export function parseSeedHex(text: string, label: string): Uint8Array {
+  const trimmed = text.trim();
+  if (!SEED_HEX_PATTERN.test(trimmed)) {
+    throw new KeyFormatError(
+      `${label}: expected an Ed25519 seed of exactly 64 hex characters, found ${trimmed.length} characters`,
+    );
+  }
+  return copyBytes(Buffer.from(trimmed, "hex"));
+}

@@ -1,0 +1,298 @@
+import { randomBytes } from "node:crypto";
+import { fromBase64, fromBase64Url, sha256, toBase64, toBase64Url, utf8 } from "./encoding.js";
+import { TrustFailure } from "./errors.js";
+import {
+  PARTICIPANT_ID_PATTERN,
+  TOKEN_PATTERN,
+  assertDigestLength,
+  assertSingleLine,
+  millisecondsText,
+  parseMillisecondsHeader,
+} from "./fields.js";
+import type { HeaderGetter } from "./headers.js";
+import { SIGNATURE_BYTES, ed25519Verify } from "./keys.js";
+import type { SigningKey } from "./keys.js";
+import type { ReplayCache } from "./replay.js";
+
+export const HEADER_PARTICIPANT = "cm-participant";
+export const HEADER_KEY_ID = "cm-key-id";
+export const HEADER_TIMESTAMP = "cm-timestamp";
+export const HEADER_NONCE = "cm-nonce";
+export const HEADER_SIGNATURE = "cm-signature";
+
+export const RPC_REQUEST_CONTEXT = "clearmesh-rpc-v1";
+export const RPC_RESPONSE_CONTEXT = "clearmesh-rpc-resp-v1";
+export const DEFAULT_MAX_SKEW_MS = 300_000;
+export const RPC_NONCE_BYTES = 16;
+export const RPC_NONCE_MIN_BYTES = 16;
+/** Bounds the memory one nonce can take in the replay cache (192 bytes of entropy is plenty). */
+export const RPC_NONCE_MAX_CHARS = 256;
+
+const NONCE_PATTERN = /^[A-Za-z0-9_-]+$/;
+const SIGNATURE_BASE64_PATTERN = /^[A-Za-z0-9+/]{86}==$/;
+
+export interface RpcRequestFields {
+  procedure: string;
+  participantId: string;
+  keyId: string;
+  /** Exactly as sent in cm-timestamp. */
+  timestampMs: string;
+  nonce: string;
+  /** SHA-256 of the request message bytes as sent. */
+  requestDigest: Uint8Array;
+}
+
+export interface RpcResponseFields {
+  procedure: string;
+  requestNonce: string;
+  participantId: string;
+  keyId: string;
+  timestampMs: string;
+  responseDigest: Uint8Array;
+}
+
+export type KeyStatus = "active" | "revoked";
+
+export interface KeyRecord {
+  publicKey: Uint8Array;
+  status: KeyStatus;
+  /** The key is refused after this time (expired), as if revoked. */
+  notAfterMs?: number;
+}
+
+export type KeyLookup = (participantId: string, keyId: string) => KeyRecord | undefined;
+
+/** For responses the caller may know just the public key, or a directory record. */
+export type ResponseKeyLookup = (participantId: string, keyId: string) => Uint8Array | KeyRecord | undefined;
+
+export interface RpcSignOptions {
+  timestampMs?: number | bigint;
+  nonce?: string;
+}
+
+export type RpcRequestVerification =
+  | { ok: true; participantId: string; keyId: string; nonce: string; timestampMs: number }
+  | { ok: false; reason: TrustFailure };
+
+function signedLines(lines: readonly string[]): string {
+  lines.forEach((line, index) => assertSingleLine(`signed line ${index + 1}`, line));
+  return lines.join("\n");
+}
+
+export function rpcRequestSignedText(fields: RpcRequestFields): string {
+  assertDigestLength("requestDigest", fields.requestDigest);
+  return signedLines([
+    RPC_REQUEST_CONTEXT,
+    fields.procedure,
+    fields.participantId,
+    fields.keyId,
+    fields.timestampMs,
+    fields.nonce,
+    toBase64(fields.requestDigest),
+  ]);
+}
+
+export function rpcResponseSignedText(fields: RpcResponseFields): string {
+  assertDigestLength("responseDigest", fields.responseDigest);
+  return signedLines([
+    RPC_RESPONSE_CONTEXT,
+    fields.procedure,
+    fields.requestNonce,
+    fields.participantId,
+    fields.keyId,
+    fields.timestampMs,
+    toBase64(fields.responseDigest),
+  ]);
+}
+
+export function generateNonce(): string {
+  return toBase64Url(randomBytes(RPC_NONCE_BYTES));
+}
+
+/** Returns the five cm-* headers for a call of `procedure` carrying `requestBytes`. */
+export function signRpcRequest(
+  key: SigningKey,
+  procedure: string,
+  requestBytes: Uint8Array,
+  options: RpcSignOptions = {},
+): Record<string, string> {
+  const fields: RpcRequestFields = {
+    procedure,
+    participantId: key.participantId,
+    keyId: key.keyId,
+    timestampMs: millisecondsText("timestampMs", options.timestampMs ?? Date.now()),
+    nonce: options.nonce ?? generateNonce(),
+    requestDigest: sha256(requestBytes),
+  };
+  const signature = key.sign(utf8(rpcRequestSignedText(fields)));
+  return {
+    [HEADER_PARTICIPANT]: fields.participantId,
+    [HEADER_KEY_ID]: fields.keyId,
+    [HEADER_TIMESTAMP]: fields.timestampMs,
+    [HEADER_NONCE]: fields.nonce,
+    [HEADER_SIGNATURE]: toBase64(signature),
+  };
+}
+
+/** Returns the four cm-* response headers, bound to the request's nonce. */
+export function signRpcResponse(
+  key: SigningKey,
+  procedure: string,
+  requestNonce: string,
+  responseBytes: Uint8Array,
+  options: { timestampMs?: number | bigint } = {},
+): Record<string, string> {
+  const fields: RpcResponseFields = {
+    procedure,
+    requestNonce,
+    participantId: key.participantId,
+    keyId: key.keyId,
+    timestampMs: millisecondsText("timestampMs", options.timestampMs ?? Date.now()),
+    responseDigest: sha256(responseBytes),
+  };
+  const signature = key.sign(utf8(rpcResponseSignedText(fields)));
+  return {
+    [HEADER_PARTICIPANT]: fields.participantId,
+    [HEADER_KEY_ID]: fields.keyId,
+    [HEADER_TIMESTAMP]: fields.timestampMs,
+    [HEADER_SIGNATURE]: toBase64(signature),
+  };
+}
+
+interface RequestHeaders {
+  participantId: string;
+  keyId: string;
+  timestampText: string;
+  timestampMs: number;
+  nonce: string;
+  signature: Uint8Array;
+}
+
+type HeaderParse = { ok: true; headers: RequestHeaders } | { ok: false; reason: TrustFailure };
+
+/** Absent (or empty) header: SIGNATURE_MISSING. Present but malformed: BAD_SIGNATURE. */
+function readRequestHeaders(getHeader: HeaderGetter): HeaderParse {
+  const names = [HEADER_PARTICIPANT, HEADER_KEY_ID, HEADER_TIMESTAMP, HEADER_NONCE, HEADER_SIGNATURE];
+  const [participantId, keyId, timestampText, nonce, signatureText] = names.map((name) => getHeader(name) ?? "");
+  if (!participantId || !keyId || !timestampText || !nonce || !signatureText) {
+    return { ok: false, reason: TrustFailure.SIGNATURE_MISSING };
+  }
+  const timestampMs = parseMillisecondsHeader(timestampText);
+  const signature = decodeSignature(signatureText);
+  const wellFormed =
+    PARTICIPANT_ID_PATTERN.test(participantId) &&
+    TOKEN_PATTERN.test(keyId) &&
+    timestampMs !== undefined &&
+    isWellFormedNonce(nonce) &&
+    signature !== undefined;
+  if (!wellFormed) return { ok: false, reason: TrustFailure.BAD_SIGNATURE };
+  return { ok: true, headers: { participantId, keyId, timestampText, timestampMs, nonce, signature } };
+}
+
+function isWellFormedNonce(nonce: string): boolean {
+  if (nonce.length > RPC_NONCE_MAX_CHARS || !NONCE_PATTERN.test(nonce)) return false;
+  try {
+    return fromBase64Url(nonce).length >= RPC_NONCE_MIN_BYTES;
+  } catch {
+    return false;
+  }
+}
+
+function decodeSignature(text: string): Uint8Array | undefined {
+  if (!SIGNATURE_BASE64_PATTERN.test(text)) return undefined;
+  try {
+    const signature = fromBase64(text);
+    return signature.length === SIGNATURE_BYTES ? signature : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function isRevokedOrExpired(record: KeyRecord, nowMs: number): boolean {
+  if (record.status !== "active") return true;
+  return record.notAfterMs !== undefined && nowMs > record.notAfterMs;
+}
+
+/**
+ * Verifies a signed call (PROTOCOL section 3). Checks run cheapest and least stateful first;
+ * the nonce is recorded only after the signature verifies, so unsigned junk never fills the
+ * replay cache. Returns a result and never throws for bad input.
+ */
+export function verifyRpcRequest(
+  getHeader: HeaderGetter,
+  procedure: string,
+  requestDigest: Uint8Array,
+  lookupKey: KeyLookup,
+  replayCache: ReplayCache,
+  nowMs: number,
+  maxSkewMs: number = DEFAULT_MAX_SKEW_MS,
+): RpcRequestVerification {
+  if (replayCache.windowMs < maxSkewMs) {
+    // A shorter window would forget nonces of calls that are still accepted: a configuration bug.
+    throw new RangeError(`replay window ${replayCache.windowMs} ms is shorter than the skew ${maxSkewMs} ms`);
+  }
+  const parsed = readRequestHeaders(getHeader);
+  if (!parsed.ok) return parsed;
+  const headers = parsed.headers;
+  const record = lookupKey(headers.participantId, headers.keyId);
+  if (record === undefined) return { ok: false, reason: TrustFailure.UNKNOWN_KEY };
+  if (isRevokedOrExpired(record, nowMs)) return { ok: false, reason: TrustFailure.KEY_REVOKED };
+  if (Math.abs(nowMs - headers.timestampMs) > maxSkewMs) return { ok: false, reason: TrustFailure.STALE_TIMESTAMP };
+  if (!verifyRequestSignature(headers, procedure, requestDigest, record.publicKey)) {
+    return { ok: false, reason: TrustFailure.BAD_SIGNATURE };
+  }
+  const replay = replayCache.check(headers.participantId, headers.nonce, headers.timestampMs, nowMs);
+  if (replay === "replayed") return { ok: false, reason: TrustFailure.REPLAYED_NONCE };
+  if (replay === "full") return { ok: false, reason: TrustFailure.NONCE_CAPACITY };
+  const { participantId, keyId, nonce, timestampMs } = headers;
+  return { ok: true, participantId, keyId, nonce, timestampMs };
+}
+
+function verifyRequestSignature(
+  headers: RequestHeaders,
+  procedure: string,
+  requestDigest: Uint8Array,
+  publicKey: Uint8Array,
+): boolean {
+  if (!(requestDigest instanceof Uint8Array) || requestDigest.length !== 32) return false;
+  if (/[\r\n]/.test(procedure)) return false;
+  const signedText = rpcRequestSignedText({
+    procedure,
+    participantId: headers.participantId,
+    keyId: headers.keyId,
+    timestampMs: headers.timestampText,
+    nonce: headers.nonce,
+    requestDigest,
+  });
+  return ed25519Verify(publicKey, utf8(signedText), headers.signature);
+}
+
+/**
+ * Verifies a response's cm-* headers against the request nonce and the response bytes.
+ * Freshness comes from the nonce binding, so the timestamp is only checked for form.
+ */
+export function verifyRpcResponse(
+  getHeader: HeaderGetter,
+  procedure: string,
+  requestNonce: string,
+  responseBytes: Uint8Array,
+  lookupKey: ResponseKeyLookup,
+): boolean {
+  const participantId = getHeader(HEADER_PARTICIPANT) ?? "";
+  const keyId = getHeader(HEADER_KEY_ID) ?? "";
+  const timestampMs = getHeader(HEADER_TIMESTAMP) ?? "";
+  const signature = decodeSignature(getHeader(HEADER_SIGNATURE) ?? "");
+  if (!PARTICIPANT_ID_PATTERN.test(participantId) || !TOKEN_PATTERN.test(keyId)) return false;
+  if (parseMillisecondsHeader(timestampMs) === undefined || signature === undefined) return false;
+  if (/[\r\n]/.test(procedure) || /[\r\n]/.test(requestNonce)) return false;
+  const publicKey = activePublicKey(lookupKey(participantId, keyId));
+  if (publicKey === undefined) return false;
+  const responseDigest = sha256(responseBytes);
+  const signedText = rpcResponseSignedText({ procedure, requestNonce, participantId, keyId, timestampMs, responseDigest });
+  return ed25519Verify(publicKey, utf8(signedText), signature);
+}
+
+function activePublicKey(found: Uint8Array | KeyRecord | undefined): Uint8Array | undefined {
+  if (found === undefined || found instanceof Uint8Array) return found;
+  return found.status === "active" ? found.publicKey : undefined;
+}
