@@ -11,7 +11,7 @@ export { PARTICIPANT_UPDATED_SUBJECT, startDirectorySync } from "./directory-syn
 export type { DirectorySync, DirectorySyncOptions } from "./directory-sync.js";
 export { Code, ConnectError, ERROR_DOMAIN, errorInfo, errorReason, rpcError, toConnectError } from "./errors.js";
 export { HealthState } from "./health.js";
-export { KeyFileError, ensureKeyFiles, keyFilePath, loadSigningKey, writeKeyFiles } from "./keyfiles.js";
+export { KeyFileError, ensureKeyFiles, keyFilePath, loadHostedKeys, loadSigningKey, writeKeyFiles } from "./keyfiles.js";
 export { REDACTED_FIELDS, createLogger } from "./logging.js";
 export type { Logger } from "./logging.js";
 export { createServiceMetrics } from "./metrics.js";
@@ -24,5 +24,5 @@ export { startServer } from "./server.js";
 export type { RunningServer, ServerOptions, TlsFiles } from "./server.js";
 export { runServiceProcess, startService } from "./service.js";
 export type { BuiltService, CommonSettings, RunningService, ServiceDeps, ServiceSpec } from "./service.js";
-export { DEFAULT_PORTS, SERVICE_NAMES, commonSettings } from "./settings.js";
+export { DEFAULT_PORTS, SERVICE_NAMES, commonSettings, hostedParticipantsSetting } from "./settings.js";
 export type { CommonSettingsSchema, ServiceName } from "./settings.js";

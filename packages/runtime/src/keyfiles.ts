@@ -47,3 +47,8 @@ export function writeKeyFiles(keysDir: string, participantId: string, seed: Uint
   fs.writeFileSync(publicKeyFile, `${toHex(publicKeyFromSeed(seed))}\n`, { mode: 0o644 });
   return { keyFile, publicKeyFile };
 }
+
+/** Loads the first key (`<id>-1`) of every hosted participant; a missing or corrupt file stops the start. */
+export function loadHostedKeys(keysDir: string, participantIds: readonly string[]): Map<string, SigningKey> {
+  return new Map(participantIds.map((participantId) => [participantId, loadSigningKey(keyFilePath(keysDir, participantId), participantId, `${participantId}-1`)]));
+}

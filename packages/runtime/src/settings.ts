@@ -64,3 +64,10 @@ export function commonSettings(service: ServiceName) {
 }
 
 export type CommonSettingsSchema = ReturnType<typeof commonSettings>;
+
+/** Participants a service hosts and signs for (banks, wallet providers, acquirers). */
+export function hostedParticipantsSetting(fallback: readonly string[]) {
+  return {
+    ...stringSetting("HOSTED_PARTICIPANTS", "Comma-separated participant ids this process hosts; each needs `<data>/keys/<id>.key`.", fallback.join(","), /^([a-z0-9][a-z0-9-]{2,31})(,[a-z0-9][a-z0-9-]{2,31})*$/),
+  };
+}

@@ -1,0 +1,214 @@
+import type { Migration, Queryable, Store, Transaction } from "@clearmesh/store";
+import type { JetStreamClient, PubAck } from "nats";
+import type { BackoffOptions } from "./backoff.js";
+import { Sleeper, backoffDelayMs } from "./backoff.js";
+import { publishEnvelope } from "./envelope.js";
+import type { BusLogger } from "./logger.js";
+import { errorText, silentLogger } from "./logger.js";
+
+/** Rows one relay cycle reads and publishes (published async, then all acks awaited). */
+export const DEFAULT_OUTBOX_BATCH_SIZE = 256;
+/** Upper bound on batchSize: one DELETE binds one parameter per row. */
+export const MAX_OUTBOX_BATCH_SIZE = 1_000;
+/** How often the relay looks for rows when nobody calls notify(). */
+export const DEFAULT_OUTBOX_POLL_INTERVAL_MS = 1_000;
+/** Retry delays after a failed cycle: the relay retries forever, never drops an event. */
+export const DEFAULT_OUTBOX_BACKOFF: BackoffOptions = { initialMs: 100, maxMs: 5_000 };
+/** How long one publish waits for JetStream's ack. */
+export const DEFAULT_OUTBOX_PUBLISH_TIMEOUT_MS = 5_000;
+// A transaction-scoped PostgreSQL advisory lock key (next to the store's migration lock):
+// whoever holds it is the one relay publishing this store's outbox.
+const PG_OUTBOX_RELAY_LOCK = "7310033410101";
+
+/** The outbox table; add it to the service's own migrations. */
+export const outboxMigrations: readonly Migration[] = [
+  {
+    id: "bus-002-outbox",
+    sql: {
+      sqlite:
+        "CREATE TABLE outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL UNIQUE, subject TEXT NOT NULL, data BLOB NOT NULL, created_at_ms INTEGER NOT NULL)",
+      postgres:
+        "CREATE TABLE outbox (seq BIGSERIAL PRIMARY KEY, event_id TEXT NOT NULL UNIQUE, subject TEXT NOT NULL, data BYTEA NOT NULL, created_at_ms BIGINT NOT NULL)",
+    },
+  },
+];
+
+/**
+ * Writes an event into the outbox inside the caller's transaction, so the event exists if
+ * and only if the state change commits. Call the relay's notify() after the commit.
+ */
+export async function enqueueEvent(tx: Transaction, envelopeBytes: Uint8Array, id: string, subject: string): Promise<void> {
+  const data = Buffer.from(envelopeBytes.buffer, envelopeBytes.byteOffset, envelopeBytes.byteLength);
+  await tx.execute("INSERT INTO outbox (event_id, subject, data, created_at_ms) VALUES ($1, $2, $3, $4)", [
+    id,
+    subject,
+    data,
+    BigInt(Date.now()),
+  ]);
+}
+
+export interface OutboxLag {
+  /** Rows not yet published (as of the relay's last cycle). */
+  pending: number;
+  /** Age of the oldest of them; 0 when none. */
+  oldestAgeMs: number;
+}
+
+export interface OutboxRelayOptions {
+  store: Store;
+  js: JetStreamClient;
+  batchSize?: number;
+  pollIntervalMs?: number;
+  backoff?: BackoffOptions;
+  publishTimeoutMs?: number;
+  /** Called after rows were acknowledged by JetStream and deleted. */
+  onPublished?: (count: number) => void;
+  logger?: BusLogger;
+}
+
+export interface OutboxRelay {
+  /** Wakes the relay now (call after committing a transaction that enqueued events). */
+  notify(): void;
+  lag(): OutboxLag;
+  /** Finishes the batch in flight, then stops. */
+  stop(): Promise<void>;
+}
+
+interface OutboxRow {
+  seq: bigint;
+  event_id: string;
+  subject: string;
+  data: Uint8Array;
+}
+
+type CycleResult =
+  | { kind: "idle" }
+  | { kind: "standby" }
+  | { kind: "published"; full: boolean }
+  | { kind: "failed"; error: unknown; published: number };
+
+
+/**
+ * Publishes outbox rows in seq order, deleting each once JetStream acknowledged it.
+ * One relay publishes a store's outbox at a time: on PostgreSQL each cycle runs in a
+ * transaction holding an advisory lock (other relays wait as standbys); a SQLite file belongs
+ * to one process, which must start one relay.
+ */
+export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
+  const batchSize = options.batchSize ?? DEFAULT_OUTBOX_BATCH_SIZE;
+  if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > MAX_OUTBOX_BATCH_SIZE) {
+    throw new RangeError(`outbox batchSize must be an integer from 1 to ${MAX_OUTBOX_BATCH_SIZE}`);
+  }
+  const pollIntervalMs = options.pollIntervalMs ?? DEFAULT_OUTBOX_POLL_INTERVAL_MS;
+  const backoff = options.backoff ?? DEFAULT_OUTBOX_BACKOFF;
+  const logger = options.logger ?? silentLogger;
+  const publisher = createBatchPublisher(options, logger);
+  const pollSleeper = new Sleeper();
+  const backoffSleeper = new Sleeper();
+  let stopped = false;
+  let lag: { pending: number; oldestCreatedAtMs: number | undefined } = { pending: 0, oldestCreatedAtMs: undefined };
+
+  async function cycle(limit: number): Promise<CycleResult> {
+    if (options.store.dialect !== "postgres") return publisher(options.store, limit);
+    return options.store.transaction(async (tx) => {
+      const [row] = await tx.query<{ locked: unknown }>(`SELECT pg_try_advisory_xact_lock(${PG_OUTBOX_RELAY_LOCK}) AS locked`);
+      if (!row?.locked) return { kind: "standby" } as const;
+      return publisher(tx, limit);
+    });
+  }
+
+  async function refreshLag(): Promise<void> {
+    const [row] = await options.store.query<{ pending: unknown; oldest: unknown }>(
+      "SELECT COUNT(*) AS pending, MIN(created_at_ms) AS oldest FROM outbox",
+    );
+    lag = {
+      pending: Number(row?.pending ?? 0),
+      oldestCreatedAtMs: row?.oldest === null || row?.oldest === undefined ? undefined : Number(row.oldest),
+    };
+  }
+
+  async function run(): Promise<void> {
+    let failures = 0;
+    let standby = false;
+    while (!stopped) {
+      // After a failure one row goes alone until it is acknowledged, so a batch is never
+      // pipelined into a bus that is rejecting messages (which could reorder them).
+      const result = await cycle(failures > 0 ? 1 : batchSize).catch(
+        (error: unknown): CycleResult => ({ kind: "failed", error, published: 0 }),
+      );
+      await refreshLag().catch((error: unknown) => logger.warn({ error: errorText(error) }, "outbox lag query failed"));
+      if (result.kind === "failed") {
+        const delayMs = backoffDelayMs(backoff, failures);
+        failures += 1;
+        logger.warn({ error: errorText(result.error), failures, delayMs, pending: lag.pending }, "outbox publish failed; retrying");
+        await backoffSleeper.sleep(delayMs);
+        continue;
+      }
+      if (failures > 0) logger.info({ failures }, "outbox publishing again");
+      failures = 0;
+      if ((result.kind === "standby") !== standby) {
+        standby = result.kind === "standby";
+        logger.info({ standby }, standby ? "another outbox relay is active; standing by" : "outbox relay active");
+      }
+      if (result.kind === "published" && result.full) continue;
+      await pollSleeper.sleep(pollIntervalMs);
+    }
+  }
+
+  const running = run();
+  return {
+    notify: () => pollSleeper.wake(),
+    lag: () => ({
+      pending: lag.pending,
+      oldestAgeMs: lag.oldestCreatedAtMs === undefined ? 0 : Math.max(0, Date.now() - lag.oldestCreatedAtMs),
+    }),
+    async stop() {
+      stopped = true;
+      pollSleeper.wake();
+      backoffSleeper.wake();
+      await running;
+    },
+  };
+}
+
+/** Reads the oldest rows, publishes them in order, deletes the acknowledged prefix. */
+function createBatchPublisher(
+  options: OutboxRelayOptions,
+  logger: BusLogger,
+): (queryable: Queryable, limit: number) => Promise<CycleResult> {
+  const timeout = options.publishTimeoutMs ?? DEFAULT_OUTBOX_PUBLISH_TIMEOUT_MS;
+  return async (queryable, limit) => {
+    const rows = await queryable.query<OutboxRow & Record<string, unknown>>(
+      "SELECT seq, event_id, subject, data FROM outbox ORDER BY seq LIMIT $1",
+      [limit],
+    );
+    if (rows.length === 0) return { kind: "idle" };
+    const acks = rows.map((row) => publishEnvelope(options.js, row.data, row.event_id, row.subject, timeout));
+    const settled = await Promise.allSettled(acks);
+    const firstFailure = settled.findIndex((outcome) => outcome.status === "rejected");
+    const published = firstFailure === -1 ? rows.length : firstFailure;
+    if (published > 0) {
+      await deleteRows(queryable, rows.slice(0, published));
+      options.onPublished?.(published);
+    }
+    if (firstFailure === -1) return { kind: "published", full: rows.length === limit };
+    warnIfStoredAfterFailure(settled.slice(firstFailure + 1), logger);
+    return { kind: "failed", error: (settled[firstFailure] as PromiseRejectedResult).reason, published };
+  };
+}
+
+async function deleteRows(queryable: Queryable, rows: readonly OutboxRow[]): Promise<void> {
+  const placeholders = rows.map((_, index) => `$${index + 1}`).join(", ");
+  await queryable.execute(
+    `DELETE FROM outbox WHERE seq IN (${placeholders})`,
+    rows.map((row) => row.seq),
+  );
+}
+
+/** A later event stored while an earlier one failed means the stream holds them out of order. */
+function warnIfStoredAfterFailure(rest: readonly PromiseSettledResult<PubAck>[], logger: BusLogger): void {
+  const storedAfter = rest.filter((outcome) => outcome.status === "fulfilled" && !outcome.value.duplicate).length;
+  if (storedAfter > 0) {
+    logger.warn({ storedAfter }, "JetStream stored events after one that failed; they may reach consumers out of order");
+  }
+}

@@ -1,0 +1,139 @@
+import { spawn, spawnSync } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { createConnection, createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+/** Debian's package puts it here; otherwise PATH decides. */
+const DEBIAN_NATS_SERVER = "/usr/sbin/nats-server";
+const DEFAULT_START_TIMEOUT_MS = 10_000;
+const STOP_TIMEOUT_MS = 5_000;
+const POLL_INTERVAL_MS = 25;
+/** Lines of the server's own output kept for error messages. */
+const OUTPUT_LINES_KEPT = 40;
+
+export interface NatsServerOptions {
+  /** Defaults to a free port chosen by the OS. */
+  port?: number;
+  /** JetStream store directory; defaults to a new temporary directory (removed by stop()). */
+  storeDir?: string;
+  /** Defaults to /usr/sbin/nats-server, else `nats-server` on PATH. */
+  binary?: string;
+  startTimeoutMs?: number;
+}
+
+export interface TestNatsServer {
+  url: string;
+  port: number;
+  storeDir: string;
+  /** Stops the server for good (and removes a temporary store). */
+  stop(): Promise<void>;
+  /** Stops the process (SIGTERM) but keeps port and store, for outage tests; restart() brings it back. */
+  halt(): Promise<void>;
+  /** Stops the server if it runs and starts it again on the same port with the same store. */
+  restart(): Promise<void>;
+}
+
+const running = new Set<ChildProcess>();
+let exitHookInstalled = false;
+
+function killAllOnExit(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.on("exit", () => {
+    for (const child of running) child.kill("SIGKILL");
+  });
+}
+
+function findBinary(): string {
+  if (existsSync(DEBIAN_NATS_SERVER)) return DEBIAN_NATS_SERVER;
+  const found = spawnSync("sh", ["-c", "command -v nats-server"], { encoding: "utf8" }).stdout.trim();
+  if (found === "") throw new Error("nats-server not found: install it (apt-get install nats-server) or put it on PATH");
+  return found;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      const port = typeof address === "object" && address !== null ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+function accepts(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = createConnection({ host: "127.0.0.1", port });
+    socket.once("connect", () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once("error", () => resolve(false));
+  });
+}
+
+const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Starts nats-server with JetStream on 127.0.0.1 and waits until it accepts connections. */
+export async function startNatsServer(options: NatsServerOptions = {}): Promise<TestNatsServer> {
+  const binary = options.binary ?? findBinary();
+  const port = options.port ?? (await freePort());
+  const ownStore = options.storeDir === undefined;
+  const storeDir = options.storeDir ?? mkdtempSync(join(tmpdir(), "clearmesh-nats-"));
+  const startTimeoutMs = options.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS;
+  let child: ChildProcess | undefined;
+
+  async function launch(): Promise<void> {
+    const output: string[] = [];
+    const started = spawn(binary, ["-js", "-sd", storeDir, "-a", "127.0.0.1", "-p", String(port)], {
+      stdio: ["ignore", "ignore", "pipe"],
+    });
+    child = started;
+    running.add(started);
+    killAllOnExit();
+    started.stderr?.setEncoding("utf8").on("data", (chunk: string) => {
+      output.push(...chunk.split("\n").filter(Boolean));
+      output.splice(0, Math.max(0, output.length - OUTPUT_LINES_KEPT));
+    });
+    started.once("exit", () => running.delete(started));
+    const deadline = Date.now() + startTimeoutMs;
+    while (!(await accepts(port))) {
+      if (started.exitCode !== null || Date.now() > deadline) {
+        started.kill("SIGKILL");
+        throw new Error(`nats-server did not start on port ${port}:\n${output.join("\n")}`);
+      }
+      await delay(POLL_INTERVAL_MS);
+    }
+  }
+
+  async function halt(): Promise<void> {
+    const current = child;
+    child = undefined;
+    if (current === undefined || current.exitCode !== null || current.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => current.once("exit", () => resolve()));
+    current.kill("SIGTERM");
+    const timer = setTimeout(() => current.kill("SIGKILL"), STOP_TIMEOUT_MS);
+    await exited;
+    clearTimeout(timer);
+  }
+
+  await launch();
+  return {
+    url: `nats://127.0.0.1:${port}`,
+    port,
+    storeDir,
+    async stop() {
+      await halt();
+      if (ownStore) rmSync(storeDir, { recursive: true, force: true });
+    },
+    halt,
+    async restart() {
+      await halt();
+      await launch();
+    },
+  };
+}

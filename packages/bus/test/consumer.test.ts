@@ -1,0 +1,234 @@
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { EnvelopeSchema, ParticipantUpdatedSchema, TransferCommittedSchema } from "@clearmesh/contracts";
+import type { NatsConnection } from "nats";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import {
+  EventTypeMismatchError,
+  InvalidEventReason,
+  connectNats,
+  decodePayload,
+  ensureClearmeshStreams,
+  publishEnvelope,
+  startConsumer,
+  startNatsServer,
+} from "../src/index.js";
+import type { RunningConsumer, StartConsumerOptions, TestNatsServer, VerifiedEvent } from "../src/index.js";
+import { keyLookupFor, newKey, openTempSqlite, sleep, transferEvent, waitFor } from "./helpers.js";
+import type { TempStore } from "./helpers.js";
+
+const STREAM = "CLEARMESH_CLEARING";
+
+describe("startConsumer", () => {
+  let server: TestNatsServer;
+  let nc: NatsConnection;
+  let testNumber = 0;
+  const cleanups: (() => Promise<void>)[] = [];
+
+  beforeAll(async () => {
+    server = await startNatsServer();
+    nc = await connectNats({ url: server.url, name: "bus-consumer-test" });
+    await ensureClearmeshStreams(nc);
+  });
+
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  });
+
+  afterAll(async () => {
+    await nc?.close();
+    await server?.stop();
+  });
+
+  /** A fresh subject, durable and SQLite store per test, with a `handled` table for handler writes. */
+  async function setup(): Promise<{ subject: string; durable: string; temp: TempStore }> {
+    testNumber += 1;
+    const temp = await openTempSqlite();
+    await temp.store.execute("CREATE TABLE handled (event_id TEXT NOT NULL)");
+    cleanups.push(() => temp.cleanup());
+    return { subject: `clearmesh.clearing.test${testNumber}.event`, durable: `test${testNumber}`, temp };
+  }
+
+  async function start(options: Omit<StartConsumerOptions, "nc" | "stream">): Promise<RunningConsumer> {
+    const consumer = await startConsumer({ nc, stream: STREAM, ...options });
+    cleanups.push(() => consumer.stop());
+    return consumer;
+  }
+
+  async function handledRows(temp: TempStore): Promise<string[]> {
+    const rows = await temp.store.query<{ event_id: string }>("SELECT event_id FROM handled ORDER BY rowid");
+    return rows.map((row) => row.event_id);
+  }
+
+  it("delivers a signed event with its verified fields and payload, and records it", async () => {
+    const { subject, durable, temp } = await setup();
+    const key = newKey("clearing", "k1");
+    const received: VerifiedEvent[] = [];
+    await start({
+      durable,
+      filterSubjects: [subject],
+      keyLookup: keyLookupFor(key),
+      store: temp.store,
+      handler: async (event, tx) => {
+        received.push(event);
+        await tx.execute("INSERT INTO handled (event_id) VALUES ($1)", [event.id]);
+      },
+    });
+    const built = transferEvent(key, subject, "transfer-1");
+    const ack = await publishEnvelope(nc.jetstream(), built.bytes, built.id, subject);
+    expect(ack.stream).toBe(STREAM);
+
+    await waitFor(() => received.length === 1, 10_000, "the event");
+    const event = received[0]!;
+    expect(event).toMatchObject({ id: built.id, producer: "clearing", keyId: "k1", subject });
+    expect(event.type).toBe(TransferCommittedSchema.typeName);
+    expect(decodePayload(event, TransferCommittedSchema).transferId).toBe("transfer-1");
+    expect(() => decodePayload(event, ParticipantUpdatedSchema)).toThrow(EventTypeMismatchError);
+    await waitFor(async () => (await handledRows(temp)).length === 1, 5_000, "the handler's write");
+    const processed = await temp.store.query("SELECT consumer, event_id FROM processed_events");
+    expect(processed).toEqual([{ consumer: durable, event_id: built.id }]);
+  });
+
+  it("never hands invalid envelopes to the handler, counts and terminates them", async () => {
+    const { subject, durable, temp } = await setup();
+    const key = newKey("clearing", "k1");
+    const impostor = newKey("clearing", "k1");
+    const stranger = newKey("clearing", "k2");
+    const handled: string[] = [];
+    const invalid: InvalidEventReason[] = [];
+    await start({
+      durable,
+      filterSubjects: [subject],
+      keyLookup: keyLookupFor(key),
+      store: temp.store,
+      handler: async (event) => {
+        handled.push(event.id);
+      },
+      onInvalid: (reason) => invalid.push(reason),
+    });
+    const js = nc.jetstream();
+    const publish = (bytes: Uint8Array, id: string) => publishEnvelope(js, bytes, id, subject);
+
+    const tampered = fromBinary(EnvelopeSchema, transferEvent(key, subject, "t-1").bytes);
+    tampered.payload = toBinary(TransferCommittedSchema, create(TransferCommittedSchema, { transferId: "t-999" }));
+    await publish(toBinary(EnvelopeSchema, tampered), "tampered");
+    await publish(transferEvent(impostor, subject, "t-2").bytes, "wrong-key");
+    await publish(transferEvent(stranger, subject, "t-3").bytes, "unknown-key");
+    const unsigned = fromBinary(EnvelopeSchema, transferEvent(key, subject, "t-4").bytes);
+    unsigned.signature = new Uint8Array();
+    await publish(toBinary(EnvelopeSchema, unsigned), "unsigned");
+    await publish(new Uint8Array([0xff, 0xff, 0xff, 0xff]), "garbage");
+    await publish(new Uint8Array(), "empty");
+    const elsewhere = transferEvent(key, "clearmesh.clearing.other.event", "t-5");
+    await publish(elsewhere.bytes, "subject-mismatch");
+    const valid = transferEvent(key, subject, "t-6");
+    await publish(valid.bytes, valid.id);
+
+    await waitFor(() => handled.length === 1 && invalid.length === 7, 10_000, "all eight messages");
+    expect(handled).toEqual([valid.id]);
+    expect(invalid).toEqual([
+      InvalidEventReason.BAD_SIGNATURE,
+      InvalidEventReason.BAD_SIGNATURE,
+      InvalidEventReason.UNKNOWN_KEY,
+      InvalidEventReason.SIGNATURE_MISSING,
+      InvalidEventReason.MALFORMED,
+      InvalidEventReason.MALFORMED,
+      InvalidEventReason.SUBJECT_MISMATCH,
+    ]);
+    // Terminated, so never offered again.
+    await sleep(300);
+    const jsm = await nc.jetstreamManager();
+    const info = await jsm.consumers.info(STREAM, durable);
+    expect(info.num_ack_pending).toBe(0);
+    expect(info.num_redelivered).toBe(0);
+    expect(invalid).toHaveLength(7);
+    expect(await temp.store.query("SELECT event_id FROM processed_events")).toEqual([{ event_id: valid.id }]);
+  });
+
+  it("processes an event stored twice in the stream only once", async () => {
+    const { subject, durable, temp } = await setup();
+    const key = newKey();
+    const duplicates: string[] = [];
+    await start({
+      durable,
+      filterSubjects: [subject],
+      keyLookup: keyLookupFor(key),
+      store: temp.store,
+      handler: async (event, tx) => {
+        await tx.execute("INSERT INTO handled (event_id) VALUES ($1)", [event.id]);
+      },
+      onDuplicate: (event) => duplicates.push(event.id),
+    });
+    const js = nc.jetstream();
+    const event = transferEvent(key, subject, "transfer-1");
+    await publishEnvelope(js, event.bytes, event.id, subject);
+    const second = await publishEnvelope(js, event.bytes, `${event.id}-copy`, subject);
+    expect(second.duplicate).toBe(false); // JetStream really holds two copies
+    const marker = transferEvent(key, subject, "transfer-2");
+    await publishEnvelope(js, marker.bytes, marker.id, subject);
+
+    await waitFor(async () => (await handledRows(temp)).includes(marker.id), 10_000, "the marker event");
+    expect(await handledRows(temp)).toEqual([event.id, marker.id]);
+    expect(duplicates).toEqual([event.id]);
+  });
+
+  it("redelivers after a handler failure, rolls back its writes, and processes exactly once", async () => {
+    const { subject, durable, temp } = await setup();
+    const key = newKey();
+    let attempts = 0;
+    const redeliveries: string[] = [];
+    const processed: string[] = [];
+    await start({
+      durable,
+      filterSubjects: [subject],
+      keyLookup: keyLookupFor(key),
+      store: temp.store,
+      nakBackoff: { initialMs: 50, maxMs: 200 },
+      handler: async (event, tx) => {
+        attempts += 1;
+        await tx.execute("INSERT INTO handled (event_id) VALUES ($1)", [event.id]);
+        if (attempts <= 2) throw new Error(`ledger unavailable (attempt ${attempts})`);
+      },
+      onRedelivery: (event) => redeliveries.push(event.id),
+      onProcessed: (event) => processed.push(event.id),
+    });
+    const event = transferEvent(key, subject, "transfer-1");
+    await publishEnvelope(nc.jetstream(), event.bytes, event.id, subject);
+
+    await waitFor(() => processed.length === 1, 10_000, "the successful attempt");
+    expect(attempts).toBe(3);
+    expect(redeliveries).toEqual([event.id, event.id]);
+    await sleep(300);
+    expect(processed).toEqual([event.id]);
+    expect(await handledRows(temp)).toEqual([event.id]);
+  });
+
+  it("stop() waits for the event being handled and acks it", async () => {
+    const { subject, durable, temp } = await setup();
+    const key = newKey();
+    let started = false;
+    let finished = false;
+    const consumer = await startConsumer({
+      nc,
+      stream: STREAM,
+      durable,
+      filterSubjects: [subject],
+      keyLookup: keyLookupFor(key),
+      store: temp.store,
+      handler: async () => {
+        started = true;
+        await sleep(400);
+        finished = true;
+      },
+    });
+    const event = transferEvent(key, subject, "transfer-1");
+    await publishEnvelope(nc.jetstream(), event.bytes, event.id, subject);
+    await waitFor(() => started, 10_000, "the handler to start");
+    await consumer.stop();
+    expect(finished).toBe(true);
+    await sleep(100);
+    const jsm = await nc.jetstreamManager();
+    const info = await jsm.consumers.info(STREAM, durable);
+    expect(info.num_ack_pending).toBe(0);
+    expect(info.num_pending).toBe(0);
+  });
+});
