@@ -62,9 +62,10 @@ class GrpcMethodHandler {
     const started = performance.now();
     let code: Code | 0 = 0;
     try {
-      const impl = this.requireImpl();
       const raw = call.request;
+      // Verify before anything else, so an unsigned caller learns nothing (not even UNIMPLEMENTED).
       const context = this.context(call, this.pipeline.authenticate(this.procedure, headerGetter(call.metadata), sha256(raw), this.signed));
+      const impl = this.requireImpl();
       const request = decode(this.method.input, raw);
       const result = await withDeadline(Promise.resolve(impl(request, context)), context);
       const bytes = toBinary(this.method.output, create(this.method.output, result as never));

@@ -112,7 +112,9 @@ function verificationInterceptor(pipeline: CallPipeline, signedProcedures: Reado
 async function readBounded(request: NodeRequest, limitBytes: number): Promise<Uint8Array> {
   const chunks: Buffer[] = [];
   let total = 0;
-  for await (const chunk of request as AsyncIterable<Buffer>) {
+  // Not destroyed on break: destroying an unfinished request destroys its socket, and the
+  // RESOURCE_EXHAUSTED answer could no longer be sent (the server discards the rest).
+  for await (const chunk of request.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>) {
     const remaining = limitBytes - total;
     chunks.push(chunk.length > remaining ? chunk.subarray(0, remaining) : chunk);
     total += Math.min(chunk.length, remaining);

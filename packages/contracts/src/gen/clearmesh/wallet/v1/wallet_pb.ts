@@ -17,7 +17,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file clearmesh/wallet/v1/wallet.proto.
  */
 export const file_clearmesh_wallet_v1_wallet: GenFile = /*@__PURE__*/
-  fileDesc("CiBjbGVhcm1lc2gvd2FsbGV0L3YxL3dhbGxldC5wcm90bxITY2xlYXJtZXNoLndhbGxldC52MSJbChNSZWdpc3RlclVzZXJSZXF1ZXN0Eg0KBWVtYWlsGAEgASgJEg0KBXBob25lGAIgASgJEhQKDGRpc3BsYXlfbmFtZRgDIAEoCRIQCghwYXNzd29yZBgEIAEoCSJsCgRVc2VyEg8KB3VzZXJfaWQYASABKAkSDQoFZW1haWwYAiABKAkSFAoMZGlzcGxheV9uYW1lGAMgASgJEi4KCmNyZWF0ZWRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIkIKDExvZ2luUmVxdWVzdBINCgVlbWFpbBgBIAEoCRIQCghwYXNzd29yZBgCIAEoCRIRCgl0b3RwX2NvZGUYAyABKAkiVgoNTG9naW5SZXNwb25zZRIVCg1zZXNzaW9uX3Rva2VuGAEgASgJEi4KCmV4cGlyZXNfYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIhQKEkdldEJhbGFuY2VzUmVxdWVzdCJDChNHZXRCYWxhbmNlc1Jlc3BvbnNlEiwKCGJhbGFuY2VzGAEgAygLMhouY2xlYXJtZXNoLmNvbW1vbi52MS5Nb25leTKWAgoNV2FsbGV0U2VydmljZRJTCgxSZWdpc3RlclVzZXISKC5jbGVhcm1lc2gud2FsbGV0LnYxLlJlZ2lzdGVyVXNlclJlcXVlc3QaGS5jbGVhcm1lc2gud2FsbGV0LnYxLlVzZXISTgoFTG9naW4SIS5jbGVhcm1lc2gud2FsbGV0LnYxLkxvZ2luUmVxdWVzdBoiLmNsZWFybWVzaC53YWxsZXQudjEuTG9naW5SZXNwb25zZRJgCgtHZXRCYWxhbmNlcxInLmNsZWFybWVzaC53YWxsZXQudjEuR2V0QmFsYW5jZXNSZXF1ZXN0GiguY2xlYXJtZXNoLndhbGxldC52MS5HZXRCYWxhbmNlc1Jlc3BvbnNlYgZwcm90bzM", [file_clearmesh_common_v1_common, file_google_protobuf_timestamp]);
+  fileDesc("CiBjbGVhcm1lc2gvd2FsbGV0L3YxL3dhbGxldC5wcm90bxITY2xlYXJtZXNoLndhbGxldC52MSJbChNSZWdpc3RlclVzZXJSZXF1ZXN0Eg0KBWVtYWlsGAEgASgJEg0KBXBob25lGAIgASgJEhQKDGRpc3BsYXlfbmFtZRgDIAEoCRIQCghwYXNzd29yZBgEIAEoCSJsCgRVc2VyEg8KB3VzZXJfaWQYASABKAkSDQoFZW1haWwYAiABKAkSFAoMZGlzcGxheV9uYW1lGAMgASgJEi4KCmNyZWF0ZWRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIkIKDExvZ2luUmVxdWVzdBINCgVlbWFpbBgBIAEoCRIQCghwYXNzd29yZBgCIAEoCRIRCgl0b3RwX2NvZGUYAyABKAkiVgoNTG9naW5SZXNwb25zZRIVCg1zZXNzaW9uX3Rva2VuGAEgASgJEi4KCmV4cGlyZXNfYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIhQKEkdldEJhbGFuY2VzUmVxdWVzdCJDChNHZXRCYWxhbmNlc1Jlc3BvbnNlEiwKCGJhbGFuY2VzGAEgAygLMhouY2xlYXJtZXNoLmNvbW1vbi52MS5Nb25leSJAChdHZXRQcm92aWRlckJvb2tzUmVxdWVzdBITCgtwcm92aWRlcl9pZBgBIAEoCRIQCghjdXJyZW5jeRgCIAEoCSKBAQoNUHJvdmlkZXJCb29rcxITCgtwcm92aWRlcl9pZBgBIAEoCRIxCg11c2VyX2JhbGFuY2VzGAIgASgLMhouY2xlYXJtZXNoLmNvbW1vbi52MS5Nb25leRIoCgRoZWxkGAMgASgLMhouY2xlYXJtZXNoLmNvbW1vbi52MS5Nb25leTL8AgoNV2FsbGV0U2VydmljZRJTCgxSZWdpc3RlclVzZXISKC5jbGVhcm1lc2gud2FsbGV0LnYxLlJlZ2lzdGVyVXNlclJlcXVlc3QaGS5jbGVhcm1lc2gud2FsbGV0LnYxLlVzZXISTgoFTG9naW4SIS5jbGVhcm1lc2gud2FsbGV0LnYxLkxvZ2luUmVxdWVzdBoiLmNsZWFybWVzaC53YWxsZXQudjEuTG9naW5SZXNwb25zZRJgCgtHZXRCYWxhbmNlcxInLmNsZWFybWVzaC53YWxsZXQudjEuR2V0QmFsYW5jZXNSZXF1ZXN0GiguY2xlYXJtZXNoLndhbGxldC52MS5HZXRCYWxhbmNlc1Jlc3BvbnNlEmQKEEdldFByb3ZpZGVyQm9va3MSLC5jbGVhcm1lc2gud2FsbGV0LnYxLkdldFByb3ZpZGVyQm9va3NSZXF1ZXN0GiIuY2xlYXJtZXNoLndhbGxldC52MS5Qcm92aWRlckJvb2tzYgZwcm90bzM", [file_clearmesh_common_v1_common, file_google_protobuf_timestamp]);
 
 /**
  * Request of RegisterUser.
@@ -203,6 +203,69 @@ export const GetBalancesResponseSchema: GenMessage<GetBalancesResponse> = /*@__P
   messageDesc(file_clearmesh_wallet_v1_wallet, 5);
 
 /**
+ * Request of GetProviderBooks.
+ *
+ * @generated from message clearmesh.wallet.v1.GetProviderBooksRequest
+ */
+export type GetProviderBooksRequest = Message<"clearmesh.wallet.v1.GetProviderBooksRequest"> & {
+  /**
+   * The hosted wallet provider, e.g. "wallet-a".
+   *
+   * @generated from field: string provider_id = 1;
+   */
+  providerId: string;
+
+  /**
+   * ISO 4217 currency.
+   *
+   * @generated from field: string currency = 2;
+   */
+  currency: string;
+};
+
+/**
+ * Describes the message clearmesh.wallet.v1.GetProviderBooksRequest.
+ * Use `create(GetProviderBooksRequestSchema)` to create a new message.
+ */
+export const GetProviderBooksRequestSchema: GenMessage<GetProviderBooksRequest> = /*@__PURE__*/
+  messageDesc(file_clearmesh_wallet_v1_wallet, 6);
+
+/**
+ * A wallet provider's books in one currency.
+ *
+ * @generated from message clearmesh.wallet.v1.ProviderBooks
+ */
+export type ProviderBooks = Message<"clearmesh.wallet.v1.ProviderBooks"> & {
+  /**
+   * The wallet provider.
+   *
+   * @generated from field: string provider_id = 1;
+   */
+  providerId: string;
+
+  /**
+   * Sum of its users' balances.
+   *
+   * @generated from field: clearmesh.common.v1.Money user_balances = 2;
+   */
+  userBalances?: Money | undefined;
+
+  /**
+   * Sum of the holds for payments in flight.
+   *
+   * @generated from field: clearmesh.common.v1.Money held = 3;
+   */
+  held?: Money | undefined;
+};
+
+/**
+ * Describes the message clearmesh.wallet.v1.ProviderBooks.
+ * Use `create(ProviderBooksSchema)` to create a new message.
+ */
+export const ProviderBooksSchema: GenMessage<ProviderBooks> = /*@__PURE__*/
+  messageDesc(file_clearmesh_wallet_v1_wallet, 7);
+
+/**
  * End-user wallets of the hosted wallet providers. End-user methods carry no cm-* signature;
  * those that act for a user require `authorization: Bearer <session token>` (PROTOCOL.md §8).
  * Methods not built yet answer UNIMPLEMENTED.
@@ -239,6 +302,17 @@ export const WalletService: GenService<{
     methodKind: "unary";
     input: typeof GetBalancesRequestSchema;
     output: typeof GetBalancesResponseSchema;
+  },
+  /**
+   * Returns a wallet provider's books for reconciliation: what its users hold in total, what
+   * is on hold, and its position towards clearing. Signed by that provider or the operator.
+   *
+   * @generated from rpc clearmesh.wallet.v1.WalletService.GetProviderBooks
+   */
+  getProviderBooks: {
+    methodKind: "unary";
+    input: typeof GetProviderBooksRequestSchema;
+    output: typeof ProviderBooksSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_clearmesh_wallet_v1_wallet, 0);
