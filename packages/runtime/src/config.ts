@@ -56,7 +56,7 @@ export function loadSettings<S extends SettingsSchema>(schema: S, environment: R
 export function describeSettings(schema: SettingsSchema): string {
   const rows = Object.values(schema).map((setting) => {
     const fallback = setting.fallbackText ?? (typeof setting.fallback === "string" ? `\`${setting.fallback}\`` : setting.optional ? "unset" : "required");
-    return `| \`${setting.env}\` | ${fallback} | ${setting.doc} |`;
+    return `| \`${setting.env}\` | ${fallback} | ${setting.doc.replaceAll("|", "\\|")} |`;
   });
   return ["| variable | default | meaning |", "|---|---|---|", ...rows].join("\n");
 }
@@ -120,12 +120,12 @@ export function addressSetting(env: string, doc: string, fallback: string): Sett
 }
 
 /** A 32-byte Ed25519 public key in hex, optionally prefixed by "<key id>:". */
-export function publicKeySetting(env: string, doc: string, defaultKeyId: string, fallback?: Setting<unknown>["fallback"]): Setting<{ keyId: string; publicKey: Uint8Array }> {
+export function publicKeySetting(env: string, doc: string, defaultKeyId: string, fallback?: Setting<unknown>["fallback"], fallbackText?: string): Setting<{ keyId: string; publicKey: Uint8Array }> {
   return setting(env, doc, (raw) => {
     const [keyId, hex] = raw.includes(":") ? raw.split(":", 2) as [string, string] : [defaultKeyId, raw];
     if (!/^[0-9a-fA-F]{64}$/.test(hex.trim())) throw new Error("must be 64 hex characters (a 32-byte Ed25519 public key)");
     return { keyId, publicKey: Uint8Array.from(Buffer.from(hex.trim(), "hex")) };
-  }, fallback as Setting<{ keyId: string; publicKey: Uint8Array }>["fallback"]);
+  }, fallback as Setting<{ keyId: string; publicKey: Uint8Array }>["fallback"], { fallbackText });
 }
 
 export function pathSetting(env: string, doc: string, fallback: Setting<string>["fallback"], fallbackText?: string): Setting<string> {

@@ -153,7 +153,9 @@ function decode<T extends DescMessage>(schema: T, raw: Uint8Array) {
 }
 
 async function* decodeStream<T extends DescMessage>(schema: T, call: grpc.ServerDuplexStream<Buffer, Uint8Array>) {
-  for await (const chunk of call) yield decode(schema, chunk as Buffer);
+  // Not destroyed when the client half-closes: destroying the duplex would drop the response
+  // stream's end and status (reflection clients would wait forever).
+  for await (const chunk of call.iterator({ destroyOnReturn: false })) yield decode(schema, chunk as Buffer);
 }
 
 /** Runs a handler under the call's deadline (the client's, capped by RPC_TIMEOUT_MS). */
