@@ -8,7 +8,6 @@ export const clearingReasons = {
   PARTICIPANT_INACTIVE: Code.FailedPrecondition,
   CURRENCY_NOT_ENABLED: Code.FailedPrecondition,
   KEY_NOT_FOUND: Code.NotFound,
-  LAST_ACTIVE_KEY: Code.FailedPrecondition,
   TRANSFER_NOT_FOUND: Code.NotFound,
   IDEMPOTENCY_CONFLICT: Code.AlreadyExists,
   PERMISSION_DENIED: Code.PermissionDenied,
