@@ -1,0 +1,56 @@
+// A corrupt or missing key file stops a service at start with a message naming the file.
+import { execFile } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ensureKeyFiles } from "@clearmesh/runtime";
+
+const run = promisify(execFile);
+const root = path.resolve(import.meta.dirname, "../..");
+
+async function startProcess(service: string, environment: Record<string, string>): Promise<{ code: number; stderr: string }> {
+  try {
+    await run(process.execPath, ["--import", "tsx", `services/${service}/src/main.ts`], {
+      cwd: root, env: { ...process.env, ...environment, NATS_URL: "nats://127.0.0.1:1", LOG_LEVEL: "silent", GRPC_PORT: "0", HTTP_PORT: "0" }, timeout: 30_000,
+    });
+    return { code: 0, stderr: "" };
+  } catch (error) {
+    const failure = error as { code: number; stderr: string };
+    return { code: failure.code, stderr: failure.stderr };
+  }
+}
+
+describe("key files at start", () => {
+  let dataDir: string;
+  beforeAll(() => {
+    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "clearmesh-keys-"));
+    for (const participantId of ["operator", "clearing", "wallet", "wallet-a"]) ensureKeyFiles(path.join(dataDir, "keys"), participantId);
+  });
+  afterAll(() => fs.rmSync(dataDir, { recursive: true, force: true }));
+
+  it("a missing identity key file stops the service and names the file", async () => {
+    const file = path.join(dataDir, "keys", "notifier.key");
+    const result = await startProcess("notifier", { CLEARMESH_DATA_DIR: dataDir });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(file);
+    expect(result.stderr).toContain("missing");
+  });
+
+  it("a corrupt hosted participant key file stops the service and names the file", async () => {
+    const file = path.join(dataDir, "keys", "wallet-b.key");
+    fs.writeFileSync(file, "not hex at all\n", { mode: 0o600 });
+    const result = await startProcess("wallet", { CLEARMESH_DATA_DIR: dataDir });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(file);
+    expect(result.stderr).toContain("corrupt");
+    expect(result.stderr).not.toContain("not hex at all");
+  });
+
+  it("a bad setting stops the service and names the variable", async () => {
+    const result = await startProcess("clearing", { CLEARMESH_DATA_DIR: dataDir, MAX_BATCH_TRANSFERS: "lots" });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain("MAX_BATCH_TRANSFERS");
+  });
+});
