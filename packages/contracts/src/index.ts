@@ -5,6 +5,7 @@ import { file_clearmesh_common_v1_common } from "./gen/clearmesh/common/v1/commo
 import { file_clearmesh_events_v1_envelope } from "./gen/clearmesh/events/v1/envelope_pb.js";
 import { file_clearmesh_clearing_v1_clearing } from "./gen/clearmesh/clearing/v1/clearing_pb.js";
 import { file_clearmesh_clearing_v1_events } from "./gen/clearmesh/clearing/v1/events_pb.js";
+import { file_clearmesh_settlement_v1_events } from "./gen/clearmesh/settlement/v1/events_pb.js";
 import { file_clearmesh_bank_v1_bank } from "./gen/clearmesh/bank/v1/bank_pb.js";
 import { file_clearmesh_wallet_v1_wallet } from "./gen/clearmesh/wallet/v1/wallet_pb.js";
 import { file_clearmesh_commerce_v1_commerce } from "./gen/clearmesh/commerce/v1/commerce_pb.js";
@@ -19,6 +20,7 @@ export * from "./gen/clearmesh/common/v1/common_pb.js";
 export * from "./gen/clearmesh/events/v1/envelope_pb.js";
 export * from "./gen/clearmesh/clearing/v1/clearing_pb.js";
 export * from "./gen/clearmesh/clearing/v1/events_pb.js";
+export * from "./gen/clearmesh/settlement/v1/events_pb.js";
 export * from "./gen/clearmesh/bank/v1/bank_pb.js";
 export * from "./gen/clearmesh/wallet/v1/wallet_pb.js";
 export * from "./gen/clearmesh/commerce/v1/commerce_pb.js";
@@ -35,6 +37,7 @@ export const clearmeshFiles: readonly DescFile[] = [
   file_clearmesh_events_v1_envelope,
   file_clearmesh_clearing_v1_clearing,
   file_clearmesh_clearing_v1_events,
+  file_clearmesh_settlement_v1_events,
   file_clearmesh_bank_v1_bank,
   file_clearmesh_wallet_v1_wallet,
   file_clearmesh_commerce_v1_commerce,

@@ -17,7 +17,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file clearmesh/clearing/v1/clearing.proto.
  */
 export const file_clearmesh_clearing_v1_clearing: GenFile = /*@__PURE__*/
-  fileDesc("CiRjbGVhcm1lc2gvY2xlYXJpbmcvdjEvY2xlYXJpbmcucHJvdG8SFWNsZWFybWVzaC5jbGVhcmluZy52MSIvCglQdWJsaWNLZXkSDgoGa2V5X2lkGAEgASgJEhIKCnB1YmxpY19rZXkYAiABKAwixgEKDlBhcnRpY2lwYW50S2V5Eg4KBmtleV9pZBgBIAEoCRISCgpwdWJsaWNfa2V5GAIgASgMEjAKBnN0YXR1cxgDIAEoDjIgLmNsZWFybWVzaC5jbGVhcmluZy52MS5LZXlTdGF0dXMSLgoKY3JlYXRlZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKcmV2b2tlZF9hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAi3QIKC1BhcnRpY2lwYW50EhYKDnBhcnRpY2lwYW50X2lkGAEgASgJEgwKBG5hbWUYAiABKAkSNAoEa2luZBgDIAEoDjImLmNsZWFybWVzaC5jbGVhcmluZy52MS5QYXJ0aWNpcGFudEtpbmQSEgoKY3VycmVuY2llcxgEIAMoCRIzCgRrZXlzGAUgAygLMiUuY2xlYXJtZXNoLmNsZWFyaW5nLnYxLlBhcnRpY2lwYW50S2V5EjgKBnN0YXR1cxgGIAEoDjIoLmNsZWFybWVzaC5jbGVhcmluZy52MS5QYXJ0aWNpcGFudFN0YXR1cxIPCgd2ZXJzaW9uGAcgASgDEi4KCmNyZWF0ZWRfYXQYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnVwZGF0ZWRfYXQYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIrwBChpSZWdpc3RlclBhcnRpY2lwYW50UmVxdWVzdBIWCg5wYXJ0aWNpcGFudF9pZBgBIAEoCRIMCgRuYW1lGAIgASgJEjQKBGtpbmQYAyABKA4yJi5jbGVhcm1lc2guY2xlYXJpbmcudjEuUGFydGljaXBhbnRLaW5kEhIKCmN1cnJlbmNpZXMYBCADKAkSLgoEa2V5cxgFIAMoCzIgLmNsZWFybWVzaC5jbGVhcmluZy52MS5QdWJsaWNLZXkiLwoVR2V0UGFydGljaXBhbnRSZXF1ZXN0EhYKDnBhcnRpY2lwYW50X2lkGAEgASgJIkkKF0xpc3RQYXJ0aWNpcGFudHNSZXF1ZXN0Ei4KBHBhZ2UYASABKAsyIC5jbGVhcm1lc2guY29tbW9uLnYxLlBhZ2VSZXF1ZXN0IoUBChhMaXN0UGFydGljaXBhbnRzUmVzcG9uc2USOAoMcGFydGljaXBhbnRzGAEgAygLMiIuY2xlYXJtZXNoLmNsZWFyaW5nLnYxLlBhcnRpY2lwYW50Ei8KBHBhZ2UYAiABKAsyIS5jbGVhcm1lc2guY29tbW9uLnYxLlBhZ2VSZXNwb25zZSJhChhBZGRQYXJ0aWNpcGFudEtleVJlcXVlc3QSFgoOcGFydGljaXBhbnRfaWQYASABKAkSLQoDa2V5GAIgASgLMiAuY2xlYXJtZXNoLmNsZWFyaW5nLnYxLlB1YmxpY0tleSJVChtSZXZva2VQYXJ0aWNpcGFudEtleVJlcXVlc3QSFgoOcGFydGljaXBhbnRfaWQYASABKAkSDgoGa2V5X2lkGAIgASgJEg4KBnJlYXNvbhgDIAEoCSJxChdEZXBvc2l0TGlxdWlkaXR5UmVxdWVzdBISCgpyZXF1ZXN0X2lkGAEgASgJEhYKDnBhcnRpY2lwYW50X2lkGAIgASgJEioKBmFtb3VudBgDIAEoCzIaLmNsZWFybWVzaC5jb21tb24udjEuTW9uZXkicgoYV2l0aGRyYXdMaXF1aWRpdHlSZXF1ZXN0EhIKCnJlcXVlc3RfaWQYASABKAkSFgoOcGFydGljaXBhbnRfaWQYAiABKAkSKgoGYW1vdW50GAMgASgLMhouY2xlYXJtZXNoLmNvbW1vbi52MS5Nb25leSJsChVTZXROZXREZWJpdENhcFJlcXVlc3QSEgoKcmVxdWVzdF9pZBgBIAEoCRIWCg5wYXJ0aWNpcGFudF9pZBgCIAEoCRInCgNjYXAYAyABKAsyGi5jbGVhcm1lc2guY29tbW9uLnYxLk1vbmV5Ij4KEkdldFBvc2l0aW9uUmVxdWVzdBIWCg5wYXJ0aWNpcGFudF9pZBgBIAEoCRIQCghjdXJyZW5jeRgCIAEoCSKjAQoIUG9zaXRpb24SFgoOcGFydGljaXBhbnRfaWQYASABKAkSEAoIY3VycmVuY3kYAiABKAkSIAoYc2V0dGxlbWVudF9iYWxhbmNlX21pbm9yGAMgASgDEhsKE25ldF9kZWJpdF9jYXBfbWlub3IYBCABKAMSFgoOcG9zaXRpb25fbWlub3IYBSABKAMSFgoOcmVzZXJ2ZWRfbWlub3IYBiABKAMiwAEKFUNyZWF0ZVRyYW5zZmVyUmVxdWVzdBITCgt0cmFuc2Zlcl9pZBgBIAEoCRIQCghwYXllcl9pZBgCIAEoCRIQCghwYXllZV9pZBgDIAEoCRIqCgZhbW91bnQYBCABKAsyGi5jbGVhcm1lc2guY29tbW9uLnYxLk1vbmV5EhAKCHF1b3RlX2lkGAUgASgJEhcKD3BheWVyX3JlZmVyZW5jZRgGIAEoCRIXCg9wYXllZV9yZWZlcmVuY2UYByABKAkihAIKFlByZXBhcmVUcmFuc2ZlclJlcXVlc3QSEwoLdHJhbnNmZXJfaWQYASABKAkSEAoIcGF5ZXJfaWQYAiABKAkSEAoIcGF5ZWVfaWQYAyABKAkSKgoGYW1vdW50GAQgASgLMhouY2xlYXJtZXNoLmNvbW1vbi52MS5Nb25leRIQCghxdW90ZV9pZBgFIAEoCRIXCg9wYXllcl9yZWZlcmVuY2UYBiABKAkSFwoPcGF5ZWVfcmVmZXJlbmNlGAcgASgJEi4KCmV4cGlyZXNfYXQYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhEKCWNvbmRpdGlvbhgJIAEoDCJsChVDb21taXRUcmFuc2ZlclJlcXVlc3QSEwoLdHJhbnNmZXJfaWQYASABKAkSEgoKZnVsZmlsbWVudBgCIAEoDBIqCgZhbW91bnQYAyABKAsyGi5jbGVhcm1lc2guY29tbW9uLnYxLk1vbmV5IjsKFEFib3J0VHJhbnNmZXJSZXF1ZXN0EhMKC3RyYW5zZmVyX2lkGAEgASgJEg4KBnJlYXNvbhgCIAEoCSIpChJHZXRUcmFuc2ZlclJlcXVlc3QSEwoLdHJhbnNmZXJfaWQYASABKAkitgMKCFRyYW5zZmVyEhMKC3RyYW5zZmVyX2lkGAEgASgJEhAKCHBheWVyX2lkGAIgASgJEhAKCHBheWVlX2lkGAMgASgJEioKBmFtb3VudBgEIAEoCzIaLmNsZWFybWVzaC5jb21tb24udjEuTW9uZXkSJwoDZmVlGAUgASgLMhouY2xlYXJtZXNoLmNvbW1vbi52MS5Nb25leRIzCgVzdGF0ZRgGIAEoDjIkLmNsZWFybWVzaC5jbGVhcmluZy52MS5UcmFuc2ZlclN0YXRlEhEKCXdpbmRvd19pZBgHIAEoCRIXCg9wYXllcl9yZWZlcmVuY2UYCCABKAkSFwoPcGF5ZWVfcmVmZXJlbmNlGAkgASgJEhAKCHF1b3RlX2lkGAogASgJEi4KCmNyZWF0ZWRfYXQYCyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCmV4cGlyZXNfYXQYDCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjAKDGNvbXBsZXRlZF9hdBgNIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiMgocQ2xvc2VTZXR0bGVtZW50V2luZG93UmVxdWVzdBISCgpyZXF1ZXN0X2lkGAEgASgJIi8KGkdldFNldHRsZW1lbnRXaW5kb3dSZXF1ZXN0EhEKCXdpbmRvd19pZBgBIAEoCSL7AQoQU2V0dGxlbWVudFdpbmRvdxIRCgl3aW5kb3dfaWQYASABKAkSOwoFc3RhdGUYAiABKA4yLC5jbGVhcm1lc2guY2xlYXJpbmcudjEuU2V0dGxlbWVudFdpbmRvd1N0YXRlEjkKDW5ldF9wb3NpdGlvbnMYAyADKAsyIi5jbGVhcm1lc2guY2xlYXJpbmcudjEuTmV0UG9zaXRpb24SLQoJb3BlbmVkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBItCgljbG9zZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIkoKC05ldFBvc2l0aW9uEhYKDnBhcnRpY2lwYW50X2lkGAEgASgJEhAKCGN1cnJlbmN5GAIgASgJEhEKCW5ldF9taW5vchgDIAEoAyr7AQoPUGFydGljaXBhbnRLaW5kEiAKHFBBUlRJQ0lQQU5UX0tJTkRfVU5TUEVDSUZJRUQQABIZChVQQVJUSUNJUEFOVF9LSU5EX0JBTksQARIkCiBQQVJUSUNJUEFOVF9LSU5EX1dBTExFVF9QUk9WSURFUhACEiYKIlBBUlRJQ0lQQU5UX0tJTkRfTUVSQ0hBTlRfQUNRVUlSRVIQAxIgChxQQVJUSUNJUEFOVF9LSU5EX0ZYX1BST1ZJREVSEAQSHAoYUEFSVElDSVBBTlRfS0lORF9TRVJWSUNFEAUSHQoZUEFSVElDSVBBTlRfS0lORF9PUEVSQVRPUhAGKngKEVBhcnRpY2lwYW50U3RhdHVzEiIKHlBBUlRJQ0lQQU5UX1NUQVRVU19VTlNQRUNJRklFRBAAEh0KGVBBUlRJQ0lQQU5UX1NUQVRVU19BQ1RJVkUQARIgChxQQVJUSUNJUEFOVF9TVEFUVVNfU1VTUEVOREVEEAIqVgoJS2V5U3RhdHVzEhoKFktFWV9TVEFUVVNfVU5TUEVDSUZJRUQQABIVChFLRVlfU1RBVFVTX0FDVElWRRABEhYKEktFWV9TVEFUVVNfUkVWT0tFRBACKqIBCg1UcmFuc2ZlclN0YXRlEh4KGlRSQU5TRkVSX1NUQVRFX1VOU1BFQ0lGSUVEEAASGwoXVFJBTlNGRVJfU1RBVEVfUkVTRVJWRUQQARIcChhUUkFOU0ZFUl9TVEFURV9DT01NSVRURUQQAhIaChZUUkFOU0ZFUl9TVEFURV9BQk9SVEVEEAMSGgoWVFJBTlNGRVJfU1RBVEVfRVhQSVJFRBAEKvUBChVTZXR0bGVtZW50V2luZG93U3RhdGUSJwojU0VUVExFTUVOVF9XSU5ET1dfU1RBVEVfVU5TUEVDSUZJRUQQABIgChxTRVRUTEVNRU5UX1dJTkRPV19TVEFURV9PUEVOEAESIgoeU0VUVExFTUVOVF9XSU5ET1dfU1RBVEVfQ0xPU0VEEAISJAogU0VUVExFTUVOVF9XSU5ET1dfU1RBVEVfU0VUVExJTkcQAxIjCh9TRVRUTEVNRU5UX1dJTkRPV19TVEFURV9TRVRUTEVEEAQSIgoeU0VUVExFTUVOVF9XSU5ET1dfU1RBVEVfRkFJTEVEEAUygw0KD0NsZWFyaW5nU2VydmljZRJsChNSZWdpc3RlclBhcnRpY2lwYW50EjEuY2xlYXJtZXNoLmNsZWFyaW5nLnYxLlJlZ2lzdGVyUGFydGljaXBhbnRSZXF1ZXN0GiIuY2xlYXJtZXNoLmNsZWFyaW5nLnYxLlBhcnRpY2lwYW50EmIKDkdldFBhcnRpY2lwYW50EiwuY2xlYXJtZXNoLmNsZWFyaW5nLnYxLkdldFBhcnRpY2lwYW50UmVxdWVzdBoiLmNsZWFybWVzaC5jbGVhcmluZy52MS5QYXJ0aWNpcGFudBJzChBMaXN0UGFydGljaXBhbnRzEi4uY2xlYXJtZXNoLmNsZWFyaW5nLnYxLkxpc3RQYXJ0aWNpcGFudHNSZXF1ZXN0Gi8uY2xlYXJtZXNoLmNsZWFyaW5nLnYxLkxpc3RQYXJ0aWNpcGFudHNSZXNwb25zZRJoChFBZGRQYXJ0aWNpcGFudEtleRIvLmNsZWFybWVzaC5jbGVhcmluZy52MS5BZGRQYXJ0aWNpcGFudEtleVJlcXVlc3QaIi5jbGVhcm1lc2guY2xlYXJpbmcudjEuUGFydGljaXBhbnQSbgoUUmV2b2tlUGFydGljaXBhbnRLZXkSMi5jbGVhcm1lc2guY2xlYXJpbmcudjEuUmV2b2tlUGFydGljaXBhbnRLZXlSZXF1ZXN0GiIuY2xlYXJtZXNoLmNsZWFyaW5nLnYxLlBhcnRpY2lwYW50EmMKEERlcG9zaXRMaXF1aWRpdHkSLi5jbGVhcm1lc2guY2xlYXJpbmcudjEuRGVwb3NpdExpcXVpZGl0eVJlcXVlc3QaHy5jbGVhcm1lc2guY2xlYXJpbmcudjEuUG9zaXRpb24SZQoRV2l0aGRyYXdMaXF1aWRpdHkSLy5jbGVhcm1lc2guY2xlYXJpbmcudjEuV2l0aGRyYXdMaXF1aWRpdHlSZXF1ZXN0Gh8uY2xlYXJtZXNoLmNsZWFyaW5nLnYxLlBvc2l0aW9uEl8KDlNldE5ldERlYml0Q2FwEiwuY2xlYXJtZXNoLmNsZWFyaW5nLnYxLlNldE5ldERlYml0Q2FwUmVxdWVzdBofLmNsZWFybWVzaC5jbGVhcmluZy52MS5Qb3NpdGlvbhJZCgtHZXRQb3NpdGlvbhIpLmNsZWFybWVzaC5jbGVhcmluZy52MS5HZXRQb3NpdGlvblJlcXVlc3QaHy5jbGVhcm1lc2guY2xlYXJpbmcudjEuUG9zaXRpb24SXwoOQ3JlYXRlVHJhbnNmZXISLC5jbGVhcm1lc2guY2xlYXJpbmcudjEuQ3JlYXRlVHJhbnNmZXJSZXF1ZXN0Gh8uY2xlYXJtZXNoLmNsZWFyaW5nLnYxLlRyYW5zZmVyEmEKD1ByZXBhcmVUcmFuc2ZlchItLmNsZWFybWVzaC5jbGVhcmluZy52MS5QcmVwYXJlVHJhbnNmZXJSZXF1ZXN0Gh8uY2xlYXJtZXNoLmNsZWFyaW5nLnYxLlRyYW5zZmVyEl8KDkNvbW1pdFRyYW5zZmVyEiwuY2xlYXJtZXNoLmNsZWFyaW5nLnYxLkNvbW1pdFRyYW5zZmVyUmVxdWVzdBofLmNsZWFybWVzaC5jbGVhcmluZy52MS5UcmFuc2ZlchJdCg1BYm9ydFRyYW5zZmVyEisuY2xlYXJtZXNoLmNsZWFyaW5nLnYxLkFib3J0VHJhbnNmZXJSZXF1ZXN0Gh8uY2xlYXJtZXNoLmNsZWFyaW5nLnYxLlRyYW5zZmVyElkKC0dldFRyYW5zZmVyEikuY2xlYXJtZXNoLmNsZWFyaW5nLnYxLkdldFRyYW5zZmVyUmVxdWVzdBofLmNsZWFybWVzaC5jbGVhcmluZy52MS5UcmFuc2ZlchJ1ChVDbG9zZVNldHRsZW1lbnRXaW5kb3cSMy5jbGVhcm1lc2guY2xlYXJpbmcudjEuQ2xvc2VTZXR0bGVtZW50V2luZG93UmVxdWVzdBonLmNsZWFybWVzaC5jbGVhcmluZy52MS5TZXR0bGVtZW50V2luZG93EnEKE0dldFNldHRsZW1lbnRXaW5kb3cSMS5jbGVhcm1lc2guY2xlYXJpbmcudjEuR2V0U2V0dGxlbWVudFdpbmRvd1JlcXVlc3QaJy5jbGVhcm1lc2guY2xlYXJpbmcudjEuU2V0dGxlbWVudFdpbmRvd2IGcHJvdG8z", [file_clearmesh_common_v1_common, file_google_protobuf_timestamp]);
+  fileDesc("CiRjbGVhcm1lc2gvY2xlYXJpbmcvdjEvY2xlYXJpbmcucHJvdG8SFWNsZWFybWVzaC5jbGVhcmluZy52MSIvCglQdWJsaWNLZXkSDgoGa2V5X2lkGAEgASgJEhIKCnB1YmxpY19rZXkYAiABKAwixgEKDlBhcnRpY2lwYW50S2V5Eg4KBmtleV9pZBgBIAEoCRISCgpwdWJsaWNfa2V5GAIgASgMEjAKBnN0YXR1cxgDIAEoDjIgLmNsZWFybWVzaC5jbGVhcmluZy52MS5LZXlTdGF0dXMSLgoKY3JlYXRlZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKcmV2b2tlZF9hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAi3QIKC1BhcnRpY2lwYW50EhYKDnBhcnRpY2lwYW50X2lkGAEgASgJEgwKBG5hbWUYAiABKAkSNAoEa2luZBgDIAEoDjImLmNsZWFybWVzaC5jbGVhcmluZy52MS5QYXJ0aWNpcGFudEtpbmQSEgoKY3VycmVuY2llcxgEIAMoCRIzCgRrZXlzGAUgAygLMiUuY2xlYXJtZXNoLmNsZWFyaW5nLnYxLlBhcnRpY2lwYW50S2V5EjgKBnN0YXR1cxgGIAEoDjIoLmNsZWFybWVzaC5jbGVhcmluZy52MS5QYXJ0aWNpcGFudFN0YXR1cxIPCgd2ZXJzaW9uGAcgASgDEi4KCmNyZWF0ZWRfYXQYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnVwZGF0ZWRfYXQYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIrwBChpSZWdpc3RlclBhcnRpY2lwYW50UmVxdWVzdBIWCg5wYXJ0aWNpcGFudF9pZBgBIAEoCRIMCgRuYW1lGAIgASgJEjQKBGtpbmQYAyABKA4yJi5jbGVhcm1lc2guY2xlYXJpbmcudjEuUGFydGljaXBhbnRLaW5kEhIKCmN1cnJlbmNpZXMYBCADKAkSLgoEa2V5cxgFIAMoCzIgLmNsZWFybWVzaC5jbGVhcmluZy52MS5QdWJsaWNLZXkiLwoVR2V0UGFydGljaXBhbnRSZXF1ZXN0EhYKDnBhcnRpY2lwYW50X2lkGAEgASgJIkkKF0xpc3RQYXJ0aWNpcGFudHNSZXF1ZXN0Ei4KBHBhZ2UYASABKAsyIC5jbGVhcm1lc2guY29tbW9uLnYxLlBhZ2VSZXF1ZXN0IoUBChhMaXN0UGFydGljaXBhbnRzUmVzcG9uc2USOAoMcGFydGljaXBhbnRzGAEgAygLMiIuY2xlYXJtZXNoLmNsZWFyaW5nLnYxLlBhcnRpY2lwYW50Ei8KBHBhZ2UYAiABKAsyIS5jbGVhcm1lc2guY29tbW9uLnYxLlBhZ2VSZXNwb25zZSJhChhBZGRQYXJ0aWNpcGFudEtleVJlcXVlc3QSFgoOcGFydGljaXBhbnRfaWQYASABKAkSLQoDa2V5GAIgASgLMiAuY2xlYXJtZXNoLmNsZWFyaW5nLnYxLlB1YmxpY0tleSJVChtSZXZva2VQYXJ0aWNpcGFudEtleVJlcXVlc3QSFgoOcGFydGljaXBhbnRfaWQYASABKAkSDgoGa2V5X2lkGAIgASgJEg4KBnJlYXNvbhgDIAEoCSJxChdEZXBvc2l0TGlxdWlkaXR5UmVxdWVzdBISCgpyZXF1ZXN0X2lkGAEgASgJEhYKDnBhcnRpY2lwYW50X2lkGAIgASgJEioKBmFtb3VudBgDIAEoCzIaLmNsZWFybWVzaC5jb21tb24udjEuTW9uZXkicgoYV2l0aGRyYXdMaXF1aWRpdHlSZXF1ZXN0EhIKCnJlcXVlc3RfaWQYASABKAkSFgoOcGFydGljaXBhbnRfaWQYAiABKAkSKgoGYW1vdW50GAMgASgLMhouY2xlYXJtZXNoLmNvbW1vbi52MS5Nb25leSJsChVTZXROZXREZWJpdENhcFJlcXVlc3QSEgoKcmVxdWVzdF9pZBgBIAEoCRIWCg5wYXJ0aWNpcGFudF9pZBgCIAEoCRInCgNjYXAYAyABKAsyGi5jbGVhcm1lc2guY29tbW9uLnYxLk1vbmV5Ij4KEkdldFBvc2l0aW9uUmVxdWVzdBIWCg5wYXJ0aWNpcGFudF9pZBgBIAEoCRIQCghjdXJyZW5jeRgCIAEoCSK/AQoIUG9zaXRpb24SFgoOcGFydGljaXBhbnRfaWQYASABKAkSEAoIY3VycmVuY3kYAiABKAkSIAoYc2V0dGxlbWVudF9iYWxhbmNlX21pbm9yGAMgASgDEhsKE25ldF9kZWJpdF9jYXBfbWlub3IYBCABKAMSFgoOcG9zaXRpb25fbWlub3IYBSABKAMSFgoOcmVzZXJ2ZWRfbWlub3IYBiABKAMSGgoSZnJlZV9iYWxhbmNlX21pbm9yGAcgASgDIsABChVDcmVhdGVUcmFuc2ZlclJlcXVlc3QSEwoLdHJhbnNmZXJfaWQYASABKAkSEAoIcGF5ZXJfaWQYAiABKAkSEAoIcGF5ZWVfaWQYAyABKAkSKgoGYW1vdW50GAQgASgLMhouY2xlYXJtZXNoLmNvbW1vbi52MS5Nb25leRIQCghxdW90ZV9pZBgFIAEoCRIXCg9wYXllcl9yZWZlcmVuY2UYBiABKAkSFwoPcGF5ZWVfcmVmZXJlbmNlGAcgASgJIoQCChZQcmVwYXJlVHJhbnNmZXJSZXF1ZXN0EhMKC3RyYW5zZmVyX2lkGAEgASgJEhAKCHBheWVyX2lkGAIgASgJEhAKCHBheWVlX2lkGAMgASgJEioKBmFtb3VudBgEIAEoCzIaLmNsZWFybWVzaC5jb21tb24udjEuTW9uZXkSEAoIcXVvdGVfaWQYBSABKAkSFwoPcGF5ZXJfcmVmZXJlbmNlGAYgASgJEhcKD3BheWVlX3JlZmVyZW5jZRgHIAEoCRIuCgpleHBpcmVzX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIRCgljb25kaXRpb24YCSABKAwibAoVQ29tbWl0VHJhbnNmZXJSZXF1ZXN0EhMKC3RyYW5zZmVyX2lkGAEgASgJEhIKCmZ1bGZpbG1lbnQYAiABKAwSKgoGYW1vdW50GAMgASgLMhouY2xlYXJtZXNoLmNvbW1vbi52MS5Nb25leSI7ChRBYm9ydFRyYW5zZmVyUmVxdWVzdBITCgt0cmFuc2Zlcl9pZBgBIAEoCRIOCgZyZWFzb24YAiABKAkiKQoSR2V0VHJhbnNmZXJSZXF1ZXN0EhMKC3RyYW5zZmVyX2lkGAEgASgJItYECghUcmFuc2ZlchITCgt0cmFuc2Zlcl9pZBgBIAEoCRIQCghwYXllcl9pZBgCIAEoCRIQCghwYXllZV9pZBgDIAEoCRIqCgZhbW91bnQYBCABKAsyGi5jbGVhcm1lc2guY29tbW9uLnYxLk1vbmV5EicKA2ZlZRgFIAEoCzIaLmNsZWFybWVzaC5jb21tb24udjEuTW9uZXkSMwoFc3RhdGUYBiABKA4yJC5jbGVhcm1lc2guY2xlYXJpbmcudjEuVHJhbnNmZXJTdGF0ZRIRCgl3aW5kb3dfaWQYByABKAkSFwoPcGF5ZXJfcmVmZXJlbmNlGAggASgJEhcKD3BheWVlX3JlZmVyZW5jZRgJIAEoCRIQCghxdW90ZV9pZBgKIAEoCRIuCgpjcmVhdGVkX2F0GAsgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpleHBpcmVzX2F0GAwgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIwCgxjb21wbGV0ZWRfYXQYDSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjAKDHBheWVlX2Ftb3VudBgOIAEoCzIaLmNsZWFybWVzaC5jb21tb24udjEuTW9uZXkSFgoOZnhfcHJvdmlkZXJfaWQYDyABKAkSDAoEcmF0ZRgQIAEoCRIRCgljb25kaXRpb24YESABKAwSMwoPcHJlcGFyZWRfYW1vdW50GBIgASgLMhouY2xlYXJtZXNoLmNvbW1vbi52MS5Nb25leSIyChxDbG9zZVNldHRsZW1lbnRXaW5kb3dSZXF1ZXN0EhIKCnJlcXVlc3RfaWQYASABKAkiLwoaR2V0U2V0dGxlbWVudFdpbmRvd1JlcXVlc3QSEQoJd2luZG93X2lkGAEgASgJItADChBTZXR0bGVtZW50V2luZG93EhEKCXdpbmRvd19pZBgBIAEoCRI7CgVzdGF0ZRgCIAEoDjIsLmNsZWFybWVzaC5jbGVhcmluZy52MS5TZXR0bGVtZW50V2luZG93U3RhdGUSOQoNbmV0X3Bvc2l0aW9ucxgDIAMoCzIiLmNsZWFybWVzaC5jbGVhcmluZy52MS5OZXRQb3NpdGlvbhItCglvcGVuZWRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi0KCWNsb3NlZF9hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKc2V0dGxlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASQgoMaW5zdHJ1Y3Rpb25zGAcgAygLMiwuY2xlYXJtZXNoLmNsZWFyaW5nLnYxLlNldHRsZW1lbnRJbnN0cnVjdGlvbhIWCg5mYWlsdXJlX3JlYXNvbhgIIAEoCRIeChZmYWlsZWRfaW5zdHJ1Y3Rpb25faWRzGAkgAygJEhYKDnRyYW5zZmVyX2NvdW50GAogASgDEg8KB2F0dGVtcHQYCyABKAUiwQEKFVNldHRsZW1lbnRJbnN0cnVjdGlvbhIWCg5pbnN0cnVjdGlvbl9pZBgBIAEoCRIRCgl3aW5kb3dfaWQYAiABKAkSFgoOcGFydGljaXBhbnRfaWQYAyABKAkSEAoIY3VycmVuY3kYBCABKAkSEQoJbmV0X21pbm9yGAUgASgDEkAKBXN0YXRlGAYgASgOMjEuY2xlYXJtZXNoLmNsZWFyaW5nLnYxLlNldHRsZW1lbnRJbnN0cnVjdGlvblN0YXRlIkoKC05ldFBvc2l0aW9uEhYKDnBhcnRpY2lwYW50X2lkGAEgASgJEhAKCGN1cnJlbmN5GAIgASgJEhEKCW5ldF9taW5vchgDIAEoAyJ/ChtTZXRQYXJ0aWNpcGFudFN0YXR1c1JlcXVlc3QSFgoOcGFydGljaXBhbnRfaWQYASABKAkSOAoGc3RhdHVzGAIgASgOMiguY2xlYXJtZXNoLmNsZWFyaW5nLnYxLlBhcnRpY2lwYW50U3RhdHVzEg4KBnJlYXNvbhgDIAEoCSL1AQoUTGlzdFRyYW5zZmVyc1JlcXVlc3QSFgoOcGFydGljaXBhbnRfaWQYASABKAkSMwoFc3RhdGUYAiABKA4yJC5jbGVhcm1lc2guY2xlYXJpbmcudjEuVHJhbnNmZXJTdGF0ZRIwCgxjcmVhdGVkX2Zyb20YAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCmNyZWF0ZWRfdG8YBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KBHBhZ2UYBSABKAsyIC5jbGVhcm1lc2guY29tbW9uLnYxLlBhZ2VSZXF1ZXN0InwKFUxpc3RUcmFuc2ZlcnNSZXNwb25zZRIyCgl0cmFuc2ZlcnMYASADKAsyHy5jbGVhcm1lc2guY2xlYXJpbmcudjEuVHJhbnNmZXISLwoEcGFnZRgCIAEoCzIhLmNsZWFybWVzaC5jb21tb24udjEuUGFnZVJlc3BvbnNlIt4BChJDcmVhdGVRdW90ZVJlcXVlc3QSEAoIcXVvdGVfaWQYASABKAkSEAoIcGF5ZXJfaWQYAiABKAkSEAoIcGF5ZWVfaWQYAyABKAkSNgoLYW1vdW50X3R5cGUYBCABKA4yIS5jbGVhcm1lc2guY2xlYXJpbmcudjEuQW1vdW50VHlwZRIqCgZhbW91bnQYBSABKAsyGi5jbGVhcm1lc2guY29tbW9uLnYxLk1vbmV5EhYKDnBheWVlX2N1cnJlbmN5GAYgASgJEhYKDmZ4X3Byb3ZpZGVyX2lkGAcgASgJItECCgVRdW90ZRIQCghxdW90ZV9pZBgBIAEoCRIQCghwYXllcl9pZBgCIAEoCRIQCghwYXllZV9pZBgDIAEoCRIvCgtzZW5kX2Ftb3VudBgEIAEoCzIaLmNsZWFybWVzaC5jb21tb24udjEuTW9uZXkSMgoOcmVjZWl2ZV9hbW91bnQYBSABKAsyGi5jbGVhcm1lc2guY29tbW9uLnYxLk1vbmV5EicKA2ZlZRgGIAEoCzIaLmNsZWFybWVzaC5jb21tb24udjEuTW9uZXkSDAoEcmF0ZRgHIAEoCRIWCg5meF9wcm92aWRlcl9pZBgIIAEoCRIuCgpleHBpcmVzX2F0GAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpjcmVhdGVkX2F0GAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJ+ChBTZXRGeFJhdGVSZXF1ZXN0EhIKCnJlcXVlc3RfaWQYASABKAkSFgoOZnhfcHJvdmlkZXJfaWQYAiABKAkSFwoPc291cmNlX2N1cnJlbmN5GAMgASgJEhcKD3RhcmdldF9jdXJyZW5jeRgEIAEoCRIMCgRyYXRlGAUgASgJIpABCgZGeFJhdGUSFgoOZnhfcHJvdmlkZXJfaWQYASABKAkSFwoPc291cmNlX2N1cnJlbmN5GAIgASgJEhcKD3RhcmdldF9jdXJyZW5jeRgDIAEoCRIMCgRyYXRlGAQgASgJEi4KCnVwZGF0ZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIj0KFFJlZ2lzdGVyUGFydHlSZXF1ZXN0Eg0KBWFsaWFzGAEgASgJEhYKDnBhcnRpY2lwYW50X2lkGAIgASgJIiMKEkxvb2t1cFBhcnR5UmVxdWVzdBINCgVhbGlhcxgBIAEoCSJeCgVQYXJ0eRINCgVhbGlhcxgBIAEoCRIWCg5wYXJ0aWNpcGFudF9pZBgCIAEoCRIuCgpjcmVhdGVkX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKLAQocTGlzdFNldHRsZW1lbnRXaW5kb3dzUmVxdWVzdBI7CgVzdGF0ZRgBIAEoDjIsLmNsZWFybWVzaC5jbGVhcmluZy52MS5TZXR0bGVtZW50V2luZG93U3RhdGUSLgoEcGFnZRgCIAEoCzIgLmNsZWFybWVzaC5jb21tb24udjEuUGFnZVJlcXVlc3QiigEKHUxpc3RTZXR0bGVtZW50V2luZG93c1Jlc3BvbnNlEjgKB3dpbmRvd3MYASADKAsyJy5jbGVhcm1lc2guY2xlYXJpbmcudjEuU2V0dGxlbWVudFdpbmRvdxIvCgRwYWdlGAIgASgLMiEuY2xlYXJtZXNoLmNvbW1vbi52MS5QYWdlUmVzcG9uc2UiRQocUmV0cnlTZXR0bGVtZW50V2luZG93UmVxdWVzdBISCgpyZXF1ZXN0X2lkGAEgASgJEhEKCXdpbmRvd19pZBgCIAEoCSJHChpHZXRTZXR0bGVtZW50UmVwb3J0UmVxdWVzdBIRCgl3aW5kb3dfaWQYASABKAkSFgoOcGFydGljaXBhbnRfaWQYAiABKAki2AIKEFNldHRsZW1lbnRSZXBvcnQSEQoJd2luZG93X2lkGAEgASgJEhYKDnBhcnRpY2lwYW50X2lkGAIgASgJEjsKBXN0YXRlGAMgASgOMiwuY2xlYXJtZXNoLmNsZWFyaW5nLnYxLlNldHRsZW1lbnRXaW5kb3dTdGF0ZRI5Cg1uZXRfcG9zaXRpb25zGAQgAygLMiIuY2xlYXJtZXNoLmNsZWFyaW5nLnYxLk5ldFBvc2l0aW9uEkIKDGluc3RydWN0aW9ucxgFIAMoCzIsLmNsZWFybWVzaC5jbGVhcmluZy52MS5TZXR0bGVtZW50SW5zdHJ1Y3Rpb24SLQoJY2xvc2VkX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpzZXR0bGVkX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCr7AQoPUGFydGljaXBhbnRLaW5kEiAKHFBBUlRJQ0lQQU5UX0tJTkRfVU5TUEVDSUZJRUQQABIZChVQQVJUSUNJUEFOVF9LSU5EX0JBTksQARIkCiBQQVJUSUNJUEFOVF9LSU5EX1dBTExFVF9QUk9WSURFUhACEiYKIlBBUlRJQ0lQQU5UX0tJTkRfTUVSQ0hBTlRfQUNRVUlSRVIQAxIgChxQQVJUSUNJUEFOVF9LSU5EX0ZYX1BST1ZJREVSEAQSHAoYUEFSVElDSVBBTlRfS0lORF9TRVJWSUNFEAUSHQoZUEFSVElDSVBBTlRfS0lORF9PUEVSQVRPUhAGKngKEVBhcnRpY2lwYW50U3RhdHVzEiIKHlBBUlRJQ0lQQU5UX1NUQVRVU19VTlNQRUNJRklFRBAAEh0KGVBBUlRJQ0lQQU5UX1NUQVRVU19BQ1RJVkUQARIgChxQQVJUSUNJUEFOVF9TVEFUVVNfU1VTUEVOREVEEAIqVgoJS2V5U3RhdHVzEhoKFktFWV9TVEFUVVNfVU5TUEVDSUZJRUQQABIVChFLRVlfU1RBVFVTX0FDVElWRRABEhYKEktFWV9TVEFUVVNfUkVWT0tFRBACKqIBCg1UcmFuc2ZlclN0YXRlEh4KGlRSQU5TRkVSX1NUQVRFX1VOU1BFQ0lGSUVEEAASGwoXVFJBTlNGRVJfU1RBVEVfUkVTRVJWRUQQARIcChhUUkFOU0ZFUl9TVEFURV9DT01NSVRURUQQAhIaChZUUkFOU0ZFUl9TVEFURV9BQk9SVEVEEAMSGgoWVFJBTlNGRVJfU1RBVEVfRVhQSVJFRBAEKvUBChVTZXR0bGVtZW50V2luZG93U3RhdGUSJwojU0VUVExFTUVOVF9XSU5ET1dfU1RBVEVfVU5TUEVDSUZJRUQQABIgChxTRVRUTEVNRU5UX1dJTkRPV19TVEFURV9PUEVOEAESIgoeU0VUVExFTUVOVF9XSU5ET1dfU1RBVEVfQ0xPU0VEEAISJAogU0VUVExFTUVOVF9XSU5ET1dfU1RBVEVfU0VUVExJTkcQAxIjCh9TRVRUTEVNRU5UX1dJTkRPV19TVEFURV9TRVRUTEVEEAQSIgoeU0VUVExFTUVOVF9XSU5ET1dfU1RBVEVfRkFJTEVEEAUqxwEKGlNldHRsZW1lbnRJbnN0cnVjdGlvblN0YXRlEiwKKFNFVFRMRU1FTlRfSU5TVFJVQ1RJT05fU1RBVEVfVU5TUEVDSUZJRUQQABInCiNTRVRUTEVNRU5UX0lOU1RSVUNUSU9OX1NUQVRFX0lTU1VFRBABEikKJVNFVFRMRU1FTlRfSU5TVFJVQ1RJT05fU1RBVEVfRVhFQ1VURUQQAhInCiNTRVRUTEVNRU5UX0lOU1RSVUNUSU9OX1NUQVRFX0ZBSUxFRBADKlgKCkFtb3VudFR5cGUSGwoXQU1PVU5UX1RZUEVfVU5TUEVDSUZJRUQQABIUChBBTU9VTlRfVFlQRV9TRU5EEAESFwoTQU1PVU5UX1RZUEVfUkVDRUlWRRACMq8UCg9DbGVhcmluZ1NlcnZpY2USbAoTUmVnaXN0ZXJQYXJ0aWNpcGFudBIxLmNsZWFybWVzaC5jbGVhcmluZy52MS5SZWdpc3RlclBhcnRpY2lwYW50UmVxdWVzdBoiLmNsZWFybWVzaC5jbGVhcmluZy52MS5QYXJ0aWNpcGFudBJiCg5HZXRQYXJ0aWNpcGFudBIsLmNsZWFybWVzaC5jbGVhcmluZy52MS5HZXRQYXJ0aWNpcGFudFJlcXVlc3QaIi5jbGVhcm1lc2guY2xlYXJpbmcudjEuUGFydGljaXBhbnQScwoQTGlzdFBhcnRpY2lwYW50cxIuLmNsZWFybWVzaC5jbGVhcmluZy52MS5MaXN0UGFydGljaXBhbnRzUmVxdWVzdBovLmNsZWFybWVzaC5jbGVhcmluZy52MS5MaXN0UGFydGljaXBhbnRzUmVzcG9uc2USaAoRQWRkUGFydGljaXBhbnRLZXkSLy5jbGVhcm1lc2guY2xlYXJpbmcudjEuQWRkUGFydGljaXBhbnRLZXlSZXF1ZXN0GiIuY2xlYXJtZXNoLmNsZWFyaW5nLnYxLlBhcnRpY2lwYW50Em4KFFJldm9rZVBhcnRpY2lwYW50S2V5EjIuY2xlYXJtZXNoLmNsZWFyaW5nLnYxLlJldm9rZVBhcnRpY2lwYW50S2V5UmVxdWVzdBoiLmNsZWFybWVzaC5jbGVhcmluZy52MS5QYXJ0aWNpcGFudBJjChBEZXBvc2l0TGlxdWlkaXR5Ei4uY2xlYXJtZXNoLmNsZWFyaW5nLnYxLkRlcG9zaXRMaXF1aWRpdHlSZXF1ZXN0Gh8uY2xlYXJtZXNoLmNsZWFyaW5nLnYxLlBvc2l0aW9uEmUKEVdpdGhkcmF3TGlxdWlkaXR5Ei8uY2xlYXJtZXNoLmNsZWFyaW5nLnYxLldpdGhkcmF3TGlxdWlkaXR5UmVxdWVzdBofLmNsZWFybWVzaC5jbGVhcmluZy52MS5Qb3NpdGlvbhJfCg5TZXROZXREZWJpdENhcBIsLmNsZWFybWVzaC5jbGVhcmluZy52MS5TZXROZXREZWJpdENhcFJlcXVlc3QaHy5jbGVhcm1lc2guY2xlYXJpbmcudjEuUG9zaXRpb24SWQoLR2V0UG9zaXRpb24SKS5jbGVhcm1lc2guY2xlYXJpbmcudjEuR2V0UG9zaXRpb25SZXF1ZXN0Gh8uY2xlYXJtZXNoLmNsZWFyaW5nLnYxLlBvc2l0aW9uEl8KDkNyZWF0ZVRyYW5zZmVyEiwuY2xlYXJtZXNoLmNsZWFyaW5nLnYxLkNyZWF0ZVRyYW5zZmVyUmVxdWVzdBofLmNsZWFybWVzaC5jbGVhcmluZy52MS5UcmFuc2ZlchJhCg9QcmVwYXJlVHJhbnNmZXISLS5jbGVhcm1lc2guY2xlYXJpbmcudjEuUHJlcGFyZVRyYW5zZmVyUmVxdWVzdBofLmNsZWFybWVzaC5jbGVhcmluZy52MS5UcmFuc2ZlchJfCg5Db21taXRUcmFuc2ZlchIsLmNsZWFybWVzaC5jbGVhcmluZy52MS5Db21taXRUcmFuc2ZlclJlcXVlc3QaHy5jbGVhcm1lc2guY2xlYXJpbmcudjEuVHJhbnNmZXISXQoNQWJvcnRUcmFuc2ZlchIrLmNsZWFybWVzaC5jbGVhcmluZy52MS5BYm9ydFRyYW5zZmVyUmVxdWVzdBofLmNsZWFybWVzaC5jbGVhcmluZy52MS5UcmFuc2ZlchJZCgtHZXRUcmFuc2ZlchIpLmNsZWFybWVzaC5jbGVhcmluZy52MS5HZXRUcmFuc2ZlclJlcXVlc3QaHy5jbGVhcm1lc2guY2xlYXJpbmcudjEuVHJhbnNmZXISdQoVQ2xvc2VTZXR0bGVtZW50V2luZG93EjMuY2xlYXJtZXNoLmNsZWFyaW5nLnYxLkNsb3NlU2V0dGxlbWVudFdpbmRvd1JlcXVlc3QaJy5jbGVhcm1lc2guY2xlYXJpbmcudjEuU2V0dGxlbWVudFdpbmRvdxJxChNHZXRTZXR0bGVtZW50V2luZG93EjEuY2xlYXJtZXNoLmNsZWFyaW5nLnYxLkdldFNldHRsZW1lbnRXaW5kb3dSZXF1ZXN0GicuY2xlYXJtZXNoLmNsZWFyaW5nLnYxLlNldHRsZW1lbnRXaW5kb3cSbgoUU2V0UGFydGljaXBhbnRTdGF0dXMSMi5jbGVhcm1lc2guY2xlYXJpbmcudjEuU2V0UGFydGljaXBhbnRTdGF0dXNSZXF1ZXN0GiIuY2xlYXJtZXNoLmNsZWFyaW5nLnYxLlBhcnRpY2lwYW50EmoKDUxpc3RUcmFuc2ZlcnMSKy5jbGVhcm1lc2guY2xlYXJpbmcudjEuTGlzdFRyYW5zZmVyc1JlcXVlc3QaLC5jbGVhcm1lc2guY2xlYXJpbmcudjEuTGlzdFRyYW5zZmVyc1Jlc3BvbnNlElYKC0NyZWF0ZVF1b3RlEikuY2xlYXJtZXNoLmNsZWFyaW5nLnYxLkNyZWF0ZVF1b3RlUmVxdWVzdBocLmNsZWFybWVzaC5jbGVhcmluZy52MS5RdW90ZRJTCglTZXRGeFJhdGUSJy5jbGVhcm1lc2guY2xlYXJpbmcudjEuU2V0RnhSYXRlUmVxdWVzdBodLmNsZWFybWVzaC5jbGVhcmluZy52MS5GeFJhdGUSWgoNUmVnaXN0ZXJQYXJ0eRIrLmNsZWFybWVzaC5jbGVhcmluZy52MS5SZWdpc3RlclBhcnR5UmVxdWVzdBocLmNsZWFybWVzaC5jbGVhcmluZy52MS5QYXJ0eRJWCgtMb29rdXBQYXJ0eRIpLmNsZWFybWVzaC5jbGVhcmluZy52MS5Mb29rdXBQYXJ0eVJlcXVlc3QaHC5jbGVhcm1lc2guY2xlYXJpbmcudjEuUGFydHkSggEKFUxpc3RTZXR0bGVtZW50V2luZG93cxIzLmNsZWFybWVzaC5jbGVhcmluZy52MS5MaXN0U2V0dGxlbWVudFdpbmRvd3NSZXF1ZXN0GjQuY2xlYXJtZXNoLmNsZWFyaW5nLnYxLkxpc3RTZXR0bGVtZW50V2luZG93c1Jlc3BvbnNlEnUKFVJldHJ5U2V0dGxlbWVudFdpbmRvdxIzLmNsZWFybWVzaC5jbGVhcmluZy52MS5SZXRyeVNldHRsZW1lbnRXaW5kb3dSZXF1ZXN0GicuY2xlYXJtZXNoLmNsZWFyaW5nLnYxLlNldHRsZW1lbnRXaW5kb3cScQoTR2V0U2V0dGxlbWVudFJlcG9ydBIxLmNsZWFybWVzaC5jbGVhcmluZy52MS5HZXRTZXR0bGVtZW50UmVwb3J0UmVxdWVzdBonLmNsZWFybWVzaC5jbGVhcmluZy52MS5TZXR0bGVtZW50UmVwb3J0YgZwcm90bzM", [file_clearmesh_common_v1_common, file_google_protobuf_timestamp]);
 
 /**
  * An Ed25519 public key to register.
@@ -536,6 +536,13 @@ export type Position = Message<"clearmesh.clearing.v1.Position"> & {
    * @generated from field: int64 reserved_minor = 6;
    */
   reservedMinor: bigint;
+
+  /**
+   * Derived: settlement_balance - max(0, position + reserved); what may still be withdrawn.
+   *
+   * @generated from field: int64 free_balance_minor = 7;
+   */
+  freeBalanceMinor: bigint;
 };
 
 /**
@@ -865,6 +872,41 @@ export type Transfer = Message<"clearmesh.clearing.v1.Transfer"> & {
    * @generated from field: google.protobuf.Timestamp completed_at = 13;
    */
   completedAt?: Timestamp | undefined;
+
+  /**
+   * What the payee receives: amount - fee, converted at `rate` when the currencies differ.
+   *
+   * @generated from field: clearmesh.common.v1.Money payee_amount = 14;
+   */
+  payeeAmount?: Money | undefined;
+
+  /**
+   * The FX provider of a cross-currency transfer; empty when payer and payee share the currency.
+   *
+   * @generated from field: string fx_provider_id = 15;
+   */
+  fxProviderId: string;
+
+  /**
+   * Decimal FX rate applied (payee currency per payer currency unit); empty without FX.
+   *
+   * @generated from field: string rate = 16;
+   */
+  rate: string;
+
+  /**
+   * The hash lock the payee must open on commit (SHA-256 of the fulfilment); empty without one.
+   *
+   * @generated from field: bytes condition = 17;
+   */
+  condition: Uint8Array;
+
+  /**
+   * The amount reserved at prepare; `amount` is what was committed once committed.
+   *
+   * @generated from field: clearmesh.common.v1.Money prepared_amount = 18;
+   */
+  preparedAmount?: Money | undefined;
 };
 
 /**
@@ -956,6 +998,48 @@ export type SettlementWindow = Message<"clearmesh.clearing.v1.SettlementWindow">
    * @generated from field: google.protobuf.Timestamp closed_at = 5;
    */
   closedAt?: Timestamp | undefined;
+
+  /**
+   * When the settlement bank executed the window's instructions; unset until settled.
+   *
+   * @generated from field: google.protobuf.Timestamp settled_at = 6;
+   */
+  settledAt?: Timestamp | undefined;
+
+  /**
+   * One instruction per participant and currency with a non-zero net position.
+   *
+   * @generated from field: repeated clearmesh.clearing.v1.SettlementInstruction instructions = 7;
+   */
+  instructions: SettlementInstruction[];
+
+  /**
+   * Why the window failed, as reported by the settlement bank; empty unless FAILED.
+   *
+   * @generated from field: string failure_reason = 8;
+   */
+  failureReason: string;
+
+  /**
+   * The instructions the settlement bank refused; empty unless FAILED.
+   *
+   * @generated from field: repeated string failed_instruction_ids = 9;
+   */
+  failedInstructionIds: string[];
+
+  /**
+   * Number of transfers committed in the window.
+   *
+   * @generated from field: int64 transfer_count = 10;
+   */
+  transferCount: bigint;
+
+  /**
+   * How many times the instructions were issued (1, plus one per retry).
+   *
+   * @generated from field: int32 attempt = 11;
+   */
+  attempt: number;
 };
 
 /**
@@ -964,6 +1048,62 @@ export type SettlementWindow = Message<"clearmesh.clearing.v1.SettlementWindow">
  */
 export const SettlementWindowSchema: GenMessage<SettlementWindow> = /*@__PURE__*/
   messageDesc(file_clearmesh_clearing_v1_clearing, 22);
+
+/**
+ * One participant's settlement in one currency for one window.
+ *
+ * @generated from message clearmesh.clearing.v1.SettlementInstruction
+ */
+export type SettlementInstruction = Message<"clearmesh.clearing.v1.SettlementInstruction"> & {
+  /**
+   * Stable id; a retry re-issues the same id, so the settlement bank executes it once.
+   *
+   * @generated from field: string instruction_id = 1;
+   */
+  instructionId: string;
+
+  /**
+   * The window.
+   *
+   * @generated from field: string window_id = 2;
+   */
+  windowId: string;
+
+  /**
+   * The participant.
+   *
+   * @generated from field: string participant_id = 3;
+   */
+  participantId: string;
+
+  /**
+   * ISO 4217 currency.
+   *
+   * @generated from field: string currency = 4;
+   */
+  currency: string;
+
+  /**
+   * Net amount in minor units; positive = the participant pays in, negative = it is paid.
+   *
+   * @generated from field: int64 net_minor = 5;
+   */
+  netMinor: bigint;
+
+  /**
+   * Current state.
+   *
+   * @generated from field: clearmesh.clearing.v1.SettlementInstructionState state = 6;
+   */
+  state: SettlementInstructionState;
+};
+
+/**
+ * Describes the message clearmesh.clearing.v1.SettlementInstruction.
+ * Use `create(SettlementInstructionSchema)` to create a new message.
+ */
+export const SettlementInstructionSchema: GenMessage<SettlementInstruction> = /*@__PURE__*/
+  messageDesc(file_clearmesh_clearing_v1_clearing, 23);
 
 /**
  * A participant's multilateral net position in one currency for one window.
@@ -998,7 +1138,623 @@ export type NetPosition = Message<"clearmesh.clearing.v1.NetPosition"> & {
  * Use `create(NetPositionSchema)` to create a new message.
  */
 export const NetPositionSchema: GenMessage<NetPosition> = /*@__PURE__*/
-  messageDesc(file_clearmesh_clearing_v1_clearing, 23);
+  messageDesc(file_clearmesh_clearing_v1_clearing, 24);
+
+/**
+ * Request of SetParticipantStatus.
+ *
+ * @generated from message clearmesh.clearing.v1.SetParticipantStatusRequest
+ */
+export type SetParticipantStatusRequest = Message<"clearmesh.clearing.v1.SetParticipantStatusRequest"> & {
+  /**
+   * The participant.
+   *
+   * @generated from field: string participant_id = 1;
+   */
+  participantId: string;
+
+  /**
+   * ACTIVE or SUSPENDED.
+   *
+   * @generated from field: clearmesh.clearing.v1.ParticipantStatus status = 2;
+   */
+  status: ParticipantStatus;
+
+  /**
+   * Why, for the audit trail (at most 200 characters).
+   *
+   * @generated from field: string reason = 3;
+   */
+  reason: string;
+};
+
+/**
+ * Describes the message clearmesh.clearing.v1.SetParticipantStatusRequest.
+ * Use `create(SetParticipantStatusRequestSchema)` to create a new message.
+ */
+export const SetParticipantStatusRequestSchema: GenMessage<SetParticipantStatusRequest> = /*@__PURE__*/
+  messageDesc(file_clearmesh_clearing_v1_clearing, 25);
+
+/**
+ * Request of ListTransfers.
+ *
+ * @generated from message clearmesh.clearing.v1.ListTransfersRequest
+ */
+export type ListTransfersRequest = Message<"clearmesh.clearing.v1.ListTransfersRequest"> & {
+  /**
+   * Transfers where this participant is payer or payee.
+   *
+   * @generated from field: string participant_id = 1;
+   */
+  participantId: string;
+
+  /**
+   * Only transfers in this state; unspecified = all.
+   *
+   * @generated from field: clearmesh.clearing.v1.TransferState state = 2;
+   */
+  state: TransferState;
+
+  /**
+   * Only transfers created at or after this time; unset = no lower bound.
+   *
+   * @generated from field: google.protobuf.Timestamp created_from = 3;
+   */
+  createdFrom?: Timestamp | undefined;
+
+  /**
+   * Only transfers created before this time; unset = no upper bound.
+   *
+   * @generated from field: google.protobuf.Timestamp created_to = 4;
+   */
+  createdTo?: Timestamp | undefined;
+
+  /**
+   * Paging.
+   *
+   * @generated from field: clearmesh.common.v1.PageRequest page = 5;
+   */
+  page?: PageRequest | undefined;
+};
+
+/**
+ * Describes the message clearmesh.clearing.v1.ListTransfersRequest.
+ * Use `create(ListTransfersRequestSchema)` to create a new message.
+ */
+export const ListTransfersRequestSchema: GenMessage<ListTransfersRequest> = /*@__PURE__*/
+  messageDesc(file_clearmesh_clearing_v1_clearing, 26);
+
+/**
+ * Response of ListTransfers.
+ *
+ * @generated from message clearmesh.clearing.v1.ListTransfersResponse
+ */
+export type ListTransfersResponse = Message<"clearmesh.clearing.v1.ListTransfersResponse"> & {
+  /**
+   * Transfers of this page, newest first.
+   *
+   * @generated from field: repeated clearmesh.clearing.v1.Transfer transfers = 1;
+   */
+  transfers: Transfer[];
+
+  /**
+   * Paging.
+   *
+   * @generated from field: clearmesh.common.v1.PageResponse page = 2;
+   */
+  page?: PageResponse | undefined;
+};
+
+/**
+ * Describes the message clearmesh.clearing.v1.ListTransfersResponse.
+ * Use `create(ListTransfersResponseSchema)` to create a new message.
+ */
+export const ListTransfersResponseSchema: GenMessage<ListTransfersResponse> = /*@__PURE__*/
+  messageDesc(file_clearmesh_clearing_v1_clearing, 27);
+
+/**
+ * Request of CreateQuote.
+ *
+ * @generated from message clearmesh.clearing.v1.CreateQuoteRequest
+ */
+export type CreateQuoteRequest = Message<"clearmesh.clearing.v1.CreateQuoteRequest"> & {
+  /**
+   * Idempotency id chosen by the payer.
+   *
+   * @generated from field: string quote_id = 1;
+   */
+  quoteId: string;
+
+  /**
+   * The paying participant; must be the signer.
+   *
+   * @generated from field: string payer_id = 2;
+   */
+  payerId: string;
+
+  /**
+   * The participant paid.
+   *
+   * @generated from field: string payee_id = 3;
+   */
+  payeeId: string;
+
+  /**
+   * Whether `amount` is what the payer sends or what the payee receives.
+   *
+   * @generated from field: clearmesh.clearing.v1.AmountType amount_type = 4;
+   */
+  amountType: AmountType;
+
+  /**
+   * The fixed amount: in the payer's currency for SEND, in payee_currency for RECEIVE.
+   *
+   * @generated from field: clearmesh.common.v1.Money amount = 5;
+   */
+  amount?: Money | undefined;
+
+  /**
+   * The currency the payee receives; empty = the same as the amount's.
+   *
+   * @generated from field: string payee_currency = 6;
+   */
+  payeeCurrency: string;
+
+  /**
+   * The FX provider for a cross-currency quote; empty = any provider with a rate.
+   *
+   * @generated from field: string fx_provider_id = 7;
+   */
+  fxProviderId: string;
+};
+
+/**
+ * Describes the message clearmesh.clearing.v1.CreateQuoteRequest.
+ * Use `create(CreateQuoteRequestSchema)` to create a new message.
+ */
+export const CreateQuoteRequestSchema: GenMessage<CreateQuoteRequest> = /*@__PURE__*/
+  messageDesc(file_clearmesh_clearing_v1_clearing, 28);
+
+/**
+ * A quote: binding until expires_at for a transfer that cites it.
+ *
+ * @generated from message clearmesh.clearing.v1.Quote
+ */
+export type Quote = Message<"clearmesh.clearing.v1.Quote"> & {
+  /**
+   * Id chosen by the payer.
+   *
+   * @generated from field: string quote_id = 1;
+   */
+  quoteId: string;
+
+  /**
+   * The paying participant.
+   *
+   * @generated from field: string payer_id = 2;
+   */
+  payerId: string;
+
+  /**
+   * The participant paid.
+   *
+   * @generated from field: string payee_id = 3;
+   */
+  payeeId: string;
+
+  /**
+   * What the payer sends (the transfer's amount).
+   *
+   * @generated from field: clearmesh.common.v1.Money send_amount = 4;
+   */
+  sendAmount?: Money | undefined;
+
+  /**
+   * What the payee receives.
+   *
+   * @generated from field: clearmesh.common.v1.Money receive_amount = 5;
+   */
+  receiveAmount?: Money | undefined;
+
+  /**
+   * The hub's fee, in the payer's currency, included in send_amount.
+   *
+   * @generated from field: clearmesh.common.v1.Money fee = 6;
+   */
+  fee?: Money | undefined;
+
+  /**
+   * Decimal FX rate (payee currency per payer currency unit); empty without FX.
+   *
+   * @generated from field: string rate = 7;
+   */
+  rate: string;
+
+  /**
+   * The FX provider; empty without FX.
+   *
+   * @generated from field: string fx_provider_id = 8;
+   */
+  fxProviderId: string;
+
+  /**
+   * When the quote lapses (QUOTE_EXPIRED after).
+   *
+   * @generated from field: google.protobuf.Timestamp expires_at = 9;
+   */
+  expiresAt?: Timestamp | undefined;
+
+  /**
+   * When the quote was made.
+   *
+   * @generated from field: google.protobuf.Timestamp created_at = 10;
+   */
+  createdAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message clearmesh.clearing.v1.Quote.
+ * Use `create(QuoteSchema)` to create a new message.
+ */
+export const QuoteSchema: GenMessage<Quote> = /*@__PURE__*/
+  messageDesc(file_clearmesh_clearing_v1_clearing, 29);
+
+/**
+ * Request of SetFxRate.
+ *
+ * @generated from message clearmesh.clearing.v1.SetFxRateRequest
+ */
+export type SetFxRateRequest = Message<"clearmesh.clearing.v1.SetFxRateRequest"> & {
+  /**
+   * Idempotency id (UUID or ULID text).
+   *
+   * @generated from field: string request_id = 1;
+   */
+  requestId: string;
+
+  /**
+   * The FX provider participant.
+   *
+   * @generated from field: string fx_provider_id = 2;
+   */
+  fxProviderId: string;
+
+  /**
+   * ISO 4217 code converted from.
+   *
+   * @generated from field: string source_currency = 3;
+   */
+  sourceCurrency: string;
+
+  /**
+   * ISO 4217 code converted to.
+   *
+   * @generated from field: string target_currency = 4;
+   */
+  targetCurrency: string;
+
+  /**
+   * Positive decimal string, target units per source unit, at most 12 decimals, e.g. "0.9231".
+   *
+   * @generated from field: string rate = 5;
+   */
+  rate: string;
+};
+
+/**
+ * Describes the message clearmesh.clearing.v1.SetFxRateRequest.
+ * Use `create(SetFxRateRequestSchema)` to create a new message.
+ */
+export const SetFxRateRequestSchema: GenMessage<SetFxRateRequest> = /*@__PURE__*/
+  messageDesc(file_clearmesh_clearing_v1_clearing, 30);
+
+/**
+ * An FX provider's rate for one currency pair.
+ *
+ * @generated from message clearmesh.clearing.v1.FxRate
+ */
+export type FxRate = Message<"clearmesh.clearing.v1.FxRate"> & {
+  /**
+   * The FX provider participant.
+   *
+   * @generated from field: string fx_provider_id = 1;
+   */
+  fxProviderId: string;
+
+  /**
+   * ISO 4217 code converted from.
+   *
+   * @generated from field: string source_currency = 2;
+   */
+  sourceCurrency: string;
+
+  /**
+   * ISO 4217 code converted to.
+   *
+   * @generated from field: string target_currency = 3;
+   */
+  targetCurrency: string;
+
+  /**
+   * Decimal rate, target units per source unit.
+   *
+   * @generated from field: string rate = 4;
+   */
+  rate: string;
+
+  /**
+   * When the rate was set.
+   *
+   * @generated from field: google.protobuf.Timestamp updated_at = 5;
+   */
+  updatedAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message clearmesh.clearing.v1.FxRate.
+ * Use `create(FxRateSchema)` to create a new message.
+ */
+export const FxRateSchema: GenMessage<FxRate> = /*@__PURE__*/
+  messageDesc(file_clearmesh_clearing_v1_clearing, 31);
+
+/**
+ * Request of RegisterParty.
+ *
+ * @generated from message clearmesh.clearing.v1.RegisterPartyRequest
+ */
+export type RegisterPartyRequest = Message<"clearmesh.clearing.v1.RegisterPartyRequest"> & {
+  /**
+   * E.164 phone number ("+15551234567") or e-mail address (stored lower-cased).
+   *
+   * @generated from field: string alias = 1;
+   */
+  alias: string;
+
+  /**
+   * The participant that holds the alias; must be the signer.
+   *
+   * @generated from field: string participant_id = 2;
+   */
+  participantId: string;
+};
+
+/**
+ * Describes the message clearmesh.clearing.v1.RegisterPartyRequest.
+ * Use `create(RegisterPartyRequestSchema)` to create a new message.
+ */
+export const RegisterPartyRequestSchema: GenMessage<RegisterPartyRequest> = /*@__PURE__*/
+  messageDesc(file_clearmesh_clearing_v1_clearing, 32);
+
+/**
+ * Request of LookupParty.
+ *
+ * @generated from message clearmesh.clearing.v1.LookupPartyRequest
+ */
+export type LookupPartyRequest = Message<"clearmesh.clearing.v1.LookupPartyRequest"> & {
+  /**
+   * E.164 phone number or e-mail address.
+   *
+   * @generated from field: string alias = 1;
+   */
+  alias: string;
+};
+
+/**
+ * Describes the message clearmesh.clearing.v1.LookupPartyRequest.
+ * Use `create(LookupPartyRequestSchema)` to create a new message.
+ */
+export const LookupPartyRequestSchema: GenMessage<LookupPartyRequest> = /*@__PURE__*/
+  messageDesc(file_clearmesh_clearing_v1_clearing, 33);
+
+/**
+ * An alias and the participant that holds it.
+ *
+ * @generated from message clearmesh.clearing.v1.Party
+ */
+export type Party = Message<"clearmesh.clearing.v1.Party"> & {
+  /**
+   * The alias, normalised.
+   *
+   * @generated from field: string alias = 1;
+   */
+  alias: string;
+
+  /**
+   * The participant holding it.
+   *
+   * @generated from field: string participant_id = 2;
+   */
+  participantId: string;
+
+  /**
+   * When it was registered.
+   *
+   * @generated from field: google.protobuf.Timestamp created_at = 3;
+   */
+  createdAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message clearmesh.clearing.v1.Party.
+ * Use `create(PartySchema)` to create a new message.
+ */
+export const PartySchema: GenMessage<Party> = /*@__PURE__*/
+  messageDesc(file_clearmesh_clearing_v1_clearing, 34);
+
+/**
+ * Request of ListSettlementWindows.
+ *
+ * @generated from message clearmesh.clearing.v1.ListSettlementWindowsRequest
+ */
+export type ListSettlementWindowsRequest = Message<"clearmesh.clearing.v1.ListSettlementWindowsRequest"> & {
+  /**
+   * Only windows in this state; unspecified = all.
+   *
+   * @generated from field: clearmesh.clearing.v1.SettlementWindowState state = 1;
+   */
+  state: SettlementWindowState;
+
+  /**
+   * Paging.
+   *
+   * @generated from field: clearmesh.common.v1.PageRequest page = 2;
+   */
+  page?: PageRequest | undefined;
+};
+
+/**
+ * Describes the message clearmesh.clearing.v1.ListSettlementWindowsRequest.
+ * Use `create(ListSettlementWindowsRequestSchema)` to create a new message.
+ */
+export const ListSettlementWindowsRequestSchema: GenMessage<ListSettlementWindowsRequest> = /*@__PURE__*/
+  messageDesc(file_clearmesh_clearing_v1_clearing, 35);
+
+/**
+ * Response of ListSettlementWindows.
+ *
+ * @generated from message clearmesh.clearing.v1.ListSettlementWindowsResponse
+ */
+export type ListSettlementWindowsResponse = Message<"clearmesh.clearing.v1.ListSettlementWindowsResponse"> & {
+  /**
+   * Windows of this page, newest first (without instructions; GetSettlementWindow has them).
+   *
+   * @generated from field: repeated clearmesh.clearing.v1.SettlementWindow windows = 1;
+   */
+  windows: SettlementWindow[];
+
+  /**
+   * Paging.
+   *
+   * @generated from field: clearmesh.common.v1.PageResponse page = 2;
+   */
+  page?: PageResponse | undefined;
+};
+
+/**
+ * Describes the message clearmesh.clearing.v1.ListSettlementWindowsResponse.
+ * Use `create(ListSettlementWindowsResponseSchema)` to create a new message.
+ */
+export const ListSettlementWindowsResponseSchema: GenMessage<ListSettlementWindowsResponse> = /*@__PURE__*/
+  messageDesc(file_clearmesh_clearing_v1_clearing, 36);
+
+/**
+ * Request of RetrySettlementWindow.
+ *
+ * @generated from message clearmesh.clearing.v1.RetrySettlementWindowRequest
+ */
+export type RetrySettlementWindowRequest = Message<"clearmesh.clearing.v1.RetrySettlementWindowRequest"> & {
+  /**
+   * Idempotency id (UUID or ULID text).
+   *
+   * @generated from field: string request_id = 1;
+   */
+  requestId: string;
+
+  /**
+   * The FAILED window.
+   *
+   * @generated from field: string window_id = 2;
+   */
+  windowId: string;
+};
+
+/**
+ * Describes the message clearmesh.clearing.v1.RetrySettlementWindowRequest.
+ * Use `create(RetrySettlementWindowRequestSchema)` to create a new message.
+ */
+export const RetrySettlementWindowRequestSchema: GenMessage<RetrySettlementWindowRequest> = /*@__PURE__*/
+  messageDesc(file_clearmesh_clearing_v1_clearing, 37);
+
+/**
+ * Request of GetSettlementReport.
+ *
+ * @generated from message clearmesh.clearing.v1.GetSettlementReportRequest
+ */
+export type GetSettlementReportRequest = Message<"clearmesh.clearing.v1.GetSettlementReportRequest"> & {
+  /**
+   * The window.
+   *
+   * @generated from field: string window_id = 1;
+   */
+  windowId: string;
+
+  /**
+   * The participant the report is for; the caller itself unless the caller is the operator.
+   *
+   * @generated from field: string participant_id = 2;
+   */
+  participantId: string;
+};
+
+/**
+ * Describes the message clearmesh.clearing.v1.GetSettlementReportRequest.
+ * Use `create(GetSettlementReportRequestSchema)` to create a new message.
+ */
+export const GetSettlementReportRequestSchema: GenMessage<GetSettlementReportRequest> = /*@__PURE__*/
+  messageDesc(file_clearmesh_clearing_v1_clearing, 38);
+
+/**
+ * One participant's view of a window's settlement.
+ *
+ * @generated from message clearmesh.clearing.v1.SettlementReport
+ */
+export type SettlementReport = Message<"clearmesh.clearing.v1.SettlementReport"> & {
+  /**
+   * The window.
+   *
+   * @generated from field: string window_id = 1;
+   */
+  windowId: string;
+
+  /**
+   * The participant.
+   *
+   * @generated from field: string participant_id = 2;
+   */
+  participantId: string;
+
+  /**
+   * The window's state.
+   *
+   * @generated from field: clearmesh.clearing.v1.SettlementWindowState state = 3;
+   */
+  state: SettlementWindowState;
+
+  /**
+   * The participant's net positions, one per currency.
+   *
+   * @generated from field: repeated clearmesh.clearing.v1.NetPosition net_positions = 4;
+   */
+  netPositions: NetPosition[];
+
+  /**
+   * The participant's instructions.
+   *
+   * @generated from field: repeated clearmesh.clearing.v1.SettlementInstruction instructions = 5;
+   */
+  instructions: SettlementInstruction[];
+
+  /**
+   * When the window closed.
+   *
+   * @generated from field: google.protobuf.Timestamp closed_at = 6;
+   */
+  closedAt?: Timestamp | undefined;
+
+  /**
+   * When it settled; unset until then.
+   *
+   * @generated from field: google.protobuf.Timestamp settled_at = 7;
+   */
+  settledAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message clearmesh.clearing.v1.SettlementReport.
+ * Use `create(SettlementReportSchema)` to create a new message.
+ */
+export const SettlementReportSchema: GenMessage<SettlementReport> = /*@__PURE__*/
+  messageDesc(file_clearmesh_clearing_v1_clearing, 39);
 
 /**
  * What kind of scheme member a participant is.
@@ -1235,6 +1991,81 @@ export const SettlementWindowStateSchema: GenEnum<SettlementWindowState> = /*@__
   enumDesc(file_clearmesh_clearing_v1_clearing, 4);
 
 /**
+ * The state of a settlement instruction.
+ *
+ * @generated from enum clearmesh.clearing.v1.SettlementInstructionState
+ */
+export enum SettlementInstructionState {
+  /**
+   * Not set.
+   *
+   * @generated from enum value: SETTLEMENT_INSTRUCTION_STATE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Sent to the settlement bank.
+   *
+   * @generated from enum value: SETTLEMENT_INSTRUCTION_STATE_ISSUED = 1;
+   */
+  ISSUED = 1,
+
+  /**
+   * Executed on the settlement bank's books.
+   *
+   * @generated from enum value: SETTLEMENT_INSTRUCTION_STATE_EXECUTED = 2;
+   */
+  EXECUTED = 2,
+
+  /**
+   * Refused by the settlement bank (the whole batch is then refused).
+   *
+   * @generated from enum value: SETTLEMENT_INSTRUCTION_STATE_FAILED = 3;
+   */
+  FAILED = 3,
+}
+
+/**
+ * Describes the enum clearmesh.clearing.v1.SettlementInstructionState.
+ */
+export const SettlementInstructionStateSchema: GenEnum<SettlementInstructionState> = /*@__PURE__*/
+  enumDesc(file_clearmesh_clearing_v1_clearing, 5);
+
+/**
+ * Which side of a quote the amount fixes.
+ *
+ * @generated from enum clearmesh.clearing.v1.AmountType
+ */
+export enum AmountType {
+  /**
+   * Not set; rejected.
+   *
+   * @generated from enum value: AMOUNT_TYPE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * The amount is what the payer sends; fee and FX come out of it.
+   *
+   * @generated from enum value: AMOUNT_TYPE_SEND = 1;
+   */
+  SEND = 1,
+
+  /**
+   * The amount is what the payee receives; the payer sends enough to cover fee and FX.
+   *
+   * @generated from enum value: AMOUNT_TYPE_RECEIVE = 2;
+   */
+  RECEIVE = 2,
+}
+
+/**
+ * Describes the enum clearmesh.clearing.v1.AmountType.
+ */
+export const AmountTypeSchema: GenEnum<AmountType> = /*@__PURE__*/
+  enumDesc(file_clearmesh_clearing_v1_clearing, 6);
+
+/**
  * The central clearing service of the mesh. Methods marked "operator" accept only calls
  * signed by the scheme operator (participant "operator"); others say who may call them.
  * Methods not built yet answer UNIMPLEMENTED.
@@ -1408,6 +2239,101 @@ export const ClearingService: GenService<{
     methodKind: "unary";
     input: typeof GetSettlementWindowRequestSchema;
     output: typeof SettlementWindowSchema;
+  },
+  /**
+   * Suspends or reactivates a participant: a suspended participant can send and receive
+   * nothing new (its prepared transfers may still be committed or aborted). Operator only.
+   *
+   * @generated from rpc clearmesh.clearing.v1.ClearingService.SetParticipantStatus
+   */
+  setParticipantStatus: {
+    methodKind: "unary";
+    input: typeof SetParticipantStatusRequestSchema;
+    output: typeof ParticipantSchema;
+  },
+  /**
+   * Lists transfers of a participant (as payer or payee), newest first, paged. The participant
+   * itself or the operator.
+   *
+   * @generated from rpc clearmesh.clearing.v1.ClearingService.ListTransfers
+   */
+  listTransfers: {
+    methodKind: "unary";
+    input: typeof ListTransfersRequestSchema;
+    output: typeof ListTransfersResponseSchema;
+  },
+  /**
+   * Quotes a transfer: the fee, the FX rate when currencies differ, what the payer sends and
+   * what the payee receives, valid until expires_at. Signed by the payer. Idempotent on quote_id.
+   *
+   * @generated from rpc clearmesh.clearing.v1.ClearingService.CreateQuote
+   */
+  createQuote: {
+    methodKind: "unary";
+    input: typeof CreateQuoteRequestSchema;
+    output: typeof QuoteSchema;
+  },
+  /**
+   * Sets the rate an FX provider converts at, for quotes made from now on. Operator only.
+   *
+   * @generated from rpc clearmesh.clearing.v1.ClearingService.SetFxRate
+   */
+  setFxRate: {
+    methodKind: "unary";
+    input: typeof SetFxRateRequestSchema;
+    output: typeof FxRateSchema;
+  },
+  /**
+   * Registers an alias (E.164 phone or e-mail) as held by the calling participant.
+   *
+   * @generated from rpc clearmesh.clearing.v1.ClearingService.RegisterParty
+   */
+  registerParty: {
+    methodKind: "unary";
+    input: typeof RegisterPartyRequestSchema;
+    output: typeof PartySchema;
+  },
+  /**
+   * Returns the participant that holds an alias. Any participant.
+   *
+   * @generated from rpc clearmesh.clearing.v1.ClearingService.LookupParty
+   */
+  lookupParty: {
+    methodKind: "unary";
+    input: typeof LookupPartyRequestSchema;
+    output: typeof PartySchema;
+  },
+  /**
+   * Lists settlement windows, newest first, paged. Any participant.
+   *
+   * @generated from rpc clearmesh.clearing.v1.ClearingService.ListSettlementWindows
+   */
+  listSettlementWindows: {
+    methodKind: "unary";
+    input: typeof ListSettlementWindowsRequestSchema;
+    output: typeof ListSettlementWindowsResponseSchema;
+  },
+  /**
+   * Re-issues the instructions of a FAILED window with the same instruction ids, so nothing
+   * can execute twice. Operator only.
+   *
+   * @generated from rpc clearmesh.clearing.v1.ClearingService.RetrySettlementWindow
+   */
+  retrySettlementWindow: {
+    methodKind: "unary";
+    input: typeof RetrySettlementWindowRequestSchema;
+    output: typeof SettlementWindowSchema;
+  },
+  /**
+   * Returns a participant's settlement report of a window; the response is signed by clearing
+   * (PROTOCOL.md §3), so the participant can keep it as proof. The participant or the operator.
+   *
+   * @generated from rpc clearmesh.clearing.v1.ClearingService.GetSettlementReport
+   */
+  getSettlementReport: {
+    methodKind: "unary";
+    input: typeof GetSettlementReportRequestSchema;
+    output: typeof SettlementReportSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_clearmesh_clearing_v1_clearing, 0);

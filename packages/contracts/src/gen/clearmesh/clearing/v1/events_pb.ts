@@ -6,15 +6,17 @@
 
 import type { GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
-import type { Participant, Transfer } from "./clearing_pb.js";
+import type { Participant, Position, Transfer } from "./clearing_pb.js";
 import { file_clearmesh_clearing_v1_clearing } from "./clearing_pb.js";
+import type { Money } from "../../common/v1/common_pb.js";
+import { file_clearmesh_common_v1_common } from "../../common/v1/common_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file clearmesh/clearing/v1/events.proto.
  */
 export const file_clearmesh_clearing_v1_events: GenFile = /*@__PURE__*/
-  fileDesc("CiJjbGVhcm1lc2gvY2xlYXJpbmcvdjEvZXZlbnRzLnByb3RvEhVjbGVhcm1lc2guY2xlYXJpbmcudjEiTQoSUGFydGljaXBhbnRVcGRhdGVkEjcKC3BhcnRpY2lwYW50GAEgASgLMiIuY2xlYXJtZXNoLmNsZWFyaW5nLnYxLlBhcnRpY2lwYW50IloKEFRyYW5zZmVyUHJlcGFyZWQSEwoLdHJhbnNmZXJfaWQYASABKAkSMQoIdHJhbnNmZXIYAiABKAsyHy5jbGVhcm1lc2guY2xlYXJpbmcudjEuVHJhbnNmZXIiWwoRVHJhbnNmZXJDb21taXR0ZWQSEwoLdHJhbnNmZXJfaWQYASABKAkSMQoIdHJhbnNmZXIYAiABKAsyHy5jbGVhcm1lc2guY2xlYXJpbmcudjEuVHJhbnNmZXIiaQoPVHJhbnNmZXJBYm9ydGVkEhMKC3RyYW5zZmVyX2lkGAEgASgJEjEKCHRyYW5zZmVyGAIgASgLMh8uY2xlYXJtZXNoLmNsZWFyaW5nLnYxLlRyYW5zZmVyEg4KBnJlYXNvbhgDIAEoCSJZCg9UcmFuc2ZlckV4cGlyZWQSEwoLdHJhbnNmZXJfaWQYASABKAkSMQoIdHJhbnNmZXIYAiABKAsyHy5jbGVhcm1lc2guY2xlYXJpbmcudjEuVHJhbnNmZXJiBnByb3RvMw", [file_clearmesh_clearing_v1_clearing]);
+  fileDesc("CiJjbGVhcm1lc2gvY2xlYXJpbmcvdjEvZXZlbnRzLnByb3RvEhVjbGVhcm1lc2guY2xlYXJpbmcudjEiTQoSUGFydGljaXBhbnRVcGRhdGVkEjcKC3BhcnRpY2lwYW50GAEgASgLMiIuY2xlYXJtZXNoLmNsZWFyaW5nLnYxLlBhcnRpY2lwYW50IloKEFRyYW5zZmVyUHJlcGFyZWQSEwoLdHJhbnNmZXJfaWQYASABKAkSMQoIdHJhbnNmZXIYAiABKAsyHy5jbGVhcm1lc2guY2xlYXJpbmcudjEuVHJhbnNmZXIiWwoRVHJhbnNmZXJDb21taXR0ZWQSEwoLdHJhbnNmZXJfaWQYASABKAkSMQoIdHJhbnNmZXIYAiABKAsyHy5jbGVhcm1lc2guY2xlYXJpbmcudjEuVHJhbnNmZXIiaQoPVHJhbnNmZXJBYm9ydGVkEhMKC3RyYW5zZmVyX2lkGAEgASgJEjEKCHRyYW5zZmVyGAIgASgLMh8uY2xlYXJtZXNoLmNsZWFyaW5nLnYxLlRyYW5zZmVyEg4KBnJlYXNvbhgDIAEoCSJZCg9UcmFuc2ZlckV4cGlyZWQSEwoLdHJhbnNmZXJfaWQYASABKAkSMQoIdHJhbnNmZXIYAiABKAsyHy5jbGVhcm1lc2guY2xlYXJpbmcudjEuVHJhbnNmZXIiowEKGFBvc2l0aW9uVGhyZXNob2xkQ3Jvc3NlZBIWCg5wYXJ0aWNpcGFudF9pZBgBIAEoCRIQCghjdXJyZW5jeRgCIAEoCRIWCg5leHBvc3VyZV9taW5vchgDIAEoAxIbChNuZXRfZGViaXRfY2FwX21pbm9yGAQgASgDEhkKEXRocmVzaG9sZF9wZXJjZW50GAUgASgFEg0KBWFib3ZlGAYgASgIIp8BChJMaXF1aWRpdHlEZXBvc2l0ZWQSEgoKcmVxdWVzdF9pZBgBIAEoCRIWCg5wYXJ0aWNpcGFudF9pZBgCIAEoCRIqCgZhbW91bnQYAyABKAsyGi5jbGVhcm1lc2guY29tbW9uLnYxLk1vbmV5EjEKCHBvc2l0aW9uGAQgASgLMh8uY2xlYXJtZXNoLmNsZWFyaW5nLnYxLlBvc2l0aW9uIp8BChJMaXF1aWRpdHlXaXRoZHJhd24SEgoKcmVxdWVzdF9pZBgBIAEoCRIWCg5wYXJ0aWNpcGFudF9pZBgCIAEoCRIqCgZhbW91bnQYAyABKAsyGi5jbGVhcm1lc2guY29tbW9uLnYxLk1vbmV5EjEKCHBvc2l0aW9uGAQgASgLMh8uY2xlYXJtZXNoLmNsZWFyaW5nLnYxLlBvc2l0aW9uIoYBChJOZXREZWJpdENhcENoYW5nZWQSFgoOcGFydGljaXBhbnRfaWQYASABKAkSEAoIY3VycmVuY3kYAiABKAkSGgoScHJldmlvdXNfY2FwX21pbm9yGAMgASgDEhsKE25ldF9kZWJpdF9jYXBfbWlub3IYBCABKAMSDQoFY2F1c2UYBSABKAliBnByb3RvMw", [file_clearmesh_clearing_v1_clearing, file_clearmesh_common_v1_common]);
 
 /**
  * Subject clearmesh.clearing.participant.updated: a participant or one of its keys changed.
@@ -155,4 +157,195 @@ export type TransferExpired = Message<"clearmesh.clearing.v1.TransferExpired"> &
  */
 export const TransferExpiredSchema: GenMessage<TransferExpired> = /*@__PURE__*/
   messageDesc(file_clearmesh_clearing_v1_events, 4);
+
+/**
+ * Subject clearmesh.clearing.position.threshold_crossed: a position rose past (or fell back
+ * below) the configured share of its net debit cap.
+ *
+ * @generated from message clearmesh.clearing.v1.PositionThresholdCrossed
+ */
+export type PositionThresholdCrossed = Message<"clearmesh.clearing.v1.PositionThresholdCrossed"> & {
+  /**
+   * The participant.
+   *
+   * @generated from field: string participant_id = 1;
+   */
+  participantId: string;
+
+  /**
+   * ISO 4217 currency.
+   *
+   * @generated from field: string currency = 2;
+   */
+  currency: string;
+
+  /**
+   * position + reserved at the crossing, in minor units.
+   *
+   * @generated from field: int64 exposure_minor = 3;
+   */
+  exposureMinor: bigint;
+
+  /**
+   * The net debit cap.
+   *
+   * @generated from field: int64 net_debit_cap_minor = 4;
+   */
+  netDebitCapMinor: bigint;
+
+  /**
+   * The configured threshold, in percent of the cap.
+   *
+   * @generated from field: int32 threshold_percent = 5;
+   */
+  thresholdPercent: number;
+
+  /**
+   * True when rising above the threshold, false when falling back below it.
+   *
+   * @generated from field: bool above = 6;
+   */
+  above: boolean;
+};
+
+/**
+ * Describes the message clearmesh.clearing.v1.PositionThresholdCrossed.
+ * Use `create(PositionThresholdCrossedSchema)` to create a new message.
+ */
+export const PositionThresholdCrossedSchema: GenMessage<PositionThresholdCrossed> = /*@__PURE__*/
+  messageDesc(file_clearmesh_clearing_v1_events, 5);
+
+/**
+ * Subject clearmesh.clearing.liquidity.deposited: prefunded liquidity was added.
+ *
+ * @generated from message clearmesh.clearing.v1.LiquidityDeposited
+ */
+export type LiquidityDeposited = Message<"clearmesh.clearing.v1.LiquidityDeposited"> & {
+  /**
+   * The operator's request id.
+   *
+   * @generated from field: string request_id = 1;
+   */
+  requestId: string;
+
+  /**
+   * The participant.
+   *
+   * @generated from field: string participant_id = 2;
+   */
+  participantId: string;
+
+  /**
+   * The amount added.
+   *
+   * @generated from field: clearmesh.common.v1.Money amount = 3;
+   */
+  amount?: Money | undefined;
+
+  /**
+   * The position after the deposit.
+   *
+   * @generated from field: clearmesh.clearing.v1.Position position = 4;
+   */
+  position?: Position | undefined;
+};
+
+/**
+ * Describes the message clearmesh.clearing.v1.LiquidityDeposited.
+ * Use `create(LiquidityDepositedSchema)` to create a new message.
+ */
+export const LiquidityDepositedSchema: GenMessage<LiquidityDeposited> = /*@__PURE__*/
+  messageDesc(file_clearmesh_clearing_v1_events, 6);
+
+/**
+ * Subject clearmesh.clearing.liquidity.withdrawn: liquidity was taken out.
+ *
+ * @generated from message clearmesh.clearing.v1.LiquidityWithdrawn
+ */
+export type LiquidityWithdrawn = Message<"clearmesh.clearing.v1.LiquidityWithdrawn"> & {
+  /**
+   * The operator's request id.
+   *
+   * @generated from field: string request_id = 1;
+   */
+  requestId: string;
+
+  /**
+   * The participant.
+   *
+   * @generated from field: string participant_id = 2;
+   */
+  participantId: string;
+
+  /**
+   * The amount taken out.
+   *
+   * @generated from field: clearmesh.common.v1.Money amount = 3;
+   */
+  amount?: Money | undefined;
+
+  /**
+   * The position after the withdrawal.
+   *
+   * @generated from field: clearmesh.clearing.v1.Position position = 4;
+   */
+  position?: Position | undefined;
+};
+
+/**
+ * Describes the message clearmesh.clearing.v1.LiquidityWithdrawn.
+ * Use `create(LiquidityWithdrawnSchema)` to create a new message.
+ */
+export const LiquidityWithdrawnSchema: GenMessage<LiquidityWithdrawn> = /*@__PURE__*/
+  messageDesc(file_clearmesh_clearing_v1_events, 7);
+
+/**
+ * Subject clearmesh.clearing.position.cap_changed: a net debit cap changed, by the operator or
+ * because settlement lowered the settlement balance below it.
+ *
+ * @generated from message clearmesh.clearing.v1.NetDebitCapChanged
+ */
+export type NetDebitCapChanged = Message<"clearmesh.clearing.v1.NetDebitCapChanged"> & {
+  /**
+   * The participant.
+   *
+   * @generated from field: string participant_id = 1;
+   */
+  participantId: string;
+
+  /**
+   * ISO 4217 currency.
+   *
+   * @generated from field: string currency = 2;
+   */
+  currency: string;
+
+  /**
+   * The cap before.
+   *
+   * @generated from field: int64 previous_cap_minor = 3;
+   */
+  previousCapMinor: bigint;
+
+  /**
+   * The cap now.
+   *
+   * @generated from field: int64 net_debit_cap_minor = 4;
+   */
+  netDebitCapMinor: bigint;
+
+  /**
+   * "operator" or "settlement".
+   *
+   * @generated from field: string cause = 5;
+   */
+  cause: string;
+};
+
+/**
+ * Describes the message clearmesh.clearing.v1.NetDebitCapChanged.
+ * Use `create(NetDebitCapChangedSchema)` to create a new message.
+ */
+export const NetDebitCapChangedSchema: GenMessage<NetDebitCapChanged> = /*@__PURE__*/
+  messageDesc(file_clearmesh_clearing_v1_events, 8);
 
