@@ -108,7 +108,7 @@ export function urlSetting(env: string, doc: string, fallback: string | undefine
     }
     if (!protocols.includes(parsed.protocol)) throw new Error(`must use ${protocols.join(" or ")}`);
     return raw;
-  }, fallback, { secret: false });
+  }, fallback, { secret: true });
 }
 
 /** host:port of a gRPC endpoint. */

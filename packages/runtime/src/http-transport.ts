@@ -4,13 +4,13 @@
 // gRPC-Web (PROTOCOL.md §3).
 import type * as http from "node:http";
 import type * as http2 from "node:http2";
-import { toBinary } from "@bufbuild/protobuf";
-import { createConnectRouter, createContextValues, type Interceptor } from "@connectrpc/connect";
+import { fromBinary, toBinary, type DescMessage } from "@bufbuild/protobuf";
+import { createConnectRouter, createContextKey, createContextValues, type ContextValues, type Interceptor } from "@connectrpc/connect";
 import type { UniversalHandler } from "@connectrpc/connect/protocol";
 import { universalRequestFromNodeRequest, universalResponseToNodeResponse } from "@connectrpc/connect-node";
 import { sha256 } from "@clearmesh/trust";
-import { ConnectError, toConnectError } from "./errors.js";
-import { requestDigestKey, type CallPipeline } from "./pipeline.js";
+import { Code, ConnectError, rpcError, toConnectError } from "./errors.js";
+import { callerKey, type CallPipeline } from "./pipeline.js";
 import { isSigned, procedureOf, type ServiceRegistration } from "./registration.js";
 
 type NodeRequest = http.IncomingMessage | http2.Http2ServerRequest;
@@ -38,10 +38,9 @@ export function createHttpHandler(options: HttpRoutesOptions): (request: NodeReq
     grpc: false,
     readMaxBytes: options.maxRequestBytes,
     writeMaxBytes: 16 * options.maxRequestBytes,
-    maxTimeoutMs: options.pipeline.rpcTimeoutMs,
     shutdownSignal: options.shutdownSignal,
     acceptCompression: [],
-    interceptors: [verificationInterceptor(options.pipeline, signedProcedures, infrastructureProcedures)],
+    interceptors: [responseInterceptor(options.pipeline, infrastructureProcedures)],
   });
   for (const registration of options.registrations) router.service(registration.service, registration.impl);
   const handlers = new Map<string, UniversalHandler>(router.handlers.map((handler) => [handler.requestPath, handler]));
@@ -58,42 +57,105 @@ export function createHttpHandler(options: HttpRoutesOptions): (request: NodeReq
       endWith(response, 404, "not found");
       return;
     }
-    void serveRpc(handler, request, response, options.maxRequestBytes).catch(() => endWith(response, 500, "internal error"));
+    const signed = signedProcedures.has(pathname);
+    void serveRpc(handler, request, response, options, signed).catch(() => endWith(response, 500, "internal error"));
   };
 }
 
-async function serveRpc(handler: UniversalHandler, request: NodeRequest, response: NodeResponse, maxRequestBytes: number): Promise<void> {
+/** An error found before connect parses the request; the interceptor raises it in the protocol's own format. */
+const preflightErrorKey = createContextKey<ConnectError | undefined>(undefined, { description: "preflight error" });
+
+async function serveRpc(handler: UniversalHandler, request: NodeRequest, response: NodeResponse, options: HttpRoutesOptions, signed: boolean): Promise<void> {
   // One byte more than the limit (plus a gRPC-Web frame header) is enough for connect to answer RESOURCE_EXHAUSTED.
-  const body = await readBounded(request, maxRequestBytes + 6);
-  const digest = requestDigest(String(request.headers["content-type"] ?? ""), body);
-  const values = createContextValues().set(requestDigestKey, digest);
+  let body = await readBounded(request, options.maxRequestBytes + 6);
+  const contentType = String(request.headers["content-type"] ?? "");
+  const values = createContextValues();
+  try {
+    preflight(handler, request, contentType, body, signed, options.pipeline, values, options.maxRequestBytes);
+  } catch (error) {
+    // Verification and decoding happen before connect parses the body, so an unsigned or
+    // malformed call never reaches a handler; connect still writes the error in the caller's
+    // protocol, from a valid empty body.
+    values.set(preflightErrorKey, toConnectError(error));
+    body = emptyBody(contentType);
+  }
   const universal = universalRequestFromNodeRequest(request, response as never, undefined, values);
+  if (values.get(preflightErrorKey)) universal.header.set("content-length", String(body.length));
+  capTimeout(universal.header, contentType, options.pipeline.rpcTimeoutMs);
   const universalResponse = await handler({ ...universal, body: singleChunk(body) });
   await universalResponseToNodeResponse(universalResponse, response as never);
 }
 
-/** The bytes the signature covers: Connect unary = the body; gRPC-Web = the first frame's payload. */
-function requestDigest(contentType: string, body: Uint8Array): Uint8Array | undefined {
-  if (contentType.startsWith("application/grpc-web")) {
-    if (body.length < 5) return undefined;
-    const length = Buffer.from(body.buffer, body.byteOffset, body.byteLength).readUInt32BE(1);
-    if (body.length < 5 + length) return undefined;
-    return sha256(body.subarray(5, 5 + length));
+function preflight(handler: UniversalHandler, request: NodeRequest, contentType: string, body: Uint8Array, signed: boolean, pipeline: CallPipeline, values: ContextValues, maxRequestBytes: number): void {
+  if (declaredLength(contentType, body) > maxRequestBytes) {
+    throw rpcError(Code.ResourceExhausted, "MESSAGE_TOO_LARGE", `the request is larger than ${maxRequestBytes} bytes`);
   }
-  return sha256(body);
+  const payload = requestPayload(contentType, body);
+  const getHeader = (name: string) => {
+    const value = request.headers[name];
+    return Array.isArray(value) ? value[0] : value;
+  };
+  pipeline.authenticate(handler.requestPath, getHeader, payload && sha256(payload), signed, values);
+  if (payload && isBinary(contentType)) decodable(handler.method.input, payload);
 }
 
-function verificationInterceptor(pipeline: CallPipeline, signedProcedures: ReadonlySet<string>, infrastructure: ReadonlySet<string>): Interceptor {
+/** The message size the client declares: the gRPC-Web frame length, or the (bounded) body read. */
+function declaredLength(contentType: string, body: Uint8Array): number {
+  if (contentType.startsWith("application/grpc-web") && body.length >= 5) {
+    return Buffer.from(body.buffer, body.byteOffset, body.byteLength).readUInt32BE(1);
+  }
+  return body.length;
+}
+
+/** The bytes the signature covers: Connect unary = the body; gRPC-Web = the first frame's payload. */
+function requestPayload(contentType: string, body: Uint8Array): Uint8Array | undefined {
+  if (!contentType.startsWith("application/grpc-web")) return body;
+  if (body.length < 5) return undefined;
+  const length = Buffer.from(body.buffer, body.byteOffset, body.byteLength).readUInt32BE(1);
+  if (body.length < 5 + length) return undefined;
+  return body.subarray(5, 5 + length);
+}
+
+function isBinary(contentType: string): boolean {
+  return contentType === "application/proto" || contentType === "application/grpc-web" || contentType.startsWith("application/grpc-web+proto");
+}
+
+function decodable(schema: DescMessage, payload: Uint8Array): void {
+  try {
+    fromBinary(schema, payload);
+  } catch {
+    throw rpcError(Code.InvalidArgument, "MALFORMED_REQUEST", `the request is not a valid ${schema.typeName}`);
+  }
+}
+
+function emptyBody(contentType: string): Uint8Array {
+  if (contentType.startsWith("application/grpc-web")) return new Uint8Array(5);
+  return contentType.includes("json") ? Buffer.from("{}") : new Uint8Array(0);
+}
+
+/** The shorter of the client's timeout and RPC_TIMEOUT_MS, as the protocol's timeout header. */
+function capTimeout(header: Headers, contentType: string, rpcTimeoutMs: number): void {
+  if (contentType.startsWith("application/grpc-web")) {
+    const match = /^(\d{1,8})([HMSmun])$/.exec(header.get("grpc-timeout") ?? "");
+    const unitMs: Record<string, number> = { H: 3_600_000, M: 60_000, S: 1_000, m: 1, u: 0.001, n: 0.000001 };
+    const clientMs = match ? Number(match[1]) * unitMs[match[2]!]! : Infinity;
+    header.set("grpc-timeout", `${Math.max(1, Math.ceil(Math.min(clientMs, rpcTimeoutMs)))}m`);
+    return;
+  }
+  const clientMs = Number(header.get("connect-timeout-ms") ?? Infinity);
+  header.set("connect-timeout-ms", String(Math.min(Number.isFinite(clientMs) ? clientMs : Infinity, rpcTimeoutMs)));
+}
+
+function responseInterceptor(pipeline: CallPipeline, infrastructure: ReadonlySet<string>): Interceptor {
   return (next) => async (request) => {
     const procedure = procedureOf(request.method);
     const started = performance.now();
     let code = 0;
     try {
-      const signed = signedProcedures.has(procedure);
-      const getHeader = (name: string) => request.header.get(name) ?? undefined;
-      pipeline.authenticate(procedure, getHeader, request.contextValues.get(requestDigestKey), signed, request.contextValues);
-      const response = await next(request);
-      if (signed && !response.stream) {
+      const preflightError = request.contextValues.get(preflightErrorKey);
+      if (preflightError) throw preflightError;
+      const response = await untilDeadline(next(request), request.signal);
+      if (!response.stream && request.contextValues.get(callerKey)) {
         const bytes = toBinary(request.method.output, response.message as never);
         const headers = pipeline.signResponse(procedure, request.contextValues, bytes);
         for (const [name, value] of Object.entries(headers ?? {})) response.header.set(name, value);
@@ -107,6 +169,20 @@ function verificationInterceptor(pipeline: CallPipeline, signedProcedures: Reado
       if (!infrastructure.has(procedure)) pipeline.observe(procedure, code, "connect", (performance.now() - started) / 1000);
     }
   };
+}
+
+/** A handler that ignores its abort signal still answers DEADLINE_EXCEEDED on time. */
+function untilDeadline<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(deadlineError());
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(deadlineError());
+    signal.addEventListener("abort", onAbort, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
+}
+
+function deadlineError(): ConnectError {
+  return rpcError(Code.DeadlineExceeded, "DEADLINE_EXCEEDED", "the call ran past its deadline");
 }
 
 async function readBounded(request: NodeRequest, limitBytes: number): Promise<Uint8Array> {

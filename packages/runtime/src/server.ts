@@ -161,8 +161,12 @@ async function startHttp(options: ServerOptions, registrations: readonly Service
     close: (graceMs) => new Promise<void>((resolve) => {
       // An HTTP/2 (or keep-alive) server's close() waits for open sessions: end them after the grace.
       const timer = setTimeout(() => { for (const session of sessions) session.destroy(); }, graceMs);
+      // Until then, end each connection once its calls are done: HTTP/2 sessions get a GOAWAY and
+      // close after their open streams; keep-alive HTTP/1.1 sockets are closed as they turn idle.
+      for (const session of sessions) if ("goaway" in session) (session as http2.ServerHttp2Session).close();
+      const sweep = "closeIdleConnections" in server ? setInterval(() => (server as http.Server).closeIdleConnections(), 20) : undefined;
       if ("closeIdleConnections" in server) (server as http.Server).closeIdleConnections();
-      server.close(() => { clearTimeout(timer); resolve(); });
+      server.close(() => { clearTimeout(timer); clearInterval(sweep); resolve(); });
     }),
   };
 }
