@@ -103,6 +103,9 @@ describe("independent Python interop client", () => {
           keys: [{ keyId: key.keyId, publicKey: key.publicKey }],
         });
       }
+      // The payer needs prefunded liquidity and a net debit cap to pay.
+      await operator.depositLiquidity({ requestId: "interop-fund-bank-a", participantId: "bank-a", amount: { currency: "USD", amountMinor: 100_000_000n } });
+      await operator.setNetDebitCap({ requestId: "interop-cap-bank-a", participantId: "bank-a", cap: { currency: "USD", amountMinor: 100_000_000n } });
       const revoked = loadSigningKey(revokedKeyFile, "bank-a", REVOKED_KEY_ID);
       await operator.addParticipantKey({ participantId: "bank-a", key: { keyId: revoked.keyId, publicKey: revoked.publicKey } });
       await operator.revokeParticipantKey({ participantId: "bank-a", keyId: revoked.keyId, reason: "interop test" });

@@ -49,8 +49,8 @@ describe("key files at start", () => {
   });
 
   it("a bad setting stops the service and names the variable", async () => {
-    const result = await startProcess("clearing", { CLEARMESH_DATA_DIR: dataDir, MAX_BATCH_TRANSFERS: "lots" });
+    const result = await startProcess("clearing", { CLEARMESH_DATA_DIR: dataDir, MAX_PENDING_OPERATIONS: "lots" });
     expect(result.code).toBe(1);
-    expect(result.stderr).toContain("MAX_BATCH_TRANSFERS");
+    expect(result.stderr).toContain("MAX_PENDING_OPERATIONS");
   });
 });

@@ -101,7 +101,12 @@ describe("npm start", () => {
     }
   }, 120_000);
 
-  it("takes the README's signed CLI call", async () => {
+  it("takes the README's signed CLI calls: fund bank-a, cap it, pay bank-b", async () => {
+    const call = (procedure: string, json: string, signer: string) => run(process.execPath, [
+      "--import", "tsx", "packages/cli/src/bin.ts", "call", `127.0.0.1:${ports.clearing.grpc}`, procedure, json, "--as", signer, "--data-dir", dataDir,
+    ], { cwd: root, timeout: 30_000 });
+    await call("clearmesh.clearing.v1.ClearingService/DepositLiquidity", '{"requestId":"readme-fund-1","participantId":"bank-a","amount":{"currency":"USD","amountMinor":"1000000"}}', "operator");
+    await call("clearmesh.clearing.v1.ClearingService/SetNetDebitCap", '{"requestId":"readme-cap-1","participantId":"bank-a","cap":{"currency":"USD","amountMinor":"1000000"}}', "operator");
     const { stdout } = await run(process.execPath, [
       "--import", "tsx", "packages/cli/src/bin.ts", "call", `127.0.0.1:${ports.clearing.grpc}`,
       "clearmesh.clearing.v1.ClearingService/CreateTransfer",

@@ -159,6 +159,14 @@ describe("clearmesh CLI (child processes, real clearing)", () => {
   it("call makes a signed CreateTransfer, and a payer that is not the signer gets PERMISSION_DENIED", async () => {
     const request = (transferId: string, payerId: string, payeeId: string) =>
       JSON.stringify({ transferId, payerId, payeeId, amount: { currency: "USD", amountMinor: "1250" } });
+    // The operator prefunds bank-a and gives it a cap, with the same command.
+    const funded = await clearmesh("call", address, "clearmesh.clearing.v1.ClearingService/DepositLiquidity",
+      JSON.stringify({ requestId: "cli-fund-1", participantId: "bank-a", amount: { currency: "USD", amountMinor: "100000" } }), "--as", "operator", "--data-dir", dataDir);
+    expect(funded.stderr).toBe("");
+    expect(JSON.parse(funded.stdout)).toMatchObject({ participantId: "bank-a", currency: "USD", settlementBalanceMinor: "100000" });
+    const capped = await clearmesh("call", address, "clearmesh.clearing.v1.ClearingService/SetNetDebitCap",
+      JSON.stringify({ requestId: "cli-cap-1", participantId: "bank-a", cap: { currency: "USD", amountMinor: "100000" } }), "--as", "operator", "--data-dir", dataDir);
+    expect(JSON.parse(capped.stdout)).toMatchObject({ netDebitCapMinor: "100000" });
     const [committed, denied] = await Promise.all([
       clearmesh("call", address, CREATE_TRANSFER, request("cli-t-1", "bank-a", "bank-b"), "--as", "bank-a", "--data-dir", dataDir),
       clearmesh("call", address, CREATE_TRANSFER.slice(1), request("cli-t-2", "bank-b", "bank-a"), "--as", "bank-a", "--data-dir", dataDir),

@@ -107,6 +107,8 @@ export async function startService<S extends CommonSettings>(spec: ServiceSpec<S
       server.health.set(true);
       logger.info("serving");
     });
+    // A standby stopped before it became active never gets ready; that is not an error.
+    ready.catch((error: Error) => logger.info({ reason: error.message }, "stopped before serving"));
     let stopping: Promise<void> | undefined;
     return {
       name: spec.name, grpcPort: server.grpcPort, httpPort: server.httpPort, server, directory, store, ready,

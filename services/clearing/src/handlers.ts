@@ -1,53 +1,89 @@
-// ClearingService handlers: decode, authorize, call the domain, return. Methods of the clearing
-// engine issue that are not built yet are left out, so they answer UNIMPLEMENTED.
+// ClearingService handlers: decode, authorize, call the domain, return. Methods not built yet
+// are left out, so they answer UNIMPLEMENTED.
 import type { ServiceImpl } from "@connectrpc/connect";
 import type { ClearingService } from "@clearmesh/contracts";
+import type { HandlerContext } from "@connectrpc/connect";
 import { callerOf, requireCaller } from "@clearmesh/runtime";
-import { requireParticipantId } from "./validation.js";
-import { invalidField } from "./errors.js";
+import type { Store } from "@clearmesh/store";
 import type { DirectoryService } from "./directory/service.js";
+import type { ClearingEngine } from "./engine/engine.js";
+import { LedgerError } from "./engine/types.js";
+import { clearingError, invalidField } from "./errors.js";
+import type { createLiquidityService } from "./liquidity/service.js";
+import type { SettlementService } from "./settlement/service.js";
+import { listTransfers } from "./transfers/list.js";
 import type { TransferService } from "./transfers/service.js";
+import { requireParticipantId } from "./validation.js";
 
 const OPERATOR = ["operator"];
 const DEFAULT_PAGE_SIZE = 50;
 const MAX_PAGE_SIZE = 500;
 
-export function clearingHandlers(directory: DirectoryService, transfers: TransferService): Partial<ServiceImpl<typeof ClearingService>> {
+export interface ClearingParts {
+  store: Store;
+  engine: ClearingEngine;
+  directory: DirectoryService;
+  transfers: TransferService;
+  liquidity: ReturnType<typeof createLiquidityService>;
+  settlement: SettlementService;
+}
+
+export function clearingHandlers(parts: ClearingParts): Partial<ServiceImpl<typeof ClearingService>> {
+  const { directory, transfers, liquidity, settlement } = parts;
+  /** Writes go only through the active instance; a standby answers UNAVAILABLE / STANDBY. */
+  const active = (context: HandlerContext) => {
+    if (!parts.engine.ready) throw clearingError("STANDBY", "this clearing instance is not active; try the active one");
+    return callerOf(context);
+  };
   return {
-    async registerParticipant(request, context) {
-      requireCaller(context, OPERATOR, "register participants");
-      return directory.register(request);
-    },
-    async getParticipant(request, context) {
-      callerOf(context);
-      return directory.get(requireParticipantId("participant_id", request.participantId));
-    },
+    registerParticipant: (request, context) => (active(context), requireCaller(context, OPERATOR, "register participants"), directory.register(request)),
+    getParticipant: (request, context) => (callerOf(context), directory.get(requireParticipantId("participant_id", request.participantId))),
     async listParticipants(request, context) {
       callerOf(context);
       const pageSize = request.page?.pageSize ?? 0;
       if (pageSize < 0 || pageSize > MAX_PAGE_SIZE) throw invalidField("page.page_size", `must be 0 to ${MAX_PAGE_SIZE}`);
       const limit = pageSize === 0 ? DEFAULT_PAGE_SIZE : pageSize;
-      const afterId = decodePageToken(request.page?.pageToken ?? "");
-      const participants = await directory.list(afterId, limit + 1);
+      const participants = await directory.list(decodePageToken(request.page?.pageToken ?? ""), limit + 1);
       const page = participants.slice(0, limit);
       const nextPageToken = participants.length > limit ? encodePageToken(page[page.length - 1]!.participantId) : "";
       return { participants: page, page: { nextPageToken } };
     },
-    async addParticipantKey(request, context) {
-      requireCaller(context, OPERATOR, "change keys");
-      return directory.addKey(request);
-    },
-    async revokeParticipantKey(request, context) {
-      requireCaller(context, OPERATOR, "change keys");
-      return directory.revokeKey(request);
-    },
-    async createTransfer(request, context) {
-      return transfers.createTransfer(request, callerOf(context));
-    },
-    async getTransfer(request, context) {
-      return transfers.getTransfer(request.transferId, callerOf(context));
-    },
+    addParticipantKey: (request, context) => (active(context), requireCaller(context, OPERATOR, "change keys"), directory.addKey(request)),
+    revokeParticipantKey: (request, context) => (active(context), requireCaller(context, OPERATOR, "change keys"), directory.revokeKey(request)),
+    setParticipantStatus: (request, context) => (active(context), requireCaller(context, OPERATOR, "suspend or reactivate participants"), directory.setStatus(request)),
+
+    depositLiquidity: (request, context) => edge(() => (active(context), requireCaller(context, OPERATOR, "move liquidity"), liquidity.deposit(request))),
+    withdrawLiquidity: (request, context) => edge(() => (active(context), requireCaller(context, OPERATOR, "move liquidity"), liquidity.withdraw(request))),
+    setNetDebitCap: (request, context) => edge(() => (active(context), requireCaller(context, OPERATOR, "set caps"), liquidity.setNetDebitCap(request))),
+    getPosition: (request, context) => edge(() => liquidity.getPosition(request.participantId, request.currency, active(context))),
+
+    createTransfer: (request, context) => edge(() => transfers.createTransfer(request, active(context))),
+    prepareTransfer: (request, context) => edge(() => transfers.prepareTransfer(request, active(context))),
+    commitTransfer: (request, context) => edge(() => transfers.commitTransfer(request, active(context))),
+    abortTransfer: (request, context) => edge(() => transfers.abortTransfer(request, active(context))),
+    getTransfer: (request, context) => edge(() => transfers.getTransfer(request.transferId, active(context))),
+    listTransfers: (request, context) => edge(async () => {
+      const caller = active(context);
+      await parts.engine.read(() => undefined);
+      return listTransfers(parts.store, request, caller);
+    }),
+
+    closeSettlementWindow: (request, context) => edge(() => (active(context), requireCaller(context, OPERATOR, "close settlement windows"), settlement.close(request))),
+    retrySettlementWindow: (request, context) => edge(() => (active(context), requireCaller(context, OPERATOR, "retry settlement"), settlement.retry(request))),
+    getSettlementWindow: (request, context) => edge(() => (active(context), settlement.get(request.windowId))),
+    listSettlementWindows: (request, context) => edge(() => (active(context), settlement.list(request))),
+    getSettlementReport: (request, context) => edge(() => settlement.report(request.windowId, request.participantId, active(context))),
   };
+}
+
+/** Domain refusals (LedgerError) become the typed errors of the reason table. */
+async function edge<T>(work: () => Promise<T> | T): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    if (error instanceof LedgerError) throw clearingError(error.reason, error.message, error.field ? { field: error.field } : {});
+    throw error;
+  }
 }
 
 function encodePageToken(lastId: string): string {

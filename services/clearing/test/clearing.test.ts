@@ -26,6 +26,8 @@ describe.each(engines)("clearing on $name", ({ database }) => {
     testDatabase = await database();
     mesh = await startTestMesh({ clearingOnly: true, environment: testDatabase ? { STORE_URL: testDatabase.url } : {} });
     bankA = clientFor(mesh, "clearing", ClearingService, mesh.keys.get("bank-a")!);
+    await mesh.operator.depositLiquidity({ requestId: "fund-bank-a", participantId: "bank-a", amount: { currency: "USD", amountMinor: 10_000_000n } });
+    await mesh.operator.setNetDebitCap({ requestId: "cap-bank-a", participantId: "bank-a", cap: { currency: "USD", amountMinor: 10_000_000n } });
   }, 60_000);
   afterAll(async () => {
     await mesh?.stop();
@@ -83,7 +85,7 @@ describe.each(engines)("clearing on $name", ({ database }) => {
     ["a missing amount", { amount: undefined }, { code: Code.InvalidArgument, reason: "INVALID_ARGUMENT", field: "amount" }],
     ["a lower-case currency", { amount: { currency: "usd", amountMinor: 5n } }, { code: Code.InvalidArgument, reason: "INVALID_ARGUMENT", field: "amount.currency" }],
     ["a currency the participants have not enabled", { amount: { currency: "JPY", amountMinor: 5n } }, { code: Code.FailedPrecondition, reason: "CURRENCY_NOT_ENABLED", field: "amount.currency" }],
-    ["an unknown quote", { quoteId: "q-1" }, { code: Code.InvalidArgument, reason: "INVALID_ARGUMENT", field: "quote_id" }],
+    ["an unknown quote", { quoteId: "q-1" }, { code: Code.NotFound, reason: "QUOTE_NOT_FOUND", field: "quote_id" }],
     ["an over-long reference", { payeeReference: "x".repeat(129) }, { code: Code.InvalidArgument, reason: "INVALID_ARGUMENT", field: "payee_reference" }],
     ["a payer other than the signer", { payerId: "bank-b", payeeId: "wallet-a" }, { code: Code.PermissionDenied, reason: "PERMISSION_DENIED", field: "payer_id" }],
   ];

@@ -70,3 +70,7 @@ export async function revokeKey(db: Queryable, participantId: string, keyId: str
 export async function touchParticipant(db: Queryable, participantId: string, nowMs: number): Promise<void> {
   await db.execute("UPDATE participants SET version = version + 1, updated_at_ms = $1 WHERE participant_id = $2", [BigInt(nowMs), participantId]);
 }
+
+export async function setStatus(db: Queryable, participantId: string, status: number, nowMs: number): Promise<void> {
+  await db.execute("UPDATE participants SET status = $1, version = version + 1, updated_at_ms = $2 WHERE participant_id = $3", [BigInt(status), BigInt(nowMs), participantId]);
+}

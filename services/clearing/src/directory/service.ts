@@ -3,14 +3,14 @@
 import { create } from "@bufbuild/protobuf";
 import {
   KeyStatus, ParticipantKind, ParticipantSchema, ParticipantStatus, ParticipantUpdatedSchema,
-  type AddParticipantKeyRequest, type Participant, type RegisterParticipantRequest, type RevokeParticipantKeyRequest,
+  type AddParticipantKeyRequest, type Participant, type RegisterParticipantRequest, type RevokeParticipantKeyRequest, type SetParticipantStatusRequest,
 } from "@clearmesh/contracts";
 import type { Directory, Logger } from "@clearmesh/runtime";
 import type { Store, Transaction } from "@clearmesh/store";
 import { clearingError, invalidField } from "../errors.js";
 import { SUBJECTS, type EventWriter } from "../events.js";
 import { KEY_ID_PATTERN, requireCurrency, requireParticipantId, requireText } from "../validation.js";
-import { insertKey, insertParticipant, loadParticipants, revokeKey, touchParticipant } from "./repository.js";
+import { insertKey, insertParticipant, loadParticipants, revokeKey, setStatus, touchParticipant } from "./repository.js";
 
 const MAX_KEYS = 16;
 const MAX_CURRENCIES = 32;
@@ -59,7 +59,12 @@ export function createDirectoryService(deps: DirectoryServiceDeps) {
   const current = async (participantId: string) => (await loadParticipants(deps.store, { participantId }))[0];
 
   return {
-    /** Loads the directory from the store and makes sure the operator and clearing exist. */
+    /** Loads the directory from the store into memory (a standby does this too). */
+    async load(): Promise<void> {
+      for (const participant of await loadParticipants(deps.store)) deps.directory.apply(participant);
+    },
+
+    /** Makes sure the operator and clearing exist, then loads the directory (the active instance). */
     async start(seeds: readonly SeedParticipant[]): Promise<void> {
       for (const seed of seeds) {
         if (await current(seed.participantId)) continue;
@@ -112,6 +117,17 @@ export function createDirectoryService(deps: DirectoryServiceDeps) {
         await revokeKey(tx, request.participantId, request.keyId, deps.now());
         await touchParticipant(tx, request.participantId, deps.now());
       });
+    }),
+
+    setStatus: (request: SetParticipantStatusRequest) => serialized(async () => {
+      requireParticipantId("participant_id", request.participantId);
+      requireText("reason", request.reason, 200);
+      if (request.status !== ParticipantStatus.ACTIVE && request.status !== ParticipantStatus.SUSPENDED) throw invalidField("status", "must be ACTIVE or SUSPENDED");
+      if (request.participantId === "operator" || request.participantId === "clearing") throw invalidField("participant_id", "the operator and clearing cannot be suspended");
+      const existing = await requireParticipant(request.participantId);
+      if (existing.status === request.status) return existing;
+      deps.logger.info({ participantId: request.participantId, status: ParticipantStatus[request.status], reason: request.reason }, "participant status changed");
+      return change(request.participantId, (tx) => setStatus(tx, request.participantId, request.status, deps.now()));
     }),
 
     get: (participantId: string) => requireParticipant(participantId),

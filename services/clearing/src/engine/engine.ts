@@ -1,0 +1,195 @@
+// The single writer (ARCHITECTURE.md "Storage and scale"): operations apply to the in-memory
+// ledger in arrival order, synchronously; their changes collect in a journal; the journal is
+// committed to the store in one transaction (group commit) while the next one collects; each
+// caller is answered only after the batch holding its change is durable. A failed commit fails
+// its batch and the one collecting behind it, and memory is rebuilt from the store.
+import type { Logger } from "@clearmesh/runtime";
+import type { Store } from "@clearmesh/store";
+import { clearingError } from "../errors.js";
+import type { EventWriter } from "../events.js";
+import { Journal } from "./journal.js";
+import { Ledger, type LedgerPolicy } from "./ledger.js";
+import { loadLedger } from "./load.js";
+import { writeBatch } from "./persist.js";
+import { LedgerError, type ParticipantView } from "./types.js";
+
+export interface EngineDeps {
+  store: Store;
+  participants: ParticipantView;
+  policy: LedgerPolicy;
+  writeEvent: EventWriter;
+  notifyOutbox: () => void;
+  now: () => number;
+  logger: Logger;
+  /** Most operations waiting for durability at once; beyond it callers get UNAVAILABLE. */
+  maxPendingOperations: number;
+}
+
+interface Waiter {
+  resolve: () => void;
+  reject: (error: unknown) => void;
+}
+
+interface Batch {
+  journal: Journal;
+  waiters: Waiter[];
+}
+
+export class ClearingEngine {
+  private ledger!: Ledger;
+  private collecting: Batch = { journal: new Journal(), waiters: [] };
+  private committing = false;
+  private scheduled = false;
+  private state: "loading" | "ready" | "reloading" | "stopped" = "loading";
+  private pendingOperations = 0;
+  private idle: Promise<void> = Promise.resolve();
+  private readonly loadListeners: Array<(ledger: Ledger) => void> = [];
+
+  constructor(private readonly deps: EngineDeps) {}
+
+  get ready(): boolean {
+    return this.state === "ready";
+  }
+
+  /** Loads the ledger from the store (the caller holds the leader lock). */
+  async start(): Promise<void> {
+    await this.load();
+    this.state = "ready";
+  }
+
+  private async load(): Promise<void> {
+    const ledger = new Ledger(this.deps.participants, this.deps.policy, this.collecting.journal);
+    const { createdFirstWindow } = await loadLedger(this.deps.store, ledger, this.deps.now());
+    ledger.checkInvariants();
+    this.ledger = ledger;
+    for (const listener of this.loadListeners) listener(ledger);
+    if (createdFirstWindow) {
+      // The first window is written like any change, in the first batch.
+      this.collecting.journal.window(ledger.openWindow);
+      this.schedule();
+    }
+    this.deps.logger.info({ accounts: ledger.accounts.size, pending: ledger.pending.size, window: ledger.openWindow.windowId }, "ledger loaded");
+  }
+
+  /**
+   * Applies an operation to the ledger now, in order, and resolves with its result once the
+   * batch holding its changes is durable. An operation that throws a LedgerError having
+   * journaled nothing is refused at once; one that journaled something (a refusal that must
+   * stay refused) is refused after that commit.
+   */
+  apply<T>(operation: (ledger: Ledger, journal: Journal) => T): Promise<T> {
+    if (this.state !== "ready") return Promise.reject(this.unavailable());
+    if (this.pendingOperations >= this.deps.maxPendingOperations) {
+      return Promise.reject(clearingError("STORE_UNAVAILABLE", "clearing is saturated; retry with the same id"));
+    }
+    const batch = this.collecting;
+    const changesBefore = batch.journal.changes;
+    let result: T;
+    let refusal: unknown;
+    try {
+      result = operation(this.ledger, batch.journal);
+    } catch (error) {
+      if (!(error instanceof LedgerError)) {
+        // An invariant broke mid-operation: memory can no longer be trusted.
+        this.deps.logger.error({ err: (error as Error).message }, "clearing invariant violated; reloading from the store");
+        this.fail(batch, error);
+        return Promise.reject(clearingError("STORE_UNAVAILABLE", "clearing is recovering; retry with the same id"));
+      }
+      if (batch.journal.changes === changesBefore) return Promise.reject(error);
+      refusal = error;
+    }
+    this.pendingOperations += 1;
+    return new Promise<T>((resolve, reject) => {
+      batch.waiters.push({
+        resolve: () => (refusal === undefined ? resolve(result) : reject(refusal)),
+        reject,
+      });
+      this.schedule();
+    }).finally(() => {
+      this.pendingOperations -= 1;
+    });
+  }
+
+  /** Called with the ledger after every load (start, takeover, recovery), to rebuild derived memory. */
+  onLoaded(listener: (ledger: Ledger) => void): void {
+    this.loadListeners.push(listener);
+  }
+
+  /** Runs a read against memory once every change before it is durable (no dirty reads). */
+  read<T>(reader: (ledger: Ledger) => T): Promise<T> {
+    return this.apply((ledger) => reader(ledger));
+  }
+
+  private schedule(): void {
+    if (this.scheduled || this.committing) return;
+    this.scheduled = true;
+    // One turn of the event loop lets concurrent calls join the batch.
+    setImmediate(() => {
+      this.scheduled = false;
+      void this.commitNext();
+    });
+  }
+
+  private async commitNext(): Promise<void> {
+    if (this.committing || this.state !== "ready") return;
+    const batch = this.collecting;
+    if (batch.journal.isEmpty && batch.waiters.length === 0) return;
+    this.collecting = { journal: new Journal(), waiters: [] };
+    this.ledger.useJournal(this.collecting.journal);
+    this.committing = true;
+    let finished!: () => void;
+    this.idle = new Promise((resolve) => { finished = resolve; });
+    try {
+      if (!batch.journal.isEmpty) {
+        const frozen = batch.journal.freeze();
+        const nowMs = this.deps.now();
+        await this.deps.store.transaction((tx) => writeBatch(tx, frozen, this.deps.writeEvent, nowMs));
+        if (frozen.events.length > 0) this.deps.notifyOutbox();
+      }
+      for (const waiter of batch.waiters) waiter.resolve();
+    } catch (error) {
+      this.deps.logger.error({ err: (error as Error).message }, "clearing batch failed; reloading from the store");
+      this.fail(batch, error);
+    } finally {
+      this.committing = false;
+      finished();
+    }
+    if (this.state === "ready" && (!this.collecting.journal.isEmpty || this.collecting.waiters.length > 0)) this.schedule();
+  }
+
+  /** Refuses the failed batch and everything collected on top of it, then rebuilds memory. */
+  private fail(batch: Batch, cause: unknown): void {
+    const behind = this.collecting === batch ? [] : this.collecting.waiters;
+    const error = clearingError("STORE_UNAVAILABLE", "the change could not be stored; retry with the same id");
+    for (const waiter of [...batch.waiters, ...behind]) waiter.reject(error);
+    this.collecting = { journal: new Journal(), waiters: [] };
+    if (this.state !== "ready") return;
+    this.state = "reloading";
+    void (async () => {
+      for (let attempt = 0; this.state === "reloading"; attempt += 1) {
+        try {
+          await this.idle;
+          await this.load();
+          this.state = "ready";
+          this.deps.logger.info({ cause: (cause as Error).message }, "clearing reloaded after a failure");
+        } catch (error) {
+          this.deps.logger.error({ err: (error as Error).message }, "reload failed; retrying");
+          await new Promise((resolve) => setTimeout(resolve, Math.min(5_000, 100 * 2 ** attempt)));
+        }
+      }
+    })();
+  }
+
+  private unavailable() {
+    return this.state === "loading"
+      ? clearingError("STANDBY", "this clearing instance is not active; try the active one")
+      : clearingError("STORE_UNAVAILABLE", "clearing is recovering; retry with the same id");
+  }
+
+  /** Waits for the batch in flight and refuses new operations. */
+  async stop(): Promise<void> {
+    while (this.committing || this.scheduled) await new Promise((resolve) => setTimeout(resolve, 5));
+    await this.commitNext();
+    this.state = "stopped";
+  }
+}

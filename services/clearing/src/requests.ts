@@ -1,0 +1,66 @@
+// Idempotent operator requests keyed by request_id (liquidity, caps, windows, rates): the
+// same id and request answers the stored answer; a different request names the first field
+// that differs; a refused request stays refused (PROTOCOL.md §9).
+import { fromBinary, toBinary, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
+import type { Queryable, Store } from "@clearmesh/store";
+import type { ClearingEngine } from "./engine/engine.js";
+import type { Journal, RequestRecord } from "./engine/journal.js";
+import type { Ledger } from "./engine/ledger.js";
+import { LedgerError } from "./engine/types.js";
+import type { ClearingReason } from "./errors.js";
+
+export type Fingerprint = Record<string, string>;
+
+export class RequestBook {
+  private readonly recent = new Map<string, { record: RequestRecord; atMs: number }>();
+
+  constructor(private readonly store: Store, private readonly engine: ClearingEngine, private readonly now: () => number, private readonly retentionMs: number) {
+    engine.onLoaded(() => this.recent.clear());
+  }
+
+  async once<Desc extends DescMessage>(
+    method: string, requestId: string, fingerprint: Fingerprint, schema: Desc,
+    run: (ledger: Ledger, journal: Journal) => MessageShape<Desc>,
+  ): Promise<MessageShape<Desc>> {
+    const stored = await findRequest(this.store, method, requestId);
+    const text = JSON.stringify(fingerprint);
+    return this.engine.apply((ledger, journal) => {
+      const prior = this.recent.get(`${method}\u0000${requestId}`)?.record ?? stored;
+      if (prior) return answerRepeat(prior, fingerprint, schema);
+      try {
+        const answer = run(ledger, journal);
+        this.remember(journal, { requestId, method, fingerprint: text, response: toBinary(schema, answer), reason: "", message: "", field: "" });
+        return answer;
+      } catch (error) {
+        if (error instanceof LedgerError) {
+          this.remember(journal, { requestId, method, fingerprint: text, response: new Uint8Array(0), reason: error.reason, message: error.message, field: error.field ?? "" });
+        }
+        throw error;
+      }
+    });
+  }
+
+  private remember(journal: Journal, record: RequestRecord): void {
+    journal.request(record);
+    const nowMs = this.now();
+    this.recent.set(`${record.method}\u0000${record.requestId}`, { record, atMs: nowMs });
+    for (const [key, entry] of this.recent) {
+      if (nowMs - entry.atMs <= this.retentionMs) break;
+      this.recent.delete(key);
+    }
+  }
+}
+
+function answerRepeat<Desc extends DescMessage>(prior: RequestRecord, fingerprint: Fingerprint, schema: Desc): MessageShape<Desc> {
+  const held = JSON.parse(prior.fingerprint) as Fingerprint;
+  const differing = Object.keys({ ...held, ...fingerprint }).find((key) => held[key] !== fingerprint[key]);
+  if (differing) throw new LedgerError("IDEMPOTENCY_CONFLICT", `request ${prior.requestId} was first used with a different ${differing}`, differing);
+  if (prior.reason) throw new LedgerError(prior.reason as ClearingReason, prior.message, prior.field || undefined);
+  return fromBinary(schema, prior.response);
+}
+
+async function findRequest(db: Queryable, method: string, requestId: string): Promise<RequestRecord | undefined> {
+  const [row] = await db.query<{ fingerprint: string; response: Uint8Array; reason: string; message: string; field: string }>(
+    "SELECT fingerprint, response, reason, message, field FROM requests WHERE method = $1 AND request_id = $2", [method, requestId]);
+  return row ? { requestId, method, fingerprint: row.fingerprint, response: new Uint8Array(row.response), reason: row.reason, message: row.message, field: row.field } : undefined;
+}
