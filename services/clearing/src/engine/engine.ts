@@ -137,6 +137,15 @@ export class ClearingEngine {
     this.collecting = { journal: new Journal(), waiters: [] };
     this.ledger.useJournal(this.collecting.journal);
     this.committing = true;
+    try {
+      // The invariants hold at every batch boundary, or nothing of the batch is written.
+      this.ledger.checkInvariants();
+    } catch (error) {
+      this.committing = false;
+      this.deps.logger.error({ err: (error as Error).message }, "clearing invariant violated; reloading from the store");
+      this.fail(batch, error);
+      return;
+    }
     let finished!: () => void;
     this.idle = new Promise((resolve) => { finished = resolve; });
     try {
