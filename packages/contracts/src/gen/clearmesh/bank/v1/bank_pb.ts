@@ -17,7 +17,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file clearmesh/bank/v1/bank.proto.
  */
 export const file_clearmesh_bank_v1_bank: GenFile = /*@__PURE__*/
-  fileDesc("ChxjbGVhcm1lc2gvYmFuay92MS9iYW5rLnByb3RvEhFjbGVhcm1lc2guYmFuay52MSJgChJPcGVuQWNjb3VudFJlcXVlc3QSEgoKcmVxdWVzdF9pZBgBIAEoCRIPCgdiYW5rX2lkGAIgASgJEhMKC2hvbGRlcl9uYW1lGAMgASgJEhAKCGN1cnJlbmN5GAQgASgJIicKEUdldEFjY291bnRSZXF1ZXN0EhIKCmFjY291bnRfaWQYASABKAki5gEKB0FjY291bnQSEgoKYWNjb3VudF9pZBgBIAEoCRIPCgdiYW5rX2lkGAIgASgJEh0KFW1hc2tlZF9hY2NvdW50X251bWJlchgDIAEoCRIQCghjdXJyZW5jeRgEIAEoCRIrCgdiYWxhbmNlGAUgASgLMhouY2xlYXJtZXNoLmNvbW1vbi52MS5Nb25leRIoCgRoZWxkGAYgASgLMhouY2xlYXJtZXNoLmNvbW1vbi52MS5Nb25leRIuCgpjcmVhdGVkX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcDK2AQoSQmFua0FkYXB0ZXJTZXJ2aWNlElAKC09wZW5BY2NvdW50EiUuY2xlYXJtZXNoLmJhbmsudjEuT3BlbkFjY291bnRSZXF1ZXN0GhouY2xlYXJtZXNoLmJhbmsudjEuQWNjb3VudBJOCgpHZXRBY2NvdW50EiQuY2xlYXJtZXNoLmJhbmsudjEuR2V0QWNjb3VudFJlcXVlc3QaGi5jbGVhcm1lc2guYmFuay52MS5BY2NvdW50YgZwcm90bzM", [file_clearmesh_common_v1_common, file_google_protobuf_timestamp]);
+  fileDesc("ChxjbGVhcm1lc2gvYmFuay92MS9iYW5rLnByb3RvEhFjbGVhcm1lc2guYmFuay52MSJgChJPcGVuQWNjb3VudFJlcXVlc3QSEgoKcmVxdWVzdF9pZBgBIAEoCRIPCgdiYW5rX2lkGAIgASgJEhMKC2hvbGRlcl9uYW1lGAMgASgJEhAKCGN1cnJlbmN5GAQgASgJIicKEUdldEFjY291bnRSZXF1ZXN0EhIKCmFjY291bnRfaWQYASABKAki5gEKB0FjY291bnQSEgoKYWNjb3VudF9pZBgBIAEoCRIPCgdiYW5rX2lkGAIgASgJEh0KFW1hc2tlZF9hY2NvdW50X251bWJlchgDIAEoCRIQCghjdXJyZW5jeRgEIAEoCRIrCgdiYWxhbmNlGAUgASgLMhouY2xlYXJtZXNoLmNvbW1vbi52MS5Nb25leRIoCgRoZWxkGAYgASgLMhouY2xlYXJtZXNoLmNvbW1vbi52MS5Nb25leRIuCgpjcmVhdGVkX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJHChtHZXRTZXR0bGVtZW50QWNjb3VudFJlcXVlc3QSFgoOcGFydGljaXBhbnRfaWQYASABKAkSEAoIY3VycmVuY3kYAiABKAkiVAoRU2V0dGxlbWVudEFjY291bnQSFgoOcGFydGljaXBhbnRfaWQYASABKAkSEAoIY3VycmVuY3kYAiABKAkSFQoNYmFsYW5jZV9taW5vchgDIAEoAzKkAgoSQmFua0FkYXB0ZXJTZXJ2aWNlElAKC09wZW5BY2NvdW50EiUuY2xlYXJtZXNoLmJhbmsudjEuT3BlbkFjY291bnRSZXF1ZXN0GhouY2xlYXJtZXNoLmJhbmsudjEuQWNjb3VudBJOCgpHZXRBY2NvdW50EiQuY2xlYXJtZXNoLmJhbmsudjEuR2V0QWNjb3VudFJlcXVlc3QaGi5jbGVhcm1lc2guYmFuay52MS5BY2NvdW50EmwKFEdldFNldHRsZW1lbnRBY2NvdW50Ei4uY2xlYXJtZXNoLmJhbmsudjEuR2V0U2V0dGxlbWVudEFjY291bnRSZXF1ZXN0GiQuY2xlYXJtZXNoLmJhbmsudjEuU2V0dGxlbWVudEFjY291bnRiBnByb3RvMw", [file_clearmesh_common_v1_common, file_google_protobuf_timestamp]);
 
 /**
  * Request of OpenAccount.
@@ -146,6 +146,70 @@ export const AccountSchema: GenMessage<Account> = /*@__PURE__*/
   messageDesc(file_clearmesh_bank_v1_bank, 2);
 
 /**
+ * Request of GetSettlementAccount.
+ *
+ * @generated from message clearmesh.bank.v1.GetSettlementAccountRequest
+ */
+export type GetSettlementAccountRequest = Message<"clearmesh.bank.v1.GetSettlementAccountRequest"> & {
+  /**
+   * The participant whose settlement account is read, e.g. "bank-a".
+   *
+   * @generated from field: string participant_id = 1;
+   */
+  participantId: string;
+
+  /**
+   * ISO 4217 currency of the account.
+   *
+   * @generated from field: string currency = 2;
+   */
+  currency: string;
+};
+
+/**
+ * Describes the message clearmesh.bank.v1.GetSettlementAccountRequest.
+ * Use `create(GetSettlementAccountRequestSchema)` to create a new message.
+ */
+export const GetSettlementAccountRequestSchema: GenMessage<GetSettlementAccountRequest> = /*@__PURE__*/
+  messageDesc(file_clearmesh_bank_v1_bank, 3);
+
+/**
+ * A participant's settlement account at the settlement bank, in one currency.
+ *
+ * @generated from message clearmesh.bank.v1.SettlementAccount
+ */
+export type SettlementAccount = Message<"clearmesh.bank.v1.SettlementAccount"> & {
+  /**
+   * The participant.
+   *
+   * @generated from field: string participant_id = 1;
+   */
+  participantId: string;
+
+  /**
+   * ISO 4217 currency.
+   *
+   * @generated from field: string currency = 2;
+   */
+  currency: string;
+
+  /**
+   * Balance in minor units: deposits minus withdrawals, minus the net of every executed
+   * settlement instruction (a participant that pays in loses its net, one that is paid gains it).
+   *
+   * @generated from field: int64 balance_minor = 3;
+   */
+  balanceMinor: bigint;
+};
+
+/**
+ * Describes the message clearmesh.bank.v1.SettlementAccount.
+ * Use `create(SettlementAccountSchema)` to create a new message.
+ */
+export const SettlementAccountSchema: GenMessage<SettlementAccount> = /*@__PURE__*/
+  messageDesc(file_clearmesh_bank_v1_bank, 4);
+
+/**
  * Accounts and cards of the banks hosted by the bank adapter. Every method is signed per
  * PROTOCOL.md §3. Methods not built yet answer UNIMPLEMENTED.
  *
@@ -172,6 +236,19 @@ export const BankAdapterService: GenService<{
     methodKind: "unary";
     input: typeof GetAccountRequestSchema;
     output: typeof AccountSchema;
+  },
+  /**
+   * Returns a participant's settlement account at the settlement bank in one currency: the
+   * books that follow clearing's liquidity events and settlement instructions. Signed by that
+   * participant or by the operator; NOT_FOUND / SETTLEMENT_ACCOUNT_NOT_FOUND when the
+   * participant has no settlement account in that currency.
+   *
+   * @generated from rpc clearmesh.bank.v1.BankAdapterService.GetSettlementAccount
+   */
+  getSettlementAccount: {
+    methodKind: "unary";
+    input: typeof GetSettlementAccountRequestSchema;
+    output: typeof SettlementAccountSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_clearmesh_bank_v1_bank, 0);
