@@ -12,7 +12,7 @@ import { bankAdapterSettingsSchema, startBankAdapter } from "@clearmesh/bank-ada
 import { walletSettingsSchema, startWallet } from "@clearmesh/wallet";
 import { commerceConnectorSettingsSchema, startCommerceConnector } from "@clearmesh/e-commerce-connector";
 import { notifierSettingsSchema, startNotifier } from "@clearmesh/notifier";
-import { ONE_MACHINE_PARTICIPANTS } from "../../packages/cli/src/start.js";
+import { ONE_MACHINE_PARTICIPANTS, ensureDataKeys } from "../../packages/cli/src/start.js";
 
 export interface TestMesh {
   dataDir: string;
@@ -39,6 +39,8 @@ export async function startTestMesh(options: TestMeshOptions = {}): Promise<Test
   for (const participantId of ["operator", "clearing", ...ONE_MACHINE_PARTICIPANTS.map((entry) => entry.participantId)]) {
     keys.set(participantId, ensureKeyFiles(keysDir, participantId));
   }
+  ensureDataKeys(path.join(keysDir, "data-keys"));
+  ensureDataKeys(path.join(keysDir, "notify-data-keys"));
   const nats = await startNatsServer();
   const environment: Record<string, string> = {
     CLEARMESH_DATA_DIR: dataDir, NATS_URL: nats.url, GRPC_PORT: "0", HTTP_PORT: "0", LOG_LEVEL: "silent", SHUTDOWN_GRACE_MS: "2000",

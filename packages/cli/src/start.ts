@@ -3,6 +3,7 @@
 // registers the participants of ARCHITECTURE.md "One machine", starts the other services,
 // prints the endpoints, and stops everything cleanly on Ctrl-C.
 import { spawn, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import fs from "node:fs";
 import net from "node:net";
 import path from "node:path";
@@ -57,6 +58,8 @@ export async function startMesh(options: MeshOptions = {}): Promise<RunningMesh>
   for (const participantId of ["operator", ...SERVICE_NAMES, ...ONE_MACHINE_PARTICIPANTS.map((entry) => entry.participantId)]) {
     keys.set(participantId, ensureKeyFiles(keysDir, participantId));
   }
+  ensureDataKeys(path.join(keysDir, "data-keys"));
+  ensureDataKeys(path.join(keysDir, "notify-data-keys"));
   const ports = Object.fromEntries(SERVICE_NAMES.map((service) => [service, {
     grpc: Number(environment[portVariable(service, "grpc")] ?? DEFAULT_PORTS[service].grpc),
     http: Number(environment[portVariable(service, "http")] ?? DEFAULT_PORTS[service].http),
@@ -89,6 +92,12 @@ export async function startMesh(options: MeshOptions = {}): Promise<RunningMesh>
   }
   printEndpoints(print, ports, nats.url, dataDir);
   return { ports, natsUrl: nats.url, stop, failed };
+}
+
+/** A data key ring for sealing (`k1:<64 hex>`), created once with mode 0600. */
+export function ensureDataKeys(file: string): void {
+  if (fs.existsSync(file)) return;
+  fs.writeFileSync(file, `k1:${randomBytes(32).toString("hex")}\n`, { mode: 0o600, flag: "wx" });
 }
 
 async function registerParticipants(address: string, keys: ReadonlyMap<string, SigningKey>): Promise<void> {

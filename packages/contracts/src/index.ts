@@ -10,6 +10,7 @@ import { file_clearmesh_bank_v1_bank } from "./gen/clearmesh/bank/v1/bank_pb.js"
 import { file_clearmesh_wallet_v1_wallet } from "./gen/clearmesh/wallet/v1/wallet_pb.js";
 import { file_clearmesh_commerce_v1_commerce } from "./gen/clearmesh/commerce/v1/commerce_pb.js";
 import { file_clearmesh_notify_v1_notify } from "./gen/clearmesh/notify/v1/notify_pb.js";
+import { file_clearmesh_notify_v1_events } from "./gen/clearmesh/notify/v1/events_pb.js";
 import { file_google_rpc_status } from "./gen/google/rpc/status_pb.js";
 import { file_google_rpc_error_details } from "./gen/google/rpc/error_details_pb.js";
 import { file_grpc_health_v1_health } from "./gen/grpc/health/v1/health_pb.js";
@@ -25,6 +26,7 @@ export * from "./gen/clearmesh/bank/v1/bank_pb.js";
 export * from "./gen/clearmesh/wallet/v1/wallet_pb.js";
 export * from "./gen/clearmesh/commerce/v1/commerce_pb.js";
 export * from "./gen/clearmesh/notify/v1/notify_pb.js";
+export * from "./gen/clearmesh/notify/v1/events_pb.js";
 export * as googleRpc from "./gen/google/rpc/error_details_pb.js";
 export { StatusSchema as RpcStatusSchema, type Status as RpcStatus } from "./gen/google/rpc/status_pb.js";
 export * as healthV1 from "./gen/grpc/health/v1/health_pb.js";
@@ -42,6 +44,7 @@ export const clearmeshFiles: readonly DescFile[] = [
   file_clearmesh_wallet_v1_wallet,
   file_clearmesh_commerce_v1_commerce,
   file_clearmesh_notify_v1_notify,
+  file_clearmesh_notify_v1_events,
 ];
 
 /** Third-party files the runtime serves (health, reflection) or uses (error details). */

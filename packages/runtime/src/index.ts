@@ -24,5 +24,5 @@ export { startServer } from "./server.js";
 export type { RunningServer, ServerOptions, TlsFiles } from "./server.js";
 export { runServiceProcess, startService } from "./service.js";
 export type { BuiltService, CommonSettings, RunningService, ServiceDeps, ServiceSpec } from "./service.js";
-export { DEFAULT_PORTS, SERVICE_NAMES, commonSettings, hostedParticipantsSetting } from "./settings.js";
+export { DEFAULT_PORTS, SERVICE_NAMES, commonSettings, dataKeysSetting, hostedParticipantsSetting, notifyDataKeysSetting } from "./settings.js";
 export type { CommonSettingsSchema, ServiceName } from "./settings.js";

@@ -3,8 +3,9 @@ import fs from "node:fs";
 import path from "node:path";
 import {
   addressSetting, enumSetting, integerSetting, optionalStringSetting, pathSetting, portSetting,
-  publicKeySetting, stringSetting, urlSetting, type SettingsSchema,
+  publicKeySetting, stringSetting, urlSetting, type Setting, type SettingsSchema,
 } from "./config.js";
+import { parseDataKeys, type DataKeyRing } from "@clearmesh/trust";
 
 export const SERVICE_NAMES = ["clearing", "bank-adapter", "wallet", "e-commerce-connector", "notifier"] as const;
 export type ServiceName = (typeof SERVICE_NAMES)[number];
@@ -70,4 +71,39 @@ export function hostedParticipantsSetting(fallback: readonly string[]) {
   return {
     ...stringSetting("HOSTED_PARTICIPANTS", "Comma-separated participant ids this process hosts; each needs `<data>/keys/<id>.key`.", fallback.join(","), /^([a-z0-9][a-z0-9-]{2,31})(,[a-z0-9][a-z0-9-]{2,31})*$/),
   };
+}
+
+/** Reads a key file in `<data>/keys` when it exists (keys created by `npm start`). */
+function keysFile(name: string) {
+  return (environment: Record<string, string | undefined>): string | undefined => {
+    const file = path.join(dataDir(environment), "keys", name);
+    return fs.existsSync(file) ? fs.readFileSync(file, "utf8").trim() : undefined;
+  };
+}
+
+/**
+ * NaCl secretbox data keys for sealing sensitive fields at rest: `k1:<64 hex>[,k2:<64 hex>…]`,
+ * the first one seals, every one opens (so keys rotate). Secret.
+ */
+export function dataKeysSetting() {
+  return {
+    env: "DATA_KEYS",
+    doc: "Data keys sealing sensitive fields at rest (account numbers, card numbers, personal data): `id:<64 hex>[,id:<64 hex>…]`; the first seals, all open.",
+    fallback: keysFile("data-keys"),
+    fallbackText: "`<data>/keys/data-keys` when present, else required",
+    secret: true,
+    parse: parseDataKeys,
+  } satisfies Setting<DataKeyRing>;
+}
+
+/** The key ring shared by the services that request notifications and the notifier. Secret. */
+export function notifyDataKeysSetting() {
+  return {
+    env: "NOTIFY_DATA_KEYS",
+    doc: "Data keys sealing the sensitive parameters of clearmesh.notify.requested (recipients, one-time codes), shared with the notifier: `id:<64 hex>[,…]`.",
+    fallback: keysFile("notify-data-keys"),
+    fallbackText: "`<data>/keys/notify-data-keys` when present, else required",
+    secret: true,
+    parse: parseDataKeys,
+  } satisfies Setting<DataKeyRing>;
 }

@@ -5,8 +5,8 @@
 // The bank adapter: customer accounts of the banks it hosts, mandates, the card vault, and the
 // settlement bank's books. First version; the bank and connector issue completes it.
 
-import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
-import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
+import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Money } from "../../common/v1/common_pb.js";
 import { file_clearmesh_common_v1_common } from "../../common/v1/common_pb.js";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
@@ -17,7 +17,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file clearmesh/bank/v1/bank.proto.
  */
 export const file_clearmesh_bank_v1_bank: GenFile = /*@__PURE__*/
-  fileDesc("ChxjbGVhcm1lc2gvYmFuay92MS9iYW5rLnByb3RvEhFjbGVhcm1lc2guYmFuay52MSJgChJPcGVuQWNjb3VudFJlcXVlc3QSEgoKcmVxdWVzdF9pZBgBIAEoCRIPCgdiYW5rX2lkGAIgASgJEhMKC2hvbGRlcl9uYW1lGAMgASgJEhAKCGN1cnJlbmN5GAQgASgJIicKEUdldEFjY291bnRSZXF1ZXN0EhIKCmFjY291bnRfaWQYASABKAki5gEKB0FjY291bnQSEgoKYWNjb3VudF9pZBgBIAEoCRIPCgdiYW5rX2lkGAIgASgJEh0KFW1hc2tlZF9hY2NvdW50X251bWJlchgDIAEoCRIQCghjdXJyZW5jeRgEIAEoCRIrCgdiYWxhbmNlGAUgASgLMhouY2xlYXJtZXNoLmNvbW1vbi52MS5Nb25leRIoCgRoZWxkGAYgASgLMhouY2xlYXJtZXNoLmNvbW1vbi52MS5Nb25leRIuCgpjcmVhdGVkX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJHChtHZXRTZXR0bGVtZW50QWNjb3VudFJlcXVlc3QSFgoOcGFydGljaXBhbnRfaWQYASABKAkSEAoIY3VycmVuY3kYAiABKAkiVAoRU2V0dGxlbWVudEFjY291bnQSFgoOcGFydGljaXBhbnRfaWQYASABKAkSEAoIY3VycmVuY3kYAiABKAkSFQoNYmFsYW5jZV9taW5vchgDIAEoAzKkAgoSQmFua0FkYXB0ZXJTZXJ2aWNlElAKC09wZW5BY2NvdW50EiUuY2xlYXJtZXNoLmJhbmsudjEuT3BlbkFjY291bnRSZXF1ZXN0GhouY2xlYXJtZXNoLmJhbmsudjEuQWNjb3VudBJOCgpHZXRBY2NvdW50EiQuY2xlYXJtZXNoLmJhbmsudjEuR2V0QWNjb3VudFJlcXVlc3QaGi5jbGVhcm1lc2guYmFuay52MS5BY2NvdW50EmwKFEdldFNldHRsZW1lbnRBY2NvdW50Ei4uY2xlYXJtZXNoLmJhbmsudjEuR2V0U2V0dGxlbWVudEFjY291bnRSZXF1ZXN0GiQuY2xlYXJtZXNoLmJhbmsudjEuU2V0dGxlbWVudEFjY291bnRiBnByb3RvMw", [file_clearmesh_common_v1_common, file_google_protobuf_timestamp]);
+  fileDesc("ChxjbGVhcm1lc2gvYmFuay92MS9iYW5rLnByb3RvEhFjbGVhcm1lc2guYmFuay52MSKMAQoST3BlbkFjY291bnRSZXF1ZXN0EhIKCnJlcXVlc3RfaWQYASABKAkSDwoHYmFua19pZBgCIAEoCRITCgtob2xkZXJfbmFtZRgDIAEoCRIQCghjdXJyZW5jeRgEIAEoCRIUCgxob2xkZXJfZW1haWwYBSABKAkSFAoMaG9sZGVyX3Bob25lGAYgASgJIicKEUdldEFjY291bnRSZXF1ZXN0EhIKCmFjY291bnRfaWQYASABKAki5gEKB0FjY291bnQSEgoKYWNjb3VudF9pZBgBIAEoCRIPCgdiYW5rX2lkGAIgASgJEh0KFW1hc2tlZF9hY2NvdW50X251bWJlchgDIAEoCRIQCghjdXJyZW5jeRgEIAEoCRIrCgdiYWxhbmNlGAUgASgLMhouY2xlYXJtZXNoLmNvbW1vbi52MS5Nb25leRIoCgRoZWxkGAYgASgLMhouY2xlYXJtZXNoLmNvbW1vbi52MS5Nb25leRIuCgpjcmVhdGVkX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJHChtHZXRTZXR0bGVtZW50QWNjb3VudFJlcXVlc3QSFgoOcGFydGljaXBhbnRfaWQYASABKAkSEAoIY3VycmVuY3kYAiABKAkiVAoRU2V0dGxlbWVudEFjY291bnQSFgoOcGFydGljaXBhbnRfaWQYASABKAkSEAoIY3VycmVuY3kYAiABKAkSFQoNYmFsYW5jZV9taW5vchgDIAEoAyJoChJEZXBvc2l0Q2FzaFJlcXVlc3QSEgoKcmVxdWVzdF9pZBgBIAEoCRISCgphY2NvdW50X2lkGAIgASgJEioKBmFtb3VudBgDIAEoCzIaLmNsZWFybWVzaC5jb21tb24udjEuTW9uZXkirwEKE0dldFN0YXRlbWVudFJlcXVlc3QSEgoKYWNjb3VudF9pZBgBIAEoCRIoCgRmcm9tGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBImCgJ0bxgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMgoGZm9ybWF0GAQgASgOMiIuY2xlYXJtZXNoLmJhbmsudjEuU3RhdGVtZW50Rm9ybWF0IpQCCg5TdGF0ZW1lbnRFbnRyeRIQCghlbnRyeV9pZBgBIAEoCRI2CglkaXJlY3Rpb24YAiABKA4yIy5jbGVhcm1lc2guYmFuay52MS5Qb3N0aW5nRGlyZWN0aW9uEioKBmFtb3VudBgDIAEoCzIaLmNsZWFybWVzaC5jb21tb24udjEuTW9uZXkSLQoJYm9va2VkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIVCg1lbmRfdG9fZW5kX2lkGAUgASgJEhMKC2Rlc2NyaXB0aW9uGAYgASgJEjEKDWJhbGFuY2VfYWZ0ZXIYByABKAsyGi5jbGVhcm1lc2guY29tbW9uLnYxLk1vbmV5IoQCCglTdGF0ZW1lbnQSEgoKYWNjb3VudF9pZBgBIAEoCRIdChVtYXNrZWRfYWNjb3VudF9udW1iZXIYAiABKAkSMwoPb3BlbmluZ19iYWxhbmNlGAMgASgLMhouY2xlYXJtZXNoLmNvbW1vbi52MS5Nb25leRIzCg9jbG9zaW5nX2JhbGFuY2UYBCABKAsyGi5jbGVhcm1lc2guY29tbW9uLnYxLk1vbmV5EjIKB2VudHJpZXMYBSADKAsyIS5jbGVhcm1lc2guYmFuay52MS5TdGF0ZW1lbnRFbnRyeRIUCgxjb250ZW50X3R5cGUYBiABKAkSEAoIZG9jdW1lbnQYByABKAwiugEKFVJlcXVlc3RNYW5kYXRlUmVxdWVzdBISCgpyZXF1ZXN0X2lkGAEgASgJEhIKCmFjY291bnRfaWQYAiABKAkSEAoIcGF5ZWVfaWQYAyABKAkSNgoScGVyX3RyYW5zZmVyX2xpbWl0GAQgASgLMhouY2xlYXJtZXNoLmNvbW1vbi52MS5Nb25leRIvCgtkYWlseV9saW1pdBgFIAEoCzIaLmNsZWFybWVzaC5jb21tb24udjEuTW9uZXkiOQoVQ29uZmlybU1hbmRhdGVSZXF1ZXN0EhIKCm1hbmRhdGVfaWQYASABKAkSDAoEY29kZRgCIAEoCSIqChRSZXZva2VNYW5kYXRlUmVxdWVzdBISCgptYW5kYXRlX2lkGAEgASgJIscCCgdNYW5kYXRlEhIKCm1hbmRhdGVfaWQYASABKAkSEgoKYWNjb3VudF9pZBgCIAEoCRIQCghwYXllZV9pZBgDIAEoCRI2ChJwZXJfdHJhbnNmZXJfbGltaXQYBCABKAsyGi5jbGVhcm1lc2guY29tbW9uLnYxLk1vbmV5Ei8KC2RhaWx5X2xpbWl0GAUgASgLMhouY2xlYXJtZXNoLmNvbW1vbi52MS5Nb25leRIuCgVzdGF0ZRgGIAEoDjIfLmNsZWFybWVzaC5iYW5rLnYxLk1hbmRhdGVTdGF0ZRIVCg1tYW5kYXRlX3Rva2VuGAcgASgJEh0KFW1hc2tlZF9hY2NvdW50X251bWJlchgIIAEoCRIzCg9jb2RlX2V4cGlyZXNfYXQYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIn8KEFB1bGxGdW5kc1JlcXVlc3QSDwoHcHVsbF9pZBgBIAEoCRIVCg1tYW5kYXRlX3Rva2VuGAIgASgJEioKBmFtb3VudBgDIAEoCzIaLmNsZWFybWVzaC5jb21tb24udjEuTW9uZXkSFwoPcGF5ZWVfcmVmZXJlbmNlGAQgASgJIrEBCgRQdWxsEg8KB3B1bGxfaWQYASABKAkSEgoKbWFuZGF0ZV9pZBgCIAEoCRIqCgZhbW91bnQYAyABKAsyGi5jbGVhcm1lc2guY29tbW9uLnYxLk1vbmV5EhMKC3RyYW5zZmVyX2lkGAQgASgJEisKBXN0YXRlGAUgASgOMhwuY2xlYXJtZXNoLmJhbmsudjEuUHVsbFN0YXRlEhYKDmZhaWx1cmVfcmVhc29uGAYgASgJIo4BChNUb2tlbml6ZUNhcmRSZXF1ZXN0EhIKCnJlcXVlc3RfaWQYASABKAkSEgoKYWNjb3VudF9pZBgCIAEoCRILCgNwYW4YAyABKAkSFAoMZXhwaXJ5X21vbnRoGAQgASgFEhMKC2V4cGlyeV95ZWFyGAUgASgFEhcKD2NhcmRob2xkZXJfbmFtZRgGIAEoCSJ+CgRDYXJkEhIKCmNhcmRfdG9rZW4YASABKAkSEgoKbWFza2VkX3BhbhgCIAEoCRIUCgxleHBpcnlfbW9udGgYAyABKAUSEwoLZXhwaXJ5X3llYXIYBCABKAUSEgoKYWNjb3VudF9pZBgFIAEoCRIPCgdiYW5rX2lkGAYgASgJItEBChRBdXRob3JpemVDYXJkUmVxdWVzdBIYChBhdXRob3JpemF0aW9uX2lkGAEgASgJEhIKCmNhcmRfdG9rZW4YAiABKAkSKgoGYW1vdW50GAMgASgLMhouY2xlYXJtZXNoLmNvbW1vbi52MS5Nb25leRITCgthY3F1aXJlcl9pZBgEIAEoCRIaChJtZXJjaGFudF9yZWZlcmVuY2UYBSABKAkSLgoKZXhwaXJlc19hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiYwobQ2FwdHVyZUF1dGhvcml6YXRpb25SZXF1ZXN0EhgKEGF1dGhvcml6YXRpb25faWQYASABKAkSKgoGYW1vdW50GAIgASgLMhouY2xlYXJtZXNoLmNvbW1vbi52MS5Nb25leSI0ChhWb2lkQXV0aG9yaXphdGlvblJlcXVlc3QSGAoQYXV0aG9yaXphdGlvbl9pZBgBIAEoCSKEAQoUUmVmdW5kQ2FwdHVyZVJlcXVlc3QSEQoJcmVmdW5kX2lkGAEgASgJEhgKEGF1dGhvcml6YXRpb25faWQYAiABKAkSKgoGYW1vdW50GAMgASgLMhouY2xlYXJtZXNoLmNvbW1vbi52MS5Nb25leRITCgt0cmFuc2Zlcl9pZBgEIAEoCSLRAgoNQXV0aG9yaXphdGlvbhIYChBhdXRob3JpemF0aW9uX2lkGAEgASgJEhIKCm1hc2tlZF9wYW4YAiABKAkSKgoGYW1vdW50GAMgASgLMhouY2xlYXJtZXNoLmNvbW1vbi52MS5Nb25leRIsCghjYXB0dXJlZBgEIAEoCzIaLmNsZWFybWVzaC5jb21tb24udjEuTW9uZXkSLAoIcmVmdW5kZWQYBSABKAsyGi5jbGVhcm1lc2guY29tbW9uLnYxLk1vbmV5EjQKBXN0YXRlGAYgASgOMiUuY2xlYXJtZXNoLmJhbmsudjEuQXV0aG9yaXphdGlvblN0YXRlEhMKC2FjcXVpcmVyX2lkGAcgASgJEg8KB2JhbmtfaWQYCCABKAkSLgoKZXhwaXJlc19hdBgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAqawoPU3RhdGVtZW50Rm9ybWF0EiAKHFNUQVRFTUVOVF9GT1JNQVRfVU5TUEVDSUZJRUQQABIYChRTVEFURU1FTlRfRk9STUFUX0NTVhABEhwKGFNUQVRFTUVOVF9GT1JNQVRfQ0FNVDA1MxACKnAKEFBvc3RpbmdEaXJlY3Rpb24SIQodUE9TVElOR19ESVJFQ1RJT05fVU5TUEVDSUZJRUQQABIcChhQT1NUSU5HX0RJUkVDVElPTl9DUkVESVQQARIbChdQT1NUSU5HX0RJUkVDVElPTl9ERUJJVBACKqUBCgxNYW5kYXRlU3RhdGUSHQoZTUFOREFURV9TVEFURV9VTlNQRUNJRklFRBAAEiYKIk1BTkRBVEVfU1RBVEVfUEVORElOR19DT05GSVJNQVRJT04QARIYChRNQU5EQVRFX1NUQVRFX0FDVElWRRACEhkKFU1BTkRBVEVfU1RBVEVfUkVWT0tFRBADEhkKFU1BTkRBVEVfU1RBVEVfRVhQSVJFRBAEKlgKCVB1bGxTdGF0ZRIaChZQVUxMX1NUQVRFX1VOU1BFQ0lGSUVEEAASGAoUUFVMTF9TVEFURV9DT01QTEVURUQQARIVChFQVUxMX1NUQVRFX0ZBSUxFRBACKsABChJBdXRob3JpemF0aW9uU3RhdGUSIwofQVVUSE9SSVpBVElPTl9TVEFURV9VTlNQRUNJRklFRBAAEiIKHkFVVEhPUklaQVRJT05fU1RBVEVfQVVUSE9SSVpFRBABEiAKHEFVVEhPUklaQVRJT05fU1RBVEVfQ0FQVFVSRUQQAhIeChpBVVRIT1JJWkFUSU9OX1NUQVRFX1ZPSURFRBADEh8KG0FVVEhPUklaQVRJT05fU1RBVEVfRVhQSVJFRBAEMvQJChJCYW5rQWRhcHRlclNlcnZpY2USUAoLT3BlbkFjY291bnQSJS5jbGVhcm1lc2guYmFuay52MS5PcGVuQWNjb3VudFJlcXVlc3QaGi5jbGVhcm1lc2guYmFuay52MS5BY2NvdW50Ek4KCkdldEFjY291bnQSJC5jbGVhcm1lc2guYmFuay52MS5HZXRBY2NvdW50UmVxdWVzdBoaLmNsZWFybWVzaC5iYW5rLnYxLkFjY291bnQSbAoUR2V0U2V0dGxlbWVudEFjY291bnQSLi5jbGVhcm1lc2guYmFuay52MS5HZXRTZXR0bGVtZW50QWNjb3VudFJlcXVlc3QaJC5jbGVhcm1lc2guYmFuay52MS5TZXR0bGVtZW50QWNjb3VudBJQCgtEZXBvc2l0Q2FzaBIlLmNsZWFybWVzaC5iYW5rLnYxLkRlcG9zaXRDYXNoUmVxdWVzdBoaLmNsZWFybWVzaC5iYW5rLnYxLkFjY291bnQSVAoMR2V0U3RhdGVtZW50EiYuY2xlYXJtZXNoLmJhbmsudjEuR2V0U3RhdGVtZW50UmVxdWVzdBocLmNsZWFybWVzaC5iYW5rLnYxLlN0YXRlbWVudBJWCg5SZXF1ZXN0TWFuZGF0ZRIoLmNsZWFybWVzaC5iYW5rLnYxLlJlcXVlc3RNYW5kYXRlUmVxdWVzdBoaLmNsZWFybWVzaC5iYW5rLnYxLk1hbmRhdGUSVgoOQ29uZmlybU1hbmRhdGUSKC5jbGVhcm1lc2guYmFuay52MS5Db25maXJtTWFuZGF0ZVJlcXVlc3QaGi5jbGVhcm1lc2guYmFuay52MS5NYW5kYXRlElQKDVJldm9rZU1hbmRhdGUSJy5jbGVhcm1lc2guYmFuay52MS5SZXZva2VNYW5kYXRlUmVxdWVzdBoaLmNsZWFybWVzaC5iYW5rLnYxLk1hbmRhdGUSSQoJUHVsbEZ1bmRzEiMuY2xlYXJtZXNoLmJhbmsudjEuUHVsbEZ1bmRzUmVxdWVzdBoXLmNsZWFybWVzaC5iYW5rLnYxLlB1bGwSTwoMVG9rZW5pemVDYXJkEiYuY2xlYXJtZXNoLmJhbmsudjEuVG9rZW5pemVDYXJkUmVxdWVzdBoXLmNsZWFybWVzaC5iYW5rLnYxLkNhcmQSWgoNQXV0aG9yaXplQ2FyZBInLmNsZWFybWVzaC5iYW5rLnYxLkF1dGhvcml6ZUNhcmRSZXF1ZXN0GiAuY2xlYXJtZXNoLmJhbmsudjEuQXV0aG9yaXphdGlvbhJoChRDYXB0dXJlQXV0aG9yaXphdGlvbhIuLmNsZWFybWVzaC5iYW5rLnYxLkNhcHR1cmVBdXRob3JpemF0aW9uUmVxdWVzdBogLmNsZWFybWVzaC5iYW5rLnYxLkF1dGhvcml6YXRpb24SYgoRVm9pZEF1dGhvcml6YXRpb24SKy5jbGVhcm1lc2guYmFuay52MS5Wb2lkQXV0aG9yaXphdGlvblJlcXVlc3QaIC5jbGVhcm1lc2guYmFuay52MS5BdXRob3JpemF0aW9uEloKDVJlZnVuZENhcHR1cmUSJy5jbGVhcm1lc2guYmFuay52MS5SZWZ1bmRDYXB0dXJlUmVxdWVzdBogLmNsZWFybWVzaC5iYW5rLnYxLkF1dGhvcml6YXRpb25iBnByb3RvMw", [file_clearmesh_common_v1_common, file_google_protobuf_timestamp]);
 
 /**
  * Request of OpenAccount.
@@ -52,6 +52,20 @@ export type OpenAccountRequest = Message<"clearmesh.bank.v1.OpenAccountRequest">
    * @generated from field: string currency = 4;
    */
   currency: string;
+
+  /**
+   * The holder's e-mail address, for one-time codes and notices (stored sealed).
+   *
+   * @generated from field: string holder_email = 5;
+   */
+  holderEmail: string;
+
+  /**
+   * The holder's phone number in E.164, for one-time codes (stored sealed).
+   *
+   * @generated from field: string holder_phone = 6;
+   */
+  holderPhone: string;
 };
 
 /**
@@ -210,6 +224,1016 @@ export const SettlementAccountSchema: GenMessage<SettlementAccount> = /*@__PURE_
   messageDesc(file_clearmesh_bank_v1_bank, 4);
 
 /**
+ * Request of DepositCash.
+ *
+ * @generated from message clearmesh.bank.v1.DepositCashRequest
+ */
+export type DepositCashRequest = Message<"clearmesh.bank.v1.DepositCashRequest"> & {
+  /**
+   * Idempotency id (UUID or ULID text).
+   *
+   * @generated from field: string request_id = 1;
+   */
+  requestId: string;
+
+  /**
+   * The account credited.
+   *
+   * @generated from field: string account_id = 2;
+   */
+  accountId: string;
+
+  /**
+   * Positive amount in the account's currency.
+   *
+   * @generated from field: clearmesh.common.v1.Money amount = 3;
+   */
+  amount?: Money | undefined;
+};
+
+/**
+ * Describes the message clearmesh.bank.v1.DepositCashRequest.
+ * Use `create(DepositCashRequestSchema)` to create a new message.
+ */
+export const DepositCashRequestSchema: GenMessage<DepositCashRequest> = /*@__PURE__*/
+  messageDesc(file_clearmesh_bank_v1_bank, 5);
+
+/**
+ * Request of GetStatement.
+ *
+ * @generated from message clearmesh.bank.v1.GetStatementRequest
+ */
+export type GetStatementRequest = Message<"clearmesh.bank.v1.GetStatementRequest"> & {
+  /**
+   * The account.
+   *
+   * @generated from field: string account_id = 1;
+   */
+  accountId: string;
+
+  /**
+   * Postings booked at or after this time; unset = from the opening of the account.
+   *
+   * @generated from field: google.protobuf.Timestamp from = 2;
+   */
+  from?: Timestamp | undefined;
+
+  /**
+   * Postings booked before this time; unset = up to now.
+   *
+   * @generated from field: google.protobuf.Timestamp to = 3;
+   */
+  to?: Timestamp | undefined;
+
+  /**
+   * The document to include.
+   *
+   * @generated from field: clearmesh.bank.v1.StatementFormat format = 4;
+   */
+  format: StatementFormat;
+};
+
+/**
+ * Describes the message clearmesh.bank.v1.GetStatementRequest.
+ * Use `create(GetStatementRequestSchema)` to create a new message.
+ */
+export const GetStatementRequestSchema: GenMessage<GetStatementRequest> = /*@__PURE__*/
+  messageDesc(file_clearmesh_bank_v1_bank, 6);
+
+/**
+ * One posting on a customer account.
+ *
+ * @generated from message clearmesh.bank.v1.StatementEntry
+ */
+export type StatementEntry = Message<"clearmesh.bank.v1.StatementEntry"> & {
+  /**
+   * Posting id.
+   *
+   * @generated from field: string entry_id = 1;
+   */
+  entryId: string;
+
+  /**
+   * Credit or debit.
+   *
+   * @generated from field: clearmesh.bank.v1.PostingDirection direction = 2;
+   */
+  direction: PostingDirection;
+
+  /**
+   * Positive amount.
+   *
+   * @generated from field: clearmesh.common.v1.Money amount = 3;
+   */
+  amount?: Money | undefined;
+
+  /**
+   * When it was booked.
+   *
+   * @generated from field: google.protobuf.Timestamp booked_at = 4;
+   */
+  bookedAt?: Timestamp | undefined;
+
+  /**
+   * The end-to-end id: the clearing transfer id, pull id or request id behind the posting.
+   *
+   * @generated from field: string end_to_end_id = 5;
+   */
+  endToEndId: string;
+
+  /**
+   * What it was, e.g. "cash deposit", "card capture", "mandate pull", "incoming transfer".
+   *
+   * @generated from field: string description = 6;
+   */
+  description: string;
+
+  /**
+   * Balance after the posting.
+   *
+   * @generated from field: clearmesh.common.v1.Money balance_after = 7;
+   */
+  balanceAfter?: Money | undefined;
+};
+
+/**
+ * Describes the message clearmesh.bank.v1.StatementEntry.
+ * Use `create(StatementEntrySchema)` to create a new message.
+ */
+export const StatementEntrySchema: GenMessage<StatementEntry> = /*@__PURE__*/
+  messageDesc(file_clearmesh_bank_v1_bank, 7);
+
+/**
+ * An account statement.
+ *
+ * @generated from message clearmesh.bank.v1.Statement
+ */
+export type Statement = Message<"clearmesh.bank.v1.Statement"> & {
+  /**
+   * The account.
+   *
+   * @generated from field: string account_id = 1;
+   */
+  accountId: string;
+
+  /**
+   * The account number, masked.
+   *
+   * @generated from field: string masked_account_number = 2;
+   */
+  maskedAccountNumber: string;
+
+  /**
+   * Balance before the first posting of the period.
+   *
+   * @generated from field: clearmesh.common.v1.Money opening_balance = 3;
+   */
+  openingBalance?: Money | undefined;
+
+  /**
+   * Balance after the last posting of the period.
+   *
+   * @generated from field: clearmesh.common.v1.Money closing_balance = 4;
+   */
+  closingBalance?: Money | undefined;
+
+  /**
+   * Postings of the period, oldest first.
+   *
+   * @generated from field: repeated clearmesh.bank.v1.StatementEntry entries = 5;
+   */
+  entries: StatementEntry[];
+
+  /**
+   * Media type of `document`: "text/csv" or "application/xml"; empty without a document.
+   *
+   * @generated from field: string content_type = 6;
+   */
+  contentType: string;
+
+  /**
+   * The statement as the requested format.
+   *
+   * @generated from field: bytes document = 7;
+   */
+  document: Uint8Array;
+};
+
+/**
+ * Describes the message clearmesh.bank.v1.Statement.
+ * Use `create(StatementSchema)` to create a new message.
+ */
+export const StatementSchema: GenMessage<Statement> = /*@__PURE__*/
+  messageDesc(file_clearmesh_bank_v1_bank, 8);
+
+/**
+ * Request of RequestMandate.
+ *
+ * @generated from message clearmesh.bank.v1.RequestMandateRequest
+ */
+export type RequestMandateRequest = Message<"clearmesh.bank.v1.RequestMandateRequest"> & {
+  /**
+   * Idempotency id (UUID or ULID text).
+   *
+   * @generated from field: string request_id = 1;
+   */
+  requestId: string;
+
+  /**
+   * The customer account money would be pulled from.
+   *
+   * @generated from field: string account_id = 2;
+   */
+  accountId: string;
+
+  /**
+   * The participant that will pull (and be paid), e.g. "wallet-a"; must be the signer.
+   *
+   * @generated from field: string payee_id = 3;
+   */
+  payeeId: string;
+
+  /**
+   * Most one pull may take.
+   *
+   * @generated from field: clearmesh.common.v1.Money per_transfer_limit = 4;
+   */
+  perTransferLimit?: Money | undefined;
+
+  /**
+   * Most the pulls of one UTC day may take together.
+   *
+   * @generated from field: clearmesh.common.v1.Money daily_limit = 5;
+   */
+  dailyLimit?: Money | undefined;
+};
+
+/**
+ * Describes the message clearmesh.bank.v1.RequestMandateRequest.
+ * Use `create(RequestMandateRequestSchema)` to create a new message.
+ */
+export const RequestMandateRequestSchema: GenMessage<RequestMandateRequest> = /*@__PURE__*/
+  messageDesc(file_clearmesh_bank_v1_bank, 9);
+
+/**
+ * Request of ConfirmMandate.
+ *
+ * @generated from message clearmesh.bank.v1.ConfirmMandateRequest
+ */
+export type ConfirmMandateRequest = Message<"clearmesh.bank.v1.ConfirmMandateRequest"> & {
+  /**
+   * The mandate.
+   *
+   * @generated from field: string mandate_id = 1;
+   */
+  mandateId: string;
+
+  /**
+   * The one-time code the holder received.
+   *
+   * @generated from field: string code = 2;
+   */
+  code: string;
+};
+
+/**
+ * Describes the message clearmesh.bank.v1.ConfirmMandateRequest.
+ * Use `create(ConfirmMandateRequestSchema)` to create a new message.
+ */
+export const ConfirmMandateRequestSchema: GenMessage<ConfirmMandateRequest> = /*@__PURE__*/
+  messageDesc(file_clearmesh_bank_v1_bank, 10);
+
+/**
+ * Request of RevokeMandate.
+ *
+ * @generated from message clearmesh.bank.v1.RevokeMandateRequest
+ */
+export type RevokeMandateRequest = Message<"clearmesh.bank.v1.RevokeMandateRequest"> & {
+  /**
+   * The mandate.
+   *
+   * @generated from field: string mandate_id = 1;
+   */
+  mandateId: string;
+};
+
+/**
+ * Describes the message clearmesh.bank.v1.RevokeMandateRequest.
+ * Use `create(RevokeMandateRequestSchema)` to create a new message.
+ */
+export const RevokeMandateRequestSchema: GenMessage<RevokeMandateRequest> = /*@__PURE__*/
+  messageDesc(file_clearmesh_bank_v1_bank, 11);
+
+/**
+ * A mandate: the holder's consent for a payee participant to pull money.
+ *
+ * @generated from message clearmesh.bank.v1.Mandate
+ */
+export type Mandate = Message<"clearmesh.bank.v1.Mandate"> & {
+  /**
+   * Mandate id.
+   *
+   * @generated from field: string mandate_id = 1;
+   */
+  mandateId: string;
+
+  /**
+   * The account pulled from.
+   *
+   * @generated from field: string account_id = 2;
+   */
+  accountId: string;
+
+  /**
+   * The participant allowed to pull.
+   *
+   * @generated from field: string payee_id = 3;
+   */
+  payeeId: string;
+
+  /**
+   * Most one pull may take.
+   *
+   * @generated from field: clearmesh.common.v1.Money per_transfer_limit = 4;
+   */
+  perTransferLimit?: Money | undefined;
+
+  /**
+   * Most the pulls of one UTC day may take together.
+   *
+   * @generated from field: clearmesh.common.v1.Money daily_limit = 5;
+   */
+  dailyLimit?: Money | undefined;
+
+  /**
+   * Current state.
+   *
+   * @generated from field: clearmesh.bank.v1.MandateState state = 6;
+   */
+  state: MandateState;
+
+  /**
+   * Bearer token of an ACTIVE mandate, returned once by ConfirmMandate; stored only as a hash.
+   *
+   * @generated from field: string mandate_token = 7;
+   */
+  mandateToken: string;
+
+  /**
+   * The account number, masked.
+   *
+   * @generated from field: string masked_account_number = 8;
+   */
+  maskedAccountNumber: string;
+
+  /**
+   * When the one-time code lapses.
+   *
+   * @generated from field: google.protobuf.Timestamp code_expires_at = 9;
+   */
+  codeExpiresAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message clearmesh.bank.v1.Mandate.
+ * Use `create(MandateSchema)` to create a new message.
+ */
+export const MandateSchema: GenMessage<Mandate> = /*@__PURE__*/
+  messageDesc(file_clearmesh_bank_v1_bank, 12);
+
+/**
+ * Request of PullFunds.
+ *
+ * @generated from message clearmesh.bank.v1.PullFundsRequest
+ */
+export type PullFundsRequest = Message<"clearmesh.bank.v1.PullFundsRequest"> & {
+  /**
+   * Idempotency id chosen by the payee; also the clearing transfer id.
+   *
+   * @generated from field: string pull_id = 1;
+   */
+  pullId: string;
+
+  /**
+   * The mandate token from ConfirmMandate.
+   *
+   * @generated from field: string mandate_token = 2;
+   */
+  mandateToken: string;
+
+  /**
+   * Positive amount, within the mandate's limits.
+   *
+   * @generated from field: clearmesh.common.v1.Money amount = 3;
+   */
+  amount?: Money | undefined;
+
+  /**
+   * The payee's reference carried in the clearing transfer (e.g. its end user).
+   *
+   * @generated from field: string payee_reference = 4;
+   */
+  payeeReference: string;
+};
+
+/**
+ * Describes the message clearmesh.bank.v1.PullFundsRequest.
+ * Use `create(PullFundsRequestSchema)` to create a new message.
+ */
+export const PullFundsRequestSchema: GenMessage<PullFundsRequest> = /*@__PURE__*/
+  messageDesc(file_clearmesh_bank_v1_bank, 13);
+
+/**
+ * A pull under a mandate.
+ *
+ * @generated from message clearmesh.bank.v1.Pull
+ */
+export type Pull = Message<"clearmesh.bank.v1.Pull"> & {
+  /**
+   * Id chosen by the payee.
+   *
+   * @generated from field: string pull_id = 1;
+   */
+  pullId: string;
+
+  /**
+   * The mandate.
+   *
+   * @generated from field: string mandate_id = 2;
+   */
+  mandateId: string;
+
+  /**
+   * The amount.
+   *
+   * @generated from field: clearmesh.common.v1.Money amount = 3;
+   */
+  amount?: Money | undefined;
+
+  /**
+   * The clearing transfer that paid the payee.
+   *
+   * @generated from field: string transfer_id = 4;
+   */
+  transferId: string;
+
+  /**
+   * Current state.
+   *
+   * @generated from field: clearmesh.bank.v1.PullState state = 5;
+   */
+  state: PullState;
+
+  /**
+   * Why it failed; empty otherwise.
+   *
+   * @generated from field: string failure_reason = 6;
+   */
+  failureReason: string;
+};
+
+/**
+ * Describes the message clearmesh.bank.v1.Pull.
+ * Use `create(PullSchema)` to create a new message.
+ */
+export const PullSchema: GenMessage<Pull> = /*@__PURE__*/
+  messageDesc(file_clearmesh_bank_v1_bank, 14);
+
+/**
+ * Request of TokenizeCard.
+ *
+ * @generated from message clearmesh.bank.v1.TokenizeCardRequest
+ */
+export type TokenizeCardRequest = Message<"clearmesh.bank.v1.TokenizeCardRequest"> & {
+  /**
+   * Idempotency id (UUID or ULID text).
+   *
+   * @generated from field: string request_id = 1;
+   */
+  requestId: string;
+
+  /**
+   * The account the card draws on.
+   *
+   * @generated from field: string account_id = 2;
+   */
+  accountId: string;
+
+  /**
+   * The full card number, 12 to 19 digits, Luhn-valid. Never logged, returned or stored in clear.
+   *
+   * @generated from field: string pan = 3;
+   */
+  pan: string;
+
+  /**
+   * Expiry month, 1 to 12.
+   *
+   * @generated from field: int32 expiry_month = 4;
+   */
+  expiryMonth: number;
+
+  /**
+   * Expiry year, four digits.
+   *
+   * @generated from field: int32 expiry_year = 5;
+   */
+  expiryYear: number;
+
+  /**
+   * Name on the card.
+   *
+   * @generated from field: string cardholder_name = 6;
+   */
+  cardholderName: string;
+};
+
+/**
+ * Describes the message clearmesh.bank.v1.TokenizeCardRequest.
+ * Use `create(TokenizeCardRequestSchema)` to create a new message.
+ */
+export const TokenizeCardRequestSchema: GenMessage<TokenizeCardRequest> = /*@__PURE__*/
+  messageDesc(file_clearmesh_bank_v1_bank, 15);
+
+/**
+ * A tokenized card.
+ *
+ * @generated from message clearmesh.bank.v1.Card
+ */
+export type Card = Message<"clearmesh.bank.v1.Card"> & {
+  /**
+   * Opaque token that stands for the card everywhere outside the vault.
+   *
+   * @generated from field: string card_token = 1;
+   */
+  cardToken: string;
+
+  /**
+   * The PAN masked to its last four digits, e.g. "**** 4242".
+   *
+   * @generated from field: string masked_pan = 2;
+   */
+  maskedPan: string;
+
+  /**
+   * Expiry month.
+   *
+   * @generated from field: int32 expiry_month = 3;
+   */
+  expiryMonth: number;
+
+  /**
+   * Expiry year.
+   *
+   * @generated from field: int32 expiry_year = 4;
+   */
+  expiryYear: number;
+
+  /**
+   * The account the card draws on.
+   *
+   * @generated from field: string account_id = 5;
+   */
+  accountId: string;
+
+  /**
+   * The issuing bank.
+   *
+   * @generated from field: string bank_id = 6;
+   */
+  bankId: string;
+};
+
+/**
+ * Describes the message clearmesh.bank.v1.Card.
+ * Use `create(CardSchema)` to create a new message.
+ */
+export const CardSchema: GenMessage<Card> = /*@__PURE__*/
+  messageDesc(file_clearmesh_bank_v1_bank, 16);
+
+/**
+ * Request of AuthorizeCard.
+ *
+ * @generated from message clearmesh.bank.v1.AuthorizeCardRequest
+ */
+export type AuthorizeCardRequest = Message<"clearmesh.bank.v1.AuthorizeCardRequest"> & {
+  /**
+   * Idempotency id chosen by the acquirer; also the clearing transfer id.
+   *
+   * @generated from field: string authorization_id = 1;
+   */
+  authorizationId: string;
+
+  /**
+   * The card token.
+   *
+   * @generated from field: string card_token = 2;
+   */
+  cardToken: string;
+
+  /**
+   * Positive amount in the account's currency.
+   *
+   * @generated from field: clearmesh.common.v1.Money amount = 3;
+   */
+  amount?: Money | undefined;
+
+  /**
+   * The acquiring participant paid; must be the signer.
+   *
+   * @generated from field: string acquirer_id = 4;
+   */
+  acquirerId: string;
+
+  /**
+   * The merchant's reference, carried as the clearing transfer's payee_reference.
+   *
+   * @generated from field: string merchant_reference = 5;
+   */
+  merchantReference: string;
+
+  /**
+   * When the authorization lapses unless captured; unset = the bank's default.
+   *
+   * @generated from field: google.protobuf.Timestamp expires_at = 6;
+   */
+  expiresAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message clearmesh.bank.v1.AuthorizeCardRequest.
+ * Use `create(AuthorizeCardRequestSchema)` to create a new message.
+ */
+export const AuthorizeCardRequestSchema: GenMessage<AuthorizeCardRequest> = /*@__PURE__*/
+  messageDesc(file_clearmesh_bank_v1_bank, 17);
+
+/**
+ * Request of CaptureAuthorization.
+ *
+ * @generated from message clearmesh.bank.v1.CaptureAuthorizationRequest
+ */
+export type CaptureAuthorizationRequest = Message<"clearmesh.bank.v1.CaptureAuthorizationRequest"> & {
+  /**
+   * The authorization.
+   *
+   * @generated from field: string authorization_id = 1;
+   */
+  authorizationId: string;
+
+  /**
+   * The captured amount, as committed at clearing; unset = all.
+   *
+   * @generated from field: clearmesh.common.v1.Money amount = 2;
+   */
+  amount?: Money | undefined;
+};
+
+/**
+ * Describes the message clearmesh.bank.v1.CaptureAuthorizationRequest.
+ * Use `create(CaptureAuthorizationRequestSchema)` to create a new message.
+ */
+export const CaptureAuthorizationRequestSchema: GenMessage<CaptureAuthorizationRequest> = /*@__PURE__*/
+  messageDesc(file_clearmesh_bank_v1_bank, 18);
+
+/**
+ * Request of VoidAuthorization.
+ *
+ * @generated from message clearmesh.bank.v1.VoidAuthorizationRequest
+ */
+export type VoidAuthorizationRequest = Message<"clearmesh.bank.v1.VoidAuthorizationRequest"> & {
+  /**
+   * The authorization.
+   *
+   * @generated from field: string authorization_id = 1;
+   */
+  authorizationId: string;
+};
+
+/**
+ * Describes the message clearmesh.bank.v1.VoidAuthorizationRequest.
+ * Use `create(VoidAuthorizationRequestSchema)` to create a new message.
+ */
+export const VoidAuthorizationRequestSchema: GenMessage<VoidAuthorizationRequest> = /*@__PURE__*/
+  messageDesc(file_clearmesh_bank_v1_bank, 19);
+
+/**
+ * Request of RefundCapture.
+ *
+ * @generated from message clearmesh.bank.v1.RefundCaptureRequest
+ */
+export type RefundCaptureRequest = Message<"clearmesh.bank.v1.RefundCaptureRequest"> & {
+  /**
+   * Idempotency id of the refund.
+   *
+   * @generated from field: string refund_id = 1;
+   */
+  refundId: string;
+
+  /**
+   * The captured authorization.
+   *
+   * @generated from field: string authorization_id = 2;
+   */
+  authorizationId: string;
+
+  /**
+   * Positive amount; all refunds together never exceed the captured amount.
+   *
+   * @generated from field: clearmesh.common.v1.Money amount = 3;
+   */
+  amount?: Money | undefined;
+
+  /**
+   * The committed clearing transfer from the acquirer to the bank that carries the money back.
+   *
+   * @generated from field: string transfer_id = 4;
+   */
+  transferId: string;
+};
+
+/**
+ * Describes the message clearmesh.bank.v1.RefundCaptureRequest.
+ * Use `create(RefundCaptureRequestSchema)` to create a new message.
+ */
+export const RefundCaptureRequestSchema: GenMessage<RefundCaptureRequest> = /*@__PURE__*/
+  messageDesc(file_clearmesh_bank_v1_bank, 20);
+
+/**
+ * A card authorization and what happened to it.
+ *
+ * @generated from message clearmesh.bank.v1.Authorization
+ */
+export type Authorization = Message<"clearmesh.bank.v1.Authorization"> & {
+  /**
+   * Id chosen by the acquirer; also the clearing transfer id.
+   *
+   * @generated from field: string authorization_id = 1;
+   */
+  authorizationId: string;
+
+  /**
+   * The card's masked PAN.
+   *
+   * @generated from field: string masked_pan = 2;
+   */
+  maskedPan: string;
+
+  /**
+   * The authorized amount.
+   *
+   * @generated from field: clearmesh.common.v1.Money amount = 3;
+   */
+  amount?: Money | undefined;
+
+  /**
+   * The captured amount; zero until captured.
+   *
+   * @generated from field: clearmesh.common.v1.Money captured = 4;
+   */
+  captured?: Money | undefined;
+
+  /**
+   * Refunded so far.
+   *
+   * @generated from field: clearmesh.common.v1.Money refunded = 5;
+   */
+  refunded?: Money | undefined;
+
+  /**
+   * Current state.
+   *
+   * @generated from field: clearmesh.bank.v1.AuthorizationState state = 6;
+   */
+  state: AuthorizationState;
+
+  /**
+   * The acquirer.
+   *
+   * @generated from field: string acquirer_id = 7;
+   */
+  acquirerId: string;
+
+  /**
+   * The issuing bank (the clearing payer).
+   *
+   * @generated from field: string bank_id = 8;
+   */
+  bankId: string;
+
+  /**
+   * When the authorization lapses unless captured.
+   *
+   * @generated from field: google.protobuf.Timestamp expires_at = 9;
+   */
+  expiresAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message clearmesh.bank.v1.Authorization.
+ * Use `create(AuthorizationSchema)` to create a new message.
+ */
+export const AuthorizationSchema: GenMessage<Authorization> = /*@__PURE__*/
+  messageDesc(file_clearmesh_bank_v1_bank, 21);
+
+/**
+ * Format of a statement document.
+ *
+ * @generated from enum clearmesh.bank.v1.StatementFormat
+ */
+export enum StatementFormat {
+  /**
+   * No document; the message only.
+   *
+   * @generated from enum value: STATEMENT_FORMAT_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * text/csv: one line per posting.
+   *
+   * @generated from enum value: STATEMENT_FORMAT_CSV = 1;
+   */
+  CSV = 1,
+
+  /**
+   * application/xml: ISO 20022 camt.053.001.08.
+   *
+   * @generated from enum value: STATEMENT_FORMAT_CAMT053 = 2;
+   */
+  CAMT053 = 2,
+}
+
+/**
+ * Describes the enum clearmesh.bank.v1.StatementFormat.
+ */
+export const StatementFormatSchema: GenEnum<StatementFormat> = /*@__PURE__*/
+  enumDesc(file_clearmesh_bank_v1_bank, 0);
+
+/**
+ * Direction of a posting.
+ *
+ * @generated from enum clearmesh.bank.v1.PostingDirection
+ */
+export enum PostingDirection {
+  /**
+   * Not set.
+   *
+   * @generated from enum value: POSTING_DIRECTION_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Money into the account.
+   *
+   * @generated from enum value: POSTING_DIRECTION_CREDIT = 1;
+   */
+  CREDIT = 1,
+
+  /**
+   * Money out of the account.
+   *
+   * @generated from enum value: POSTING_DIRECTION_DEBIT = 2;
+   */
+  DEBIT = 2,
+}
+
+/**
+ * Describes the enum clearmesh.bank.v1.PostingDirection.
+ */
+export const PostingDirectionSchema: GenEnum<PostingDirection> = /*@__PURE__*/
+  enumDesc(file_clearmesh_bank_v1_bank, 1);
+
+/**
+ * The state of a mandate.
+ *
+ * @generated from enum clearmesh.bank.v1.MandateState
+ */
+export enum MandateState {
+  /**
+   * Not set.
+   *
+   * @generated from enum value: MANDATE_STATE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Waiting for the holder's one-time code.
+   *
+   * @generated from enum value: MANDATE_STATE_PENDING_CONFIRMATION = 1;
+   */
+  PENDING_CONFIRMATION = 1,
+
+  /**
+   * Pulls are allowed within the limits.
+   *
+   * @generated from enum value: MANDATE_STATE_ACTIVE = 2;
+   */
+  ACTIVE = 2,
+
+  /**
+   * Revoked; pulls are refused.
+   *
+   * @generated from enum value: MANDATE_STATE_REVOKED = 3;
+   */
+  REVOKED = 3,
+
+  /**
+   * The code was not confirmed in time.
+   *
+   * @generated from enum value: MANDATE_STATE_EXPIRED = 4;
+   */
+  EXPIRED = 4,
+}
+
+/**
+ * Describes the enum clearmesh.bank.v1.MandateState.
+ */
+export const MandateStateSchema: GenEnum<MandateState> = /*@__PURE__*/
+  enumDesc(file_clearmesh_bank_v1_bank, 2);
+
+/**
+ * The state of a pull.
+ *
+ * @generated from enum clearmesh.bank.v1.PullState
+ */
+export enum PullState {
+  /**
+   * Not set.
+   *
+   * @generated from enum value: PULL_STATE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * The account was debited and the clearing transfer committed.
+   *
+   * @generated from enum value: PULL_STATE_COMPLETED = 1;
+   */
+  COMPLETED = 1,
+
+  /**
+   * Refused; nothing was debited.
+   *
+   * @generated from enum value: PULL_STATE_FAILED = 2;
+   */
+  FAILED = 2,
+}
+
+/**
+ * Describes the enum clearmesh.bank.v1.PullState.
+ */
+export const PullStateSchema: GenEnum<PullState> = /*@__PURE__*/
+  enumDesc(file_clearmesh_bank_v1_bank, 3);
+
+/**
+ * The state of a card authorization.
+ *
+ * @generated from enum clearmesh.bank.v1.AuthorizationState
+ */
+export enum AuthorizationState {
+  /**
+   * Not set.
+   *
+   * @generated from enum value: AUTHORIZATION_STATE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Held on the account; the clearing transfer is prepared.
+   *
+   * @generated from enum value: AUTHORIZATION_STATE_AUTHORIZED = 1;
+   */
+  AUTHORIZED = 1,
+
+  /**
+   * Captured (fully or partially); the rest of the hold was released.
+   *
+   * @generated from enum value: AUTHORIZATION_STATE_CAPTURED = 2;
+   */
+  CAPTURED = 2,
+
+  /**
+   * Voided before capture; the hold was released.
+   *
+   * @generated from enum value: AUTHORIZATION_STATE_VOIDED = 3;
+   */
+  VOIDED = 3,
+
+  /**
+   * The clearing transfer expired before capture; the hold was released.
+   *
+   * @generated from enum value: AUTHORIZATION_STATE_EXPIRED = 4;
+   */
+  EXPIRED = 4,
+}
+
+/**
+ * Describes the enum clearmesh.bank.v1.AuthorizationState.
+ */
+export const AuthorizationStateSchema: GenEnum<AuthorizationState> = /*@__PURE__*/
+  enumDesc(file_clearmesh_bank_v1_bank, 4);
+
+/**
  * Accounts and cards of the banks hosted by the bank adapter. Every method is signed per
  * PROTOCOL.md §3. Methods not built yet answer UNIMPLEMENTED.
  *
@@ -249,6 +1273,133 @@ export const BankAdapterService: GenService<{
     methodKind: "unary";
     input: typeof GetSettlementAccountRequestSchema;
     output: typeof SettlementAccountSchema;
+  },
+  /**
+   * Credits cash paid in at a branch to a customer account. Signed by the account's bank or
+   * the operator. Idempotent on request_id.
+   *
+   * @generated from rpc clearmesh.bank.v1.BankAdapterService.DepositCash
+   */
+  depositCash: {
+    methodKind: "unary";
+    input: typeof DepositCashRequestSchema;
+    output: typeof AccountSchema;
+  },
+  /**
+   * Returns an account's postings between two times, with opening and closing balances, as a
+   * message and as a CSV or ISO 20022 camt.053.001.08 document. Signed by the account's bank
+   * or the operator.
+   *
+   * @generated from rpc clearmesh.bank.v1.BankAdapterService.GetStatement
+   */
+  getStatement: {
+    methodKind: "unary";
+    input: typeof GetStatementRequestSchema;
+    output: typeof StatementSchema;
+  },
+  /**
+   * Asks the account holder to let a payee participant pull money: the bank sends the holder a
+   * one-time code (clearmesh.notify.requested). Signed by the payee participant. Idempotent on
+   * request_id.
+   *
+   * @generated from rpc clearmesh.bank.v1.BankAdapterService.RequestMandate
+   */
+  requestMandate: {
+    methodKind: "unary";
+    input: typeof RequestMandateRequestSchema;
+    output: typeof MandateSchema;
+  },
+  /**
+   * Confirms a mandate with the holder's one-time code and returns its token. Signed by the
+   * payee participant. Wrong or expired codes: FAILED_PRECONDITION / MANDATE_CODE_INVALID.
+   *
+   * @generated from rpc clearmesh.bank.v1.BankAdapterService.ConfirmMandate
+   */
+  confirmMandate: {
+    methodKind: "unary";
+    input: typeof ConfirmMandateRequestSchema;
+    output: typeof MandateSchema;
+  },
+  /**
+   * Revokes a mandate; later pulls are refused. Signed by the payee participant or the bank.
+   *
+   * @generated from rpc clearmesh.bank.v1.BankAdapterService.RevokeMandate
+   */
+  revokeMandate: {
+    methodKind: "unary";
+    input: typeof RevokeMandateRequestSchema;
+    output: typeof MandateSchema;
+  },
+  /**
+   * Pulls money from a customer account under an active mandate and its limits: the account
+   * is debited and the bank pays the payee participant through clearing. Signed by the payee
+   * participant. Idempotent on pull_id.
+   *
+   * @generated from rpc clearmesh.bank.v1.BankAdapterService.PullFunds
+   */
+  pullFunds: {
+    methodKind: "unary";
+    input: typeof PullFundsRequestSchema;
+    output: typeof PullSchema;
+  },
+  /**
+   * Stores a card in the vault: the PAN (Luhn-checked) is sealed, a token and a masked PAN are
+   * returned, and the full PAN never leaves the vault again. Signed by the card's bank.
+   * Idempotent on request_id.
+   *
+   * @generated from rpc clearmesh.bank.v1.BankAdapterService.TokenizeCard
+   */
+  tokenizeCard: {
+    methodKind: "unary";
+    input: typeof TokenizeCardRequestSchema;
+    output: typeof CardSchema;
+  },
+  /**
+   * Authorizes a card payment: a hold on the linked account and a clearing transfer prepared
+   * from the bank to the merchant's acquirer. Signed by the acquirer. Idempotent on
+   * authorization_id.
+   *
+   * @generated from rpc clearmesh.bank.v1.BankAdapterService.AuthorizeCard
+   */
+  authorizeCard: {
+    methodKind: "unary";
+    input: typeof AuthorizeCardRequestSchema;
+    output: typeof AuthorizationSchema;
+  },
+  /**
+   * Records the capture of an authorization after the acquirer committed its transfer at
+   * clearing, fully or partially: the captured amount is debited, the rest of the hold is
+   * released. Signed by the acquirer.
+   *
+   * @generated from rpc clearmesh.bank.v1.BankAdapterService.CaptureAuthorization
+   */
+  captureAuthorization: {
+    methodKind: "unary";
+    input: typeof CaptureAuthorizationRequestSchema;
+    output: typeof AuthorizationSchema;
+  },
+  /**
+   * Voids an uncaptured authorization: the clearing transfer is aborted and the hold released.
+   * Signed by the acquirer.
+   *
+   * @generated from rpc clearmesh.bank.v1.BankAdapterService.VoidAuthorization
+   */
+  voidAuthorization: {
+    methodKind: "unary";
+    input: typeof VoidAuthorizationRequestSchema;
+    output: typeof AuthorizationSchema;
+  },
+  /**
+   * Records a refund of a capture, paid back by the acquirer through a clearing transfer to the
+   * bank that names the authorization: the customer account is credited once. Signed by the
+   * acquirer. Idempotent on refund_id; refunds never exceed the captured amount.
+   *
+   * @generated from rpc clearmesh.bank.v1.BankAdapterService.RefundCapture
+   */
+  refundCapture: {
+    methodKind: "unary";
+    input: typeof RefundCaptureRequestSchema;
+    output: typeof AuthorizationSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_clearmesh_bank_v1_bank, 0);

@@ -2,12 +2,11 @@
 // @generated from file clearmesh/commerce/v1/commerce.proto (package clearmesh.commerce.v1, syntax proto3)
 /* eslint-disable */
 
-// The e-commerce connector: merchants, payment intents and signed merchant webhooks.
-// First version; the bank and connector issue completes it.
+// The e-commerce connector: merchants, payment intents, refunds and signed merchant webhooks.
 
 import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
-import type { Money } from "../../common/v1/common_pb.js";
+import type { Money, PageRequest, PageResponse } from "../../common/v1/common_pb.js";
 import { file_clearmesh_common_v1_common } from "../../common/v1/common_pb.js";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
@@ -17,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file clearmesh/commerce/v1/commerce.proto.
  */
 export const file_clearmesh_commerce_v1_commerce: GenFile = /*@__PURE__*/
-  fileDesc("CiRjbGVhcm1lc2gvY29tbWVyY2UvdjEvY29tbWVyY2UucHJvdG8SFWNsZWFybWVzaC5jb21tZXJjZS52MSKKAQoXUmVnaXN0ZXJNZXJjaGFudFJlcXVlc3QSEwoLbWVyY2hhbnRfaWQYASABKAkSDAoEbmFtZRgCIAEoCRITCgt3ZWJob29rX3VybBgDIAEoCRIOCgZrZXlfaWQYBCABKAkSEgoKcHVibGljX2tleRgFIAEoDBITCgthY3F1aXJlcl9pZBgGIAEoCSKHAQoITWVyY2hhbnQSEwoLbWVyY2hhbnRfaWQYASABKAkSDAoEbmFtZRgCIAEoCRITCgt3ZWJob29rX3VybBgDIAEoCRITCgthY3F1aXJlcl9pZBgEIAEoCRIuCgpjcmVhdGVkX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKUAQoaQ3JlYXRlUGF5bWVudEludGVudFJlcXVlc3QSGQoRcGF5bWVudF9pbnRlbnRfaWQYASABKAkSEwoLbWVyY2hhbnRfaWQYAiABKAkSKgoGYW1vdW50GAMgASgLMhouY2xlYXJtZXNoLmNvbW1vbi52MS5Nb25leRIaChJtZXJjaGFudF9yZWZlcmVuY2UYBCABKAkiNAoXR2V0UGF5bWVudEludGVudFJlcXVlc3QSGQoRcGF5bWVudF9pbnRlbnRfaWQYASABKAkihgIKDVBheW1lbnRJbnRlbnQSGQoRcGF5bWVudF9pbnRlbnRfaWQYASABKAkSEwoLbWVyY2hhbnRfaWQYAiABKAkSKgoGYW1vdW50GAMgASgLMhouY2xlYXJtZXNoLmNvbW1vbi52MS5Nb25leRI4CgVzdGF0ZRgEIAEoDjIpLmNsZWFybWVzaC5jb21tZXJjZS52MS5QYXltZW50SW50ZW50U3RhdGUSGgoSbWVyY2hhbnRfcmVmZXJlbmNlGAUgASgJEhMKC3RyYW5zZmVyX2lkGAYgASgJEi4KCmNyZWF0ZWRfYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIpYBCgxXZWJob29rRXZlbnQSCgoCaWQYASABKAkSDAoEdHlwZRgCIAEoCRIuCgpjcmVhdGVkX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI8Cg5wYXltZW50X2ludGVudBgEIAEoCzIkLmNsZWFybWVzaC5jb21tZXJjZS52MS5QYXltZW50SW50ZW50KrEBChJQYXltZW50SW50ZW50U3RhdGUSJAogUEFZTUVOVF9JTlRFTlRfU1RBVEVfVU5TUEVDSUZJRUQQABIuCipQQVlNRU5UX0lOVEVOVF9TVEFURV9SRVFVSVJFU19DT05GSVJNQVRJT04QARIiCh5QQVlNRU5UX0lOVEVOVF9TVEFURV9TVUNDRUVERUQQAhIhCh1QQVlNRU5UX0lOVEVOVF9TVEFURV9DQU5DRUxFRBADMtACCg9Db21tZXJjZVNlcnZpY2USYwoQUmVnaXN0ZXJNZXJjaGFudBIuLmNsZWFybWVzaC5jb21tZXJjZS52MS5SZWdpc3Rlck1lcmNoYW50UmVxdWVzdBofLmNsZWFybWVzaC5jb21tZXJjZS52MS5NZXJjaGFudBJuChNDcmVhdGVQYXltZW50SW50ZW50EjEuY2xlYXJtZXNoLmNvbW1lcmNlLnYxLkNyZWF0ZVBheW1lbnRJbnRlbnRSZXF1ZXN0GiQuY2xlYXJtZXNoLmNvbW1lcmNlLnYxLlBheW1lbnRJbnRlbnQSaAoQR2V0UGF5bWVudEludGVudBIuLmNsZWFybWVzaC5jb21tZXJjZS52MS5HZXRQYXltZW50SW50ZW50UmVxdWVzdBokLmNsZWFybWVzaC5jb21tZXJjZS52MS5QYXltZW50SW50ZW50YgZwcm90bzM", [file_clearmesh_common_v1_common, file_google_protobuf_timestamp]);
+  fileDesc("CiRjbGVhcm1lc2gvY29tbWVyY2UvdjEvY29tbWVyY2UucHJvdG8SFWNsZWFybWVzaC5jb21tZXJjZS52MSKKAQoXUmVnaXN0ZXJNZXJjaGFudFJlcXVlc3QSEwoLbWVyY2hhbnRfaWQYASABKAkSDAoEbmFtZRgCIAEoCRITCgt3ZWJob29rX3VybBgDIAEoCRIOCgZrZXlfaWQYBCABKAkSEgoKcHVibGljX2tleRgFIAEoDBITCgthY3F1aXJlcl9pZBgGIAEoCSKXAQoITWVyY2hhbnQSEwoLbWVyY2hhbnRfaWQYASABKAkSDAoEbmFtZRgCIAEoCRITCgt3ZWJob29rX3VybBgDIAEoCRITCgthY3F1aXJlcl9pZBgEIAEoCRIuCgpjcmVhdGVkX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIOCgZrZXlfaWQYBiABKAki6wIKGkNyZWF0ZVBheW1lbnRJbnRlbnRSZXF1ZXN0EhkKEXBheW1lbnRfaW50ZW50X2lkGAEgASgJEhMKC21lcmNoYW50X2lkGAIgASgJEioKBmFtb3VudBgDIAEoCzIaLmNsZWFybWVzaC5jb21tb24udjEuTW9uZXkSGgoSbWVyY2hhbnRfcmVmZXJlbmNlGAQgASgJEhMKC2Rlc2NyaXB0aW9uGAUgASgJEjwKDmNhcHR1cmVfbWV0aG9kGAYgASgOMiQuY2xlYXJtZXNoLmNvbW1lcmNlLnYxLkNhcHR1cmVNZXRob2QSUQoIbWV0YWRhdGEYByADKAsyPy5jbGVhcm1lc2guY29tbWVyY2UudjEuQ3JlYXRlUGF5bWVudEludGVudFJlcXVlc3QuTWV0YWRhdGFFbnRyeRovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiNAoXR2V0UGF5bWVudEludGVudFJlcXVlc3QSGQoRcGF5bWVudF9pbnRlbnRfaWQYASABKAkimgEKGUxpc3RQYXltZW50SW50ZW50c1JlcXVlc3QSEwoLbWVyY2hhbnRfaWQYASABKAkSOAoFc3RhdGUYAiABKA4yKS5jbGVhcm1lc2guY29tbWVyY2UudjEuUGF5bWVudEludGVudFN0YXRlEi4KBHBhZ2UYAyABKAsyIC5jbGVhcm1lc2guY29tbW9uLnYxLlBhZ2VSZXF1ZXN0IowBChpMaXN0UGF5bWVudEludGVudHNSZXNwb25zZRI9Cg9wYXltZW50X2ludGVudHMYASADKAsyJC5jbGVhcm1lc2guY29tbWVyY2UudjEuUGF5bWVudEludGVudBIvCgRwYWdlGAIgASgLMiEuY2xlYXJtZXNoLmNvbW1vbi52MS5QYWdlUmVzcG9uc2UiOQoNV2FsbGV0UGF5bWVudBITCgtwcm92aWRlcl9pZBgBIAEoCRITCgt0cmFuc2Zlcl9pZBgCIAEoCSIhCgtDYXJkUGF5bWVudBISCgpjYXJkX3Rva2VuGAEgASgJIrYBChtDb25maXJtUGF5bWVudEludGVudFJlcXVlc3QSGQoRcGF5bWVudF9pbnRlbnRfaWQYASABKAkSNgoGd2FsbGV0GAIgASgLMiQuY2xlYXJtZXNoLmNvbW1lcmNlLnYxLldhbGxldFBheW1lbnRIABIyCgRjYXJkGAMgASgLMiIuY2xlYXJtZXNoLmNvbW1lcmNlLnYxLkNhcmRQYXltZW50SABCEAoOcGF5bWVudF9tZXRob2QiZAobQ2FwdHVyZVBheW1lbnRJbnRlbnRSZXF1ZXN0EhkKEXBheW1lbnRfaW50ZW50X2lkGAEgASgJEioKBmFtb3VudBgCIAEoCzIaLmNsZWFybWVzaC5jb21tb24udjEuTW9uZXkiRwoaQ2FuY2VsUGF5bWVudEludGVudFJlcXVlc3QSGQoRcGF5bWVudF9pbnRlbnRfaWQYASABKAkSDgoGcmVhc29uGAIgASgJIoYBChpSZWZ1bmRQYXltZW50SW50ZW50UmVxdWVzdBIRCglyZWZ1bmRfaWQYASABKAkSGQoRcGF5bWVudF9pbnRlbnRfaWQYAiABKAkSKgoGYW1vdW50GAMgASgLMhouY2xlYXJtZXNoLmNvbW1vbi52MS5Nb25leRIOCgZyZWFzb24YBCABKAki8gEKBlJlZnVuZBIRCglyZWZ1bmRfaWQYASABKAkSGQoRcGF5bWVudF9pbnRlbnRfaWQYAiABKAkSKgoGYW1vdW50GAMgASgLMhouY2xlYXJtZXNoLmNvbW1vbi52MS5Nb25leRIxCgVzdGF0ZRgEIAEoDjIiLmNsZWFybWVzaC5jb21tZXJjZS52MS5SZWZ1bmRTdGF0ZRITCgt0cmFuc2Zlcl9pZBgFIAEoCRIuCgpjcmVhdGVkX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIWCg5mYWlsdXJlX3JlYXNvbhgHIAEoCSKwBQoNUGF5bWVudEludGVudBIZChFwYXltZW50X2ludGVudF9pZBgBIAEoCRITCgttZXJjaGFudF9pZBgCIAEoCRIqCgZhbW91bnQYAyABKAsyGi5jbGVhcm1lc2guY29tbW9uLnYxLk1vbmV5EjgKBXN0YXRlGAQgASgOMikuY2xlYXJtZXNoLmNvbW1lcmNlLnYxLlBheW1lbnRJbnRlbnRTdGF0ZRIaChJtZXJjaGFudF9yZWZlcmVuY2UYBSABKAkSEwoLdHJhbnNmZXJfaWQYBiABKAkSLgoKY3JlYXRlZF9hdBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEwoLZGVzY3JpcHRpb24YCCABKAkSPAoOY2FwdHVyZV9tZXRob2QYCSABKA4yJC5jbGVhcm1lc2guY29tbWVyY2UudjEuQ2FwdHVyZU1ldGhvZBJECghtZXRhZGF0YRgKIAMoCzIyLmNsZWFybWVzaC5jb21tZXJjZS52MS5QYXltZW50SW50ZW50Lk1ldGFkYXRhRW50cnkSGwoTcGF5bWVudF9tZXRob2RfdHlwZRgLIAEoCRIdChVwYXltZW50X21ldGhvZF9kZXRhaWwYDCABKAkSLAoIY2FwdHVyZWQYDSABKAsyGi5jbGVhcm1lc2guY29tbW9uLnYxLk1vbmV5EiwKCHJlZnVuZGVkGA4gASgLMhouY2xlYXJtZXNoLmNvbW1vbi52MS5Nb25leRIWCg5mYWlsdXJlX3JlYXNvbhgPIAEoCRIuCgp1cGRhdGVkX2F0GBAgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEinwEKHExpc3RXZWJob29rRGVsaXZlcmllc1JlcXVlc3QSEwoLbWVyY2hhbnRfaWQYASABKAkSOgoFc3RhdGUYAiABKA4yKy5jbGVhcm1lc2guY29tbWVyY2UudjEuV2ViaG9va0RlbGl2ZXJ5U3RhdGUSLgoEcGFnZRgDIAEoCzIgLmNsZWFybWVzaC5jb21tb24udjEuUGFnZVJlcXVlc3QijAEKHUxpc3RXZWJob29rRGVsaXZlcmllc1Jlc3BvbnNlEjoKCmRlbGl2ZXJpZXMYASADKAsyJi5jbGVhcm1lc2guY29tbWVyY2UudjEuV2ViaG9va0RlbGl2ZXJ5Ei8KBHBhZ2UYAiABKAsyIS5jbGVhcm1lc2guY29tbW9uLnYxLlBhZ2VSZXNwb25zZSIpChNSZXRyeVdlYmhvb2tSZXF1ZXN0EhIKCndlYmhvb2tfaWQYASABKAkiewoOV2ViaG9va0F0dGVtcHQSMAoMYXR0ZW1wdGVkX2F0GAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBITCgtodHRwX3N0YXR1cxgCIAEoBRINCgVlcnJvchgDIAEoCRITCgtkdXJhdGlvbl9tcxgEIAEoAyKNAgoPV2ViaG9va0RlbGl2ZXJ5EhIKCndlYmhvb2tfaWQYASABKAkSEwoLbWVyY2hhbnRfaWQYAiABKAkSDAoEdHlwZRgDIAEoCRI6CgVzdGF0ZRgEIAEoDjIrLmNsZWFybWVzaC5jb21tZXJjZS52MS5XZWJob29rRGVsaXZlcnlTdGF0ZRI3CghhdHRlbXB0cxgFIAMoCzIlLmNsZWFybWVzaC5jb21tZXJjZS52MS5XZWJob29rQXR0ZW1wdBIzCg9uZXh0X2F0dGVtcHRfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhkKEXBheW1lbnRfaW50ZW50X2lkGAcgASgJIsUBCgxXZWJob29rRXZlbnQSCgoCaWQYASABKAkSDAoEdHlwZRgCIAEoCRIuCgpjcmVhdGVkX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI8Cg5wYXltZW50X2ludGVudBgEIAEoCzIkLmNsZWFybWVzaC5jb21tZXJjZS52MS5QYXltZW50SW50ZW50Ei0KBnJlZnVuZBgFIAEoCzIdLmNsZWFybWVzaC5jb21tZXJjZS52MS5SZWZ1bmQqpAIKElBheW1lbnRJbnRlbnRTdGF0ZRIkCiBQQVlNRU5UX0lOVEVOVF9TVEFURV9VTlNQRUNJRklFRBAAEjAKLFBBWU1FTlRfSU5URU5UX1NUQVRFX1JFUVVJUkVTX1BBWU1FTlRfTUVUSE9EEAESIwofUEFZTUVOVF9JTlRFTlRfU1RBVEVfUFJPQ0VTU0lORxACEikKJVBBWU1FTlRfSU5URU5UX1NUQVRFX1JFUVVJUkVTX0NBUFRVUkUQAxIiCh5QQVlNRU5UX0lOVEVOVF9TVEFURV9TVUNDRUVERUQQBBIhCh1QQVlNRU5UX0lOVEVOVF9TVEFURV9DQU5DRUxFRBAFEh8KG1BBWU1FTlRfSU5URU5UX1NUQVRFX0ZBSUxFRBAGKmgKDUNhcHR1cmVNZXRob2QSHgoaQ0FQVFVSRV9NRVRIT0RfVU5TUEVDSUZJRUQQABIcChhDQVBUVVJFX01FVEhPRF9BVVRPTUFUSUMQARIZChVDQVBUVVJFX01FVEhPRF9NQU5VQUwQAip6CgtSZWZ1bmRTdGF0ZRIcChhSRUZVTkRfU1RBVEVfVU5TUEVDSUZJRUQQABIYChRSRUZVTkRfU1RBVEVfUEVORElORxABEhoKFlJFRlVORF9TVEFURV9TVUNDRUVERUQQAhIXChNSRUZVTkRfU1RBVEVfRkFJTEVEEAMqsgEKFFdlYmhvb2tEZWxpdmVyeVN0YXRlEiYKIldFQkhPT0tfREVMSVZFUllfU1RBVEVfVU5TUEVDSUZJRUQQABIiCh5XRUJIT09LX0RFTElWRVJZX1NUQVRFX1BFTkRJTkcQARIkCiBXRUJIT09LX0RFTElWRVJZX1NUQVRFX0RFTElWRVJFRBACEigKJFdFQkhPT0tfREVMSVZFUllfU1RBVEVfREVBRF9MRVRURVJFRBADMvEICg9Db21tZXJjZVNlcnZpY2USYwoQUmVnaXN0ZXJNZXJjaGFudBIuLmNsZWFybWVzaC5jb21tZXJjZS52MS5SZWdpc3Rlck1lcmNoYW50UmVxdWVzdBofLmNsZWFybWVzaC5jb21tZXJjZS52MS5NZXJjaGFudBJuChNDcmVhdGVQYXltZW50SW50ZW50EjEuY2xlYXJtZXNoLmNvbW1lcmNlLnYxLkNyZWF0ZVBheW1lbnRJbnRlbnRSZXF1ZXN0GiQuY2xlYXJtZXNoLmNvbW1lcmNlLnYxLlBheW1lbnRJbnRlbnQSaAoQR2V0UGF5bWVudEludGVudBIuLmNsZWFybWVzaC5jb21tZXJjZS52MS5HZXRQYXltZW50SW50ZW50UmVxdWVzdBokLmNsZWFybWVzaC5jb21tZXJjZS52MS5QYXltZW50SW50ZW50EnkKEkxpc3RQYXltZW50SW50ZW50cxIwLmNsZWFybWVzaC5jb21tZXJjZS52MS5MaXN0UGF5bWVudEludGVudHNSZXF1ZXN0GjEuY2xlYXJtZXNoLmNvbW1lcmNlLnYxLkxpc3RQYXltZW50SW50ZW50c1Jlc3BvbnNlEnAKFENvbmZpcm1QYXltZW50SW50ZW50EjIuY2xlYXJtZXNoLmNvbW1lcmNlLnYxLkNvbmZpcm1QYXltZW50SW50ZW50UmVxdWVzdBokLmNsZWFybWVzaC5jb21tZXJjZS52MS5QYXltZW50SW50ZW50EnAKFENhcHR1cmVQYXltZW50SW50ZW50EjIuY2xlYXJtZXNoLmNvbW1lcmNlLnYxLkNhcHR1cmVQYXltZW50SW50ZW50UmVxdWVzdBokLmNsZWFybWVzaC5jb21tZXJjZS52MS5QYXltZW50SW50ZW50Em4KE0NhbmNlbFBheW1lbnRJbnRlbnQSMS5jbGVhcm1lc2guY29tbWVyY2UudjEuQ2FuY2VsUGF5bWVudEludGVudFJlcXVlc3QaJC5jbGVhcm1lc2guY29tbWVyY2UudjEuUGF5bWVudEludGVudBJnChNSZWZ1bmRQYXltZW50SW50ZW50EjEuY2xlYXJtZXNoLmNvbW1lcmNlLnYxLlJlZnVuZFBheW1lbnRJbnRlbnRSZXF1ZXN0Gh0uY2xlYXJtZXNoLmNvbW1lcmNlLnYxLlJlZnVuZBKCAQoVTGlzdFdlYmhvb2tEZWxpdmVyaWVzEjMuY2xlYXJtZXNoLmNvbW1lcmNlLnYxLkxpc3RXZWJob29rRGVsaXZlcmllc1JlcXVlc3QaNC5jbGVhcm1lc2guY29tbWVyY2UudjEuTGlzdFdlYmhvb2tEZWxpdmVyaWVzUmVzcG9uc2USYgoMUmV0cnlXZWJob29rEiouY2xlYXJtZXNoLmNvbW1lcmNlLnYxLlJldHJ5V2ViaG9va1JlcXVlc3QaJi5jbGVhcm1lc2guY29tbWVyY2UudjEuV2ViaG9va0RlbGl2ZXJ5YgZwcm90bzM", [file_clearmesh_common_v1_common, file_google_protobuf_timestamp]);
 
 /**
  * Request of RegisterMerchant.
@@ -40,7 +39,7 @@ export type RegisterMerchantRequest = Message<"clearmesh.commerce.v1.RegisterMer
   name: string;
 
   /**
-   * HTTPS (or loopback HTTP) URL that receives signed webhooks.
+   * http(s) URL that receives signed webhooks.
    *
    * @generated from field: string webhook_url = 3;
    */
@@ -115,6 +114,13 @@ export type Merchant = Message<"clearmesh.commerce.v1.Merchant"> & {
    * @generated from field: google.protobuf.Timestamp created_at = 5;
    */
   createdAt?: Timestamp | undefined;
+
+  /**
+   * Key id of the merchant's key.
+   *
+   * @generated from field: string key_id = 6;
+   */
+  keyId: string;
 };
 
 /**
@@ -157,6 +163,27 @@ export type CreatePaymentIntentRequest = Message<"clearmesh.commerce.v1.CreatePa
    * @generated from field: string merchant_reference = 4;
    */
   merchantReference: string;
+
+  /**
+   * What is being bought, shown to the payer (at most 500 characters).
+   *
+   * @generated from field: string description = 5;
+   */
+  description: string;
+
+  /**
+   * Automatic or manual capture.
+   *
+   * @generated from field: clearmesh.commerce.v1.CaptureMethod capture_method = 6;
+   */
+  captureMethod: CaptureMethod;
+
+  /**
+   * Merchant key-value data echoed in webhooks (at most 20 entries).
+   *
+   * @generated from field: map<string, string> metadata = 7;
+   */
+  metadata: { [key: string]: string };
 };
 
 /**
@@ -186,6 +213,323 @@ export type GetPaymentIntentRequest = Message<"clearmesh.commerce.v1.GetPaymentI
  */
 export const GetPaymentIntentRequestSchema: GenMessage<GetPaymentIntentRequest> = /*@__PURE__*/
   messageDesc(file_clearmesh_commerce_v1_commerce, 3);
+
+/**
+ * Request of ListPaymentIntents.
+ *
+ * @generated from message clearmesh.commerce.v1.ListPaymentIntentsRequest
+ */
+export type ListPaymentIntentsRequest = Message<"clearmesh.commerce.v1.ListPaymentIntentsRequest"> & {
+  /**
+   * The merchant; must be the signer.
+   *
+   * @generated from field: string merchant_id = 1;
+   */
+  merchantId: string;
+
+  /**
+   * Only intents in this state; unspecified = all.
+   *
+   * @generated from field: clearmesh.commerce.v1.PaymentIntentState state = 2;
+   */
+  state: PaymentIntentState;
+
+  /**
+   * Paging.
+   *
+   * @generated from field: clearmesh.common.v1.PageRequest page = 3;
+   */
+  page?: PageRequest | undefined;
+};
+
+/**
+ * Describes the message clearmesh.commerce.v1.ListPaymentIntentsRequest.
+ * Use `create(ListPaymentIntentsRequestSchema)` to create a new message.
+ */
+export const ListPaymentIntentsRequestSchema: GenMessage<ListPaymentIntentsRequest> = /*@__PURE__*/
+  messageDesc(file_clearmesh_commerce_v1_commerce, 4);
+
+/**
+ * Response of ListPaymentIntents.
+ *
+ * @generated from message clearmesh.commerce.v1.ListPaymentIntentsResponse
+ */
+export type ListPaymentIntentsResponse = Message<"clearmesh.commerce.v1.ListPaymentIntentsResponse"> & {
+  /**
+   * Intents of this page, newest first.
+   *
+   * @generated from field: repeated clearmesh.commerce.v1.PaymentIntent payment_intents = 1;
+   */
+  paymentIntents: PaymentIntent[];
+
+  /**
+   * Paging.
+   *
+   * @generated from field: clearmesh.common.v1.PageResponse page = 2;
+   */
+  page?: PageResponse | undefined;
+};
+
+/**
+ * Describes the message clearmesh.commerce.v1.ListPaymentIntentsResponse.
+ * Use `create(ListPaymentIntentsResponseSchema)` to create a new message.
+ */
+export const ListPaymentIntentsResponseSchema: GenMessage<ListPaymentIntentsResponse> = /*@__PURE__*/
+  messageDesc(file_clearmesh_commerce_v1_commerce, 5);
+
+/**
+ * A wallet payment: a transfer the wallet provider prepared at clearing.
+ *
+ * @generated from message clearmesh.commerce.v1.WalletPayment
+ */
+export type WalletPayment = Message<"clearmesh.commerce.v1.WalletPayment"> & {
+  /**
+   * The wallet provider (the clearing payer); must be the signer.
+   *
+   * @generated from field: string provider_id = 1;
+   */
+  providerId: string;
+
+  /**
+   * The prepared clearing transfer to the merchant's acquirer.
+   *
+   * @generated from field: string transfer_id = 2;
+   */
+  transferId: string;
+};
+
+/**
+ * Describes the message clearmesh.commerce.v1.WalletPayment.
+ * Use `create(WalletPaymentSchema)` to create a new message.
+ */
+export const WalletPaymentSchema: GenMessage<WalletPayment> = /*@__PURE__*/
+  messageDesc(file_clearmesh_commerce_v1_commerce, 6);
+
+/**
+ * A card payment.
+ *
+ * @generated from message clearmesh.commerce.v1.CardPayment
+ */
+export type CardPayment = Message<"clearmesh.commerce.v1.CardPayment"> & {
+  /**
+   * The card token from the bank's vault.
+   *
+   * @generated from field: string card_token = 1;
+   */
+  cardToken: string;
+};
+
+/**
+ * Describes the message clearmesh.commerce.v1.CardPayment.
+ * Use `create(CardPaymentSchema)` to create a new message.
+ */
+export const CardPaymentSchema: GenMessage<CardPayment> = /*@__PURE__*/
+  messageDesc(file_clearmesh_commerce_v1_commerce, 7);
+
+/**
+ * Request of ConfirmPaymentIntent.
+ *
+ * @generated from message clearmesh.commerce.v1.ConfirmPaymentIntentRequest
+ */
+export type ConfirmPaymentIntentRequest = Message<"clearmesh.commerce.v1.ConfirmPaymentIntentRequest"> & {
+  /**
+   * The payment intent.
+   *
+   * @generated from field: string payment_intent_id = 1;
+   */
+  paymentIntentId: string;
+
+  /**
+   * How it is paid.
+   *
+   * @generated from oneof clearmesh.commerce.v1.ConfirmPaymentIntentRequest.payment_method
+   */
+  paymentMethod: {
+    /**
+     * A prepared clearing transfer from a wallet provider.
+     *
+     * @generated from field: clearmesh.commerce.v1.WalletPayment wallet = 2;
+     */
+    value: WalletPayment;
+    case: "wallet";
+  } | {
+    /**
+     * A tokenized card.
+     *
+     * @generated from field: clearmesh.commerce.v1.CardPayment card = 3;
+     */
+    value: CardPayment;
+    case: "card";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message clearmesh.commerce.v1.ConfirmPaymentIntentRequest.
+ * Use `create(ConfirmPaymentIntentRequestSchema)` to create a new message.
+ */
+export const ConfirmPaymentIntentRequestSchema: GenMessage<ConfirmPaymentIntentRequest> = /*@__PURE__*/
+  messageDesc(file_clearmesh_commerce_v1_commerce, 8);
+
+/**
+ * Request of CapturePaymentIntent.
+ *
+ * @generated from message clearmesh.commerce.v1.CapturePaymentIntentRequest
+ */
+export type CapturePaymentIntentRequest = Message<"clearmesh.commerce.v1.CapturePaymentIntentRequest"> & {
+  /**
+   * The payment intent.
+   *
+   * @generated from field: string payment_intent_id = 1;
+   */
+  paymentIntentId: string;
+
+  /**
+   * Amount to capture; unset = all that was authorized.
+   *
+   * @generated from field: clearmesh.common.v1.Money amount = 2;
+   */
+  amount?: Money | undefined;
+};
+
+/**
+ * Describes the message clearmesh.commerce.v1.CapturePaymentIntentRequest.
+ * Use `create(CapturePaymentIntentRequestSchema)` to create a new message.
+ */
+export const CapturePaymentIntentRequestSchema: GenMessage<CapturePaymentIntentRequest> = /*@__PURE__*/
+  messageDesc(file_clearmesh_commerce_v1_commerce, 9);
+
+/**
+ * Request of CancelPaymentIntent.
+ *
+ * @generated from message clearmesh.commerce.v1.CancelPaymentIntentRequest
+ */
+export type CancelPaymentIntentRequest = Message<"clearmesh.commerce.v1.CancelPaymentIntentRequest"> & {
+  /**
+   * The payment intent.
+   *
+   * @generated from field: string payment_intent_id = 1;
+   */
+  paymentIntentId: string;
+
+  /**
+   * Why (at most 200 characters).
+   *
+   * @generated from field: string reason = 2;
+   */
+  reason: string;
+};
+
+/**
+ * Describes the message clearmesh.commerce.v1.CancelPaymentIntentRequest.
+ * Use `create(CancelPaymentIntentRequestSchema)` to create a new message.
+ */
+export const CancelPaymentIntentRequestSchema: GenMessage<CancelPaymentIntentRequest> = /*@__PURE__*/
+  messageDesc(file_clearmesh_commerce_v1_commerce, 10);
+
+/**
+ * Request of RefundPaymentIntent.
+ *
+ * @generated from message clearmesh.commerce.v1.RefundPaymentIntentRequest
+ */
+export type RefundPaymentIntentRequest = Message<"clearmesh.commerce.v1.RefundPaymentIntentRequest"> & {
+  /**
+   * Idempotency id chosen by the merchant.
+   *
+   * @generated from field: string refund_id = 1;
+   */
+  refundId: string;
+
+  /**
+   * The succeeded payment intent.
+   *
+   * @generated from field: string payment_intent_id = 2;
+   */
+  paymentIntentId: string;
+
+  /**
+   * Amount to refund; unset = all that is left.
+   *
+   * @generated from field: clearmesh.common.v1.Money amount = 3;
+   */
+  amount?: Money | undefined;
+
+  /**
+   * Why (at most 200 characters).
+   *
+   * @generated from field: string reason = 4;
+   */
+  reason: string;
+};
+
+/**
+ * Describes the message clearmesh.commerce.v1.RefundPaymentIntentRequest.
+ * Use `create(RefundPaymentIntentRequestSchema)` to create a new message.
+ */
+export const RefundPaymentIntentRequestSchema: GenMessage<RefundPaymentIntentRequest> = /*@__PURE__*/
+  messageDesc(file_clearmesh_commerce_v1_commerce, 11);
+
+/**
+ * A refund.
+ *
+ * @generated from message clearmesh.commerce.v1.Refund
+ */
+export type Refund = Message<"clearmesh.commerce.v1.Refund"> & {
+  /**
+   * Id chosen by the merchant.
+   *
+   * @generated from field: string refund_id = 1;
+   */
+  refundId: string;
+
+  /**
+   * The payment intent.
+   *
+   * @generated from field: string payment_intent_id = 2;
+   */
+  paymentIntentId: string;
+
+  /**
+   * Amount refunded.
+   *
+   * @generated from field: clearmesh.common.v1.Money amount = 3;
+   */
+  amount?: Money | undefined;
+
+  /**
+   * Current state.
+   *
+   * @generated from field: clearmesh.commerce.v1.RefundState state = 4;
+   */
+  state: RefundState;
+
+  /**
+   * The clearing transfer that carries the money back.
+   *
+   * @generated from field: string transfer_id = 5;
+   */
+  transferId: string;
+
+  /**
+   * When the refund was created.
+   *
+   * @generated from field: google.protobuf.Timestamp created_at = 6;
+   */
+  createdAt?: Timestamp | undefined;
+
+  /**
+   * Why it failed; empty otherwise.
+   *
+   * @generated from field: string failure_reason = 7;
+   */
+  failureReason: string;
+};
+
+/**
+ * Describes the message clearmesh.commerce.v1.Refund.
+ * Use `create(RefundSchema)` to create a new message.
+ */
+export const RefundSchema: GenMessage<Refund> = /*@__PURE__*/
+  messageDesc(file_clearmesh_commerce_v1_commerce, 12);
 
 /**
  * A payment intent.
@@ -229,7 +573,7 @@ export type PaymentIntent = Message<"clearmesh.commerce.v1.PaymentIntent"> & {
   merchantReference: string;
 
   /**
-   * The clearing transfer that paid it, once paid.
+   * The clearing transfer that pays it, once there is one.
    *
    * @generated from field: string transfer_id = 6;
    */
@@ -241,6 +585,69 @@ export type PaymentIntent = Message<"clearmesh.commerce.v1.PaymentIntent"> & {
    * @generated from field: google.protobuf.Timestamp created_at = 7;
    */
   createdAt?: Timestamp | undefined;
+
+  /**
+   * What is being bought.
+   *
+   * @generated from field: string description = 8;
+   */
+  description: string;
+
+  /**
+   * Automatic or manual capture.
+   *
+   * @generated from field: clearmesh.commerce.v1.CaptureMethod capture_method = 9;
+   */
+  captureMethod: CaptureMethod;
+
+  /**
+   * Merchant key-value data.
+   *
+   * @generated from field: map<string, string> metadata = 10;
+   */
+  metadata: { [key: string]: string };
+
+  /**
+   * How it was paid: "wallet" or "card"; empty until confirmed.
+   *
+   * @generated from field: string payment_method_type = 11;
+   */
+  paymentMethodType: string;
+
+  /**
+   * The wallet provider or card's masked PAN; empty until confirmed.
+   *
+   * @generated from field: string payment_method_detail = 12;
+   */
+  paymentMethodDetail: string;
+
+  /**
+   * Amount captured (the committed transfer's amount).
+   *
+   * @generated from field: clearmesh.common.v1.Money captured = 13;
+   */
+  captured?: Money | undefined;
+
+  /**
+   * Amount refunded so far.
+   *
+   * @generated from field: clearmesh.common.v1.Money refunded = 14;
+   */
+  refunded?: Money | undefined;
+
+  /**
+   * Why it failed or was canceled; empty otherwise.
+   *
+   * @generated from field: string failure_reason = 15;
+   */
+  failureReason: string;
+
+  /**
+   * When the state last changed.
+   *
+   * @generated from field: google.protobuf.Timestamp updated_at = 16;
+   */
+  updatedAt?: Timestamp | undefined;
 };
 
 /**
@@ -248,7 +655,196 @@ export type PaymentIntent = Message<"clearmesh.commerce.v1.PaymentIntent"> & {
  * Use `create(PaymentIntentSchema)` to create a new message.
  */
 export const PaymentIntentSchema: GenMessage<PaymentIntent> = /*@__PURE__*/
-  messageDesc(file_clearmesh_commerce_v1_commerce, 4);
+  messageDesc(file_clearmesh_commerce_v1_commerce, 13);
+
+/**
+ * Request of ListWebhookDeliveries.
+ *
+ * @generated from message clearmesh.commerce.v1.ListWebhookDeliveriesRequest
+ */
+export type ListWebhookDeliveriesRequest = Message<"clearmesh.commerce.v1.ListWebhookDeliveriesRequest"> & {
+  /**
+   * The merchant; the signer unless the signer is the operator.
+   *
+   * @generated from field: string merchant_id = 1;
+   */
+  merchantId: string;
+
+  /**
+   * Only deliveries in this state; unspecified = all.
+   *
+   * @generated from field: clearmesh.commerce.v1.WebhookDeliveryState state = 2;
+   */
+  state: WebhookDeliveryState;
+
+  /**
+   * Paging.
+   *
+   * @generated from field: clearmesh.common.v1.PageRequest page = 3;
+   */
+  page?: PageRequest | undefined;
+};
+
+/**
+ * Describes the message clearmesh.commerce.v1.ListWebhookDeliveriesRequest.
+ * Use `create(ListWebhookDeliveriesRequestSchema)` to create a new message.
+ */
+export const ListWebhookDeliveriesRequestSchema: GenMessage<ListWebhookDeliveriesRequest> = /*@__PURE__*/
+  messageDesc(file_clearmesh_commerce_v1_commerce, 14);
+
+/**
+ * Response of ListWebhookDeliveries.
+ *
+ * @generated from message clearmesh.commerce.v1.ListWebhookDeliveriesResponse
+ */
+export type ListWebhookDeliveriesResponse = Message<"clearmesh.commerce.v1.ListWebhookDeliveriesResponse"> & {
+  /**
+   * Deliveries of this page, newest first.
+   *
+   * @generated from field: repeated clearmesh.commerce.v1.WebhookDelivery deliveries = 1;
+   */
+  deliveries: WebhookDelivery[];
+
+  /**
+   * Paging.
+   *
+   * @generated from field: clearmesh.common.v1.PageResponse page = 2;
+   */
+  page?: PageResponse | undefined;
+};
+
+/**
+ * Describes the message clearmesh.commerce.v1.ListWebhookDeliveriesResponse.
+ * Use `create(ListWebhookDeliveriesResponseSchema)` to create a new message.
+ */
+export const ListWebhookDeliveriesResponseSchema: GenMessage<ListWebhookDeliveriesResponse> = /*@__PURE__*/
+  messageDesc(file_clearmesh_commerce_v1_commerce, 15);
+
+/**
+ * Request of RetryWebhook.
+ *
+ * @generated from message clearmesh.commerce.v1.RetryWebhookRequest
+ */
+export type RetryWebhookRequest = Message<"clearmesh.commerce.v1.RetryWebhookRequest"> & {
+  /**
+   * The webhook id (WebhookEvent.id).
+   *
+   * @generated from field: string webhook_id = 1;
+   */
+  webhookId: string;
+};
+
+/**
+ * Describes the message clearmesh.commerce.v1.RetryWebhookRequest.
+ * Use `create(RetryWebhookRequestSchema)` to create a new message.
+ */
+export const RetryWebhookRequestSchema: GenMessage<RetryWebhookRequest> = /*@__PURE__*/
+  messageDesc(file_clearmesh_commerce_v1_commerce, 16);
+
+/**
+ * One attempt to deliver a webhook.
+ *
+ * @generated from message clearmesh.commerce.v1.WebhookAttempt
+ */
+export type WebhookAttempt = Message<"clearmesh.commerce.v1.WebhookAttempt"> & {
+  /**
+   * When it was made.
+   *
+   * @generated from field: google.protobuf.Timestamp attempted_at = 1;
+   */
+  attemptedAt?: Timestamp | undefined;
+
+  /**
+   * HTTP status answered; 0 when no answer arrived.
+   *
+   * @generated from field: int32 http_status = 2;
+   */
+  httpStatus: number;
+
+  /**
+   * Why it failed (timeout, connection refused, status); empty when delivered.
+   *
+   * @generated from field: string error = 3;
+   */
+  error: string;
+
+  /**
+   * Time to the answer, in milliseconds.
+   *
+   * @generated from field: int64 duration_ms = 4;
+   */
+  durationMs: bigint;
+};
+
+/**
+ * Describes the message clearmesh.commerce.v1.WebhookAttempt.
+ * Use `create(WebhookAttemptSchema)` to create a new message.
+ */
+export const WebhookAttemptSchema: GenMessage<WebhookAttempt> = /*@__PURE__*/
+  messageDesc(file_clearmesh_commerce_v1_commerce, 17);
+
+/**
+ * A webhook and its delivery.
+ *
+ * @generated from message clearmesh.commerce.v1.WebhookDelivery
+ */
+export type WebhookDelivery = Message<"clearmesh.commerce.v1.WebhookDelivery"> & {
+  /**
+   * The webhook id (WebhookEvent.id).
+   *
+   * @generated from field: string webhook_id = 1;
+   */
+  webhookId: string;
+
+  /**
+   * The merchant.
+   *
+   * @generated from field: string merchant_id = 2;
+   */
+  merchantId: string;
+
+  /**
+   * Event type, e.g. "payment_intent.succeeded".
+   *
+   * @generated from field: string type = 3;
+   */
+  type: string;
+
+  /**
+   * Current state.
+   *
+   * @generated from field: clearmesh.commerce.v1.WebhookDeliveryState state = 4;
+   */
+  state: WebhookDeliveryState;
+
+  /**
+   * Every attempt, oldest first.
+   *
+   * @generated from field: repeated clearmesh.commerce.v1.WebhookAttempt attempts = 5;
+   */
+  attempts: WebhookAttempt[];
+
+  /**
+   * When the next attempt is due; unset unless PENDING.
+   *
+   * @generated from field: google.protobuf.Timestamp next_attempt_at = 6;
+   */
+  nextAttemptAt?: Timestamp | undefined;
+
+  /**
+   * The payment intent it is about.
+   *
+   * @generated from field: string payment_intent_id = 7;
+   */
+  paymentIntentId: string;
+};
+
+/**
+ * Describes the message clearmesh.commerce.v1.WebhookDelivery.
+ * Use `create(WebhookDeliverySchema)` to create a new message.
+ */
+export const WebhookDeliverySchema: GenMessage<WebhookDelivery> = /*@__PURE__*/
+  messageDesc(file_clearmesh_commerce_v1_commerce, 18);
 
 /**
  * Body of a merchant webhook (PROTOCOL.md §6), sent as protobuf JSON.
@@ -264,7 +860,8 @@ export type WebhookEvent = Message<"clearmesh.commerce.v1.WebhookEvent"> & {
   id: string;
 
   /**
-   * Event type, e.g. "payment_intent.succeeded".
+   * Event type: "payment_intent.processing", ".requires_capture", ".succeeded", ".canceled",
+   * ".failed", "refund.succeeded", "refund.failed".
    *
    * @generated from field: string type = 2;
    */
@@ -278,11 +875,18 @@ export type WebhookEvent = Message<"clearmesh.commerce.v1.WebhookEvent"> & {
   createdAt?: Timestamp | undefined;
 
   /**
-   * The payment intent the event is about.
+   * The payment intent the event is about, as it is after the change.
    *
    * @generated from field: clearmesh.commerce.v1.PaymentIntent payment_intent = 4;
    */
   paymentIntent?: PaymentIntent | undefined;
+
+  /**
+   * The refund, for refund events.
+   *
+   * @generated from field: clearmesh.commerce.v1.Refund refund = 5;
+   */
+  refund?: Refund | undefined;
 };
 
 /**
@@ -290,7 +894,7 @@ export type WebhookEvent = Message<"clearmesh.commerce.v1.WebhookEvent"> & {
  * Use `create(WebhookEventSchema)` to create a new message.
  */
 export const WebhookEventSchema: GenMessage<WebhookEvent> = /*@__PURE__*/
-  messageDesc(file_clearmesh_commerce_v1_commerce, 5);
+  messageDesc(file_clearmesh_commerce_v1_commerce, 19);
 
 /**
  * The state of a payment intent.
@@ -306,25 +910,46 @@ export enum PaymentIntentState {
   UNSPECIFIED = 0,
 
   /**
-   * Created, waiting for the payer.
+   * Created, waiting for a payment method.
    *
-   * @generated from enum value: PAYMENT_INTENT_STATE_REQUIRES_CONFIRMATION = 1;
+   * @generated from enum value: PAYMENT_INTENT_STATE_REQUIRES_PAYMENT_METHOD = 1;
    */
-  REQUIRES_CONFIRMATION = 1,
+  REQUIRES_PAYMENT_METHOD = 1,
+
+  /**
+   * A payment is under way at clearing or the bank.
+   *
+   * @generated from enum value: PAYMENT_INTENT_STATE_PROCESSING = 2;
+   */
+  PROCESSING = 2,
+
+  /**
+   * Authorized (manual capture); waiting for CapturePaymentIntent.
+   *
+   * @generated from enum value: PAYMENT_INTENT_STATE_REQUIRES_CAPTURE = 3;
+   */
+  REQUIRES_CAPTURE = 3,
 
   /**
    * Paid: the clearing transfer to the acquirer is committed.
    *
-   * @generated from enum value: PAYMENT_INTENT_STATE_SUCCEEDED = 2;
+   * @generated from enum value: PAYMENT_INTENT_STATE_SUCCEEDED = 4;
    */
-  SUCCEEDED = 2,
+  SUCCEEDED = 4,
 
   /**
-   * Cancelled before payment.
+   * Canceled before payment.
    *
-   * @generated from enum value: PAYMENT_INTENT_STATE_CANCELED = 3;
+   * @generated from enum value: PAYMENT_INTENT_STATE_CANCELED = 5;
    */
-  CANCELED = 3,
+  CANCELED = 5,
+
+  /**
+   * The payment failed; nothing was taken.
+   *
+   * @generated from enum value: PAYMENT_INTENT_STATE_FAILED = 6;
+   */
+  FAILED = 6,
 }
 
 /**
@@ -334,8 +959,125 @@ export const PaymentIntentStateSchema: GenEnum<PaymentIntentState> = /*@__PURE__
   enumDesc(file_clearmesh_commerce_v1_commerce, 0);
 
 /**
+ * When an authorized payment is captured.
+ *
+ * @generated from enum clearmesh.commerce.v1.CaptureMethod
+ */
+export enum CaptureMethod {
+  /**
+   * Not set: automatic.
+   *
+   * @generated from enum value: CAPTURE_METHOD_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Captured in full on confirmation.
+   *
+   * @generated from enum value: CAPTURE_METHOD_AUTOMATIC = 1;
+   */
+  AUTOMATIC = 1,
+
+  /**
+   * Held until CapturePaymentIntent.
+   *
+   * @generated from enum value: CAPTURE_METHOD_MANUAL = 2;
+   */
+  MANUAL = 2,
+}
+
+/**
+ * Describes the enum clearmesh.commerce.v1.CaptureMethod.
+ */
+export const CaptureMethodSchema: GenEnum<CaptureMethod> = /*@__PURE__*/
+  enumDesc(file_clearmesh_commerce_v1_commerce, 1);
+
+/**
+ * The state of a refund.
+ *
+ * @generated from enum clearmesh.commerce.v1.RefundState
+ */
+export enum RefundState {
+  /**
+   * Not set.
+   *
+   * @generated from enum value: REFUND_STATE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * The money is on its way back.
+   *
+   * @generated from enum value: REFUND_STATE_PENDING = 1;
+   */
+  PENDING = 1,
+
+  /**
+   * The customer was credited.
+   *
+   * @generated from enum value: REFUND_STATE_SUCCEEDED = 2;
+   */
+  SUCCEEDED = 2,
+
+  /**
+   * The refund failed; nothing moved.
+   *
+   * @generated from enum value: REFUND_STATE_FAILED = 3;
+   */
+  FAILED = 3,
+}
+
+/**
+ * Describes the enum clearmesh.commerce.v1.RefundState.
+ */
+export const RefundStateSchema: GenEnum<RefundState> = /*@__PURE__*/
+  enumDesc(file_clearmesh_commerce_v1_commerce, 2);
+
+/**
+ * The state of a webhook delivery.
+ *
+ * @generated from enum clearmesh.commerce.v1.WebhookDeliveryState
+ */
+export enum WebhookDeliveryState {
+  /**
+   * Not set.
+   *
+   * @generated from enum value: WEBHOOK_DELIVERY_STATE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Waiting for its next attempt.
+   *
+   * @generated from enum value: WEBHOOK_DELIVERY_STATE_PENDING = 1;
+   */
+  PENDING = 1,
+
+  /**
+   * The merchant answered 2xx.
+   *
+   * @generated from enum value: WEBHOOK_DELIVERY_STATE_DELIVERED = 2;
+   */
+  DELIVERED = 2,
+
+  /**
+   * Gave up after the maximum attempts; RetryWebhook sends it again.
+   *
+   * @generated from enum value: WEBHOOK_DELIVERY_STATE_DEAD_LETTERED = 3;
+   */
+  DEAD_LETTERED = 3,
+}
+
+/**
+ * Describes the enum clearmesh.commerce.v1.WebhookDeliveryState.
+ */
+export const WebhookDeliveryStateSchema: GenEnum<WebhookDeliveryState> = /*@__PURE__*/
+  enumDesc(file_clearmesh_commerce_v1_commerce, 3);
+
+/**
  * Merchant checkout. Merchants sign their calls with their own keys per PROTOCOL.md §3; their
- * keys live in the connector's merchant registry. Methods not built yet answer UNIMPLEMENTED.
+ * keys live in the connector's merchant registry, not in clearing's directory. Wallet providers
+ * sign ConfirmPaymentIntent as themselves. Methods not built yet answer UNIMPLEMENTED.
  *
  * @generated from service clearmesh.commerce.v1.CommerceService
  */
@@ -361,7 +1103,8 @@ export const CommerceService: GenService<{
     output: typeof PaymentIntentSchema;
   },
   /**
-   * Returns a payment intent. The merchant that created it.
+   * Returns a payment intent. The merchant that created it, or the wallet provider that
+   * confirmed it.
    *
    * @generated from rpc clearmesh.commerce.v1.CommerceService.GetPaymentIntent
    */
@@ -369,6 +1112,80 @@ export const CommerceService: GenService<{
     methodKind: "unary";
     input: typeof GetPaymentIntentRequestSchema;
     output: typeof PaymentIntentSchema;
+  },
+  /**
+   * Lists a merchant's payment intents, newest first, paged. Signed by the merchant.
+   *
+   * @generated from rpc clearmesh.commerce.v1.CommerceService.ListPaymentIntents
+   */
+  listPaymentIntents: {
+    methodKind: "unary";
+    input: typeof ListPaymentIntentsRequestSchema;
+    output: typeof ListPaymentIntentsResponseSchema;
+  },
+  /**
+   * Pays an intent: with a transfer a wallet provider prepared at clearing to the merchant's
+   * acquirer (signed by that wallet provider), or with a card token (signed by the merchant).
+   *
+   * @generated from rpc clearmesh.commerce.v1.CommerceService.ConfirmPaymentIntent
+   */
+  confirmPaymentIntent: {
+    methodKind: "unary";
+    input: typeof ConfirmPaymentIntentRequestSchema;
+    output: typeof PaymentIntentSchema;
+  },
+  /**
+   * Captures an intent in REQUIRES_CAPTURE, fully or partially (the rest is released).
+   * Signed by the merchant.
+   *
+   * @generated from rpc clearmesh.commerce.v1.CommerceService.CapturePaymentIntent
+   */
+  capturePaymentIntent: {
+    methodKind: "unary";
+    input: typeof CapturePaymentIntentRequestSchema;
+    output: typeof PaymentIntentSchema;
+  },
+  /**
+   * Cancels an intent not yet paid (or authorized and not captured). Signed by the merchant.
+   *
+   * @generated from rpc clearmesh.commerce.v1.CommerceService.CancelPaymentIntent
+   */
+  cancelPaymentIntent: {
+    methodKind: "unary";
+    input: typeof CancelPaymentIntentRequestSchema;
+    output: typeof PaymentIntentSchema;
+  },
+  /**
+   * Refunds a succeeded intent, fully or partially; refunds never exceed what was captured.
+   * Signed by the merchant. Idempotent on refund_id.
+   *
+   * @generated from rpc clearmesh.commerce.v1.CommerceService.RefundPaymentIntent
+   */
+  refundPaymentIntent: {
+    methodKind: "unary";
+    input: typeof RefundPaymentIntentRequestSchema;
+    output: typeof RefundSchema;
+  },
+  /**
+   * Lists webhook deliveries and their attempts, newest first, paged. Signed by the merchant
+   * or the operator.
+   *
+   * @generated from rpc clearmesh.commerce.v1.CommerceService.ListWebhookDeliveries
+   */
+  listWebhookDeliveries: {
+    methodKind: "unary";
+    input: typeof ListWebhookDeliveriesRequestSchema;
+    output: typeof ListWebhookDeliveriesResponseSchema;
+  },
+  /**
+   * Sends a dead-lettered or failed webhook again now. Signed by the merchant or the operator.
+   *
+   * @generated from rpc clearmesh.commerce.v1.CommerceService.RetryWebhook
+   */
+  retryWebhook: {
+    methodKind: "unary";
+    input: typeof RetryWebhookRequestSchema;
+    output: typeof WebhookDeliverySchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_clearmesh_commerce_v1_commerce, 0);
