@@ -10,6 +10,9 @@ import type { ClearingEngine } from "./engine/engine.js";
 import { LedgerError } from "./engine/types.js";
 import { clearingError, invalidField } from "./errors.js";
 import type { createLiquidityService } from "./liquidity/service.js";
+import type { PartyService } from "./parties/service.js";
+import type { FxRateService } from "./quotes/rates.js";
+import type { QuoteService } from "./quotes/service.js";
 import type { SettlementService } from "./settlement/service.js";
 import { listTransfers } from "./transfers/list.js";
 import type { TransferService } from "./transfers/service.js";
@@ -26,10 +29,13 @@ export interface ClearingParts {
   transfers: TransferService;
   liquidity: ReturnType<typeof createLiquidityService>;
   settlement: SettlementService;
+  quotes: QuoteService;
+  fxRates: FxRateService;
+  parties: PartyService;
 }
 
 export function clearingHandlers(parts: ClearingParts): Partial<ServiceImpl<typeof ClearingService>> {
-  const { directory, transfers, liquidity, settlement } = parts;
+  const { directory, transfers, liquidity, settlement, quotes, fxRates, parties } = parts;
   /** Writes go only through the active instance; a standby answers UNAVAILABLE / STANDBY. */
   const active = (context: HandlerContext) => {
     if (!parts.engine.ready) throw clearingError("STANDBY", "this clearing instance is not active; try the active one");
@@ -73,6 +79,11 @@ export function clearingHandlers(parts: ClearingParts): Partial<ServiceImpl<type
     getSettlementWindow: (request, context) => edge(() => (active(context), settlement.get(request.windowId))),
     listSettlementWindows: (request, context) => edge(() => (active(context), settlement.list(request))),
     getSettlementReport: (request, context) => edge(() => settlement.report(request.windowId, request.participantId, active(context))),
+
+    createQuote: (request, context) => edge(() => quotes.createQuote(request, active(context))),
+    setFxRate: (request, context) => edge(() => (active(context), requireCaller(context, OPERATOR, "set FX rates"), fxRates.setRate(request))),
+    registerParty: (request, context) => edge(() => parties.register(request, active(context))),
+    lookupParty: (request, context) => edge(() => (callerOf(context), parties.lookup(request))),
   };
 }
 

@@ -10,6 +10,9 @@ import { ClearingEngine } from "./engine/engine.js";
 import { createEventWriter } from "./events.js";
 import { clearingHandlers } from "./handlers.js";
 import { createLiquidityService } from "./liquidity/service.js";
+import { createPartyService } from "./parties/service.js";
+import { createFxRateService } from "./quotes/rates.js";
+import { createQuoteService } from "./quotes/service.js";
 import { clearingMigrations } from "./migrations.js";
 import { RequestBook } from "./requests.js";
 import type { ClearingSettings } from "./settings.js";
@@ -42,9 +45,12 @@ export async function startClearing(settings: ClearingSettings, options: { logge
       });
       const retentionMs = RECENT_RETENTION_FACTOR * settings.rpcTimeoutMs;
       const requests = new RequestBook(store, engine, now, retentionMs);
+      const fxRates = createFxRateService({ store, participants, now, logger });
+      const quotes = createQuoteService({ store, participants, rates: fxRates, feeSchedule: settings.feeSchedule, quoteTtlMs: settings.quoteTtlMs, now, logger });
+      const parties = createPartyService({ store, participants, now, logger });
       const transfers = createTransferService({
         store, engine, participants, feeSchedule: settings.feeSchedule, now, logger, maxExpiryMs: settings.maxTransferExpiryMs,
-        expiryCheckMs: settings.expiryCheckMs, recentRetentionMs: retentionMs, findQuote: async () => undefined,
+        expiryCheckMs: settings.expiryCheckMs, recentRetentionMs: retentionMs, findQuote: (quoteId) => quotes.findQuote(quoteId),
       });
       const liquidity = createLiquidityService({ engine, requests, participants });
       const settlement = createSettlementService({ store, engine, requests, now, logger });
@@ -81,7 +87,7 @@ export async function startClearing(settings: ClearingSettings, options: { logge
         }
       })();
       return {
-        registrations: [registration(ClearingService, clearingHandlers({ store, engine, directory: directoryService, transfers, liquidity, settlement }))],
+        registrations: [registration(ClearingService, clearingHandlers({ store, engine, directory: directoryService, transfers, liquidity, settlement, quotes, fxRates, parties }))],
         files: clearmeshFiles,
         ready,
         stop: async () => {

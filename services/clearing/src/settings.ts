@@ -16,6 +16,7 @@ export function clearingSettingsSchema() {
     expiryCheckMs: integerSetting("EXPIRY_CHECK_MS", "How often due prepared transfers are expired.", 100, { min: 10, max: 60_000 }),
     settlementWindowIntervalMs: integerSetting("SETTLEMENT_WINDOW_INTERVAL_MS", "Close the settlement window this often; 0 = only when the operator calls CloseSettlementWindow.", 0, { min: 0, max: 7 * 86_400_000 }),
     maxPendingOperations: integerSetting("MAX_PENDING_OPERATIONS", "Most operations waiting for their batch to be durable; beyond it calls get UNAVAILABLE.", 50_000, { min: 100, max: 10_000_000 }),
+    quoteTtlMs: integerSetting("QUOTE_TTL_MS", "How long a quote (CreateQuote) binds: a transfer citing it after this gets QUOTE_EXPIRED.", 60_000, { min: 100, max: 86_400_000 }),
     leaderPollMs: integerSetting("LEADER_POLL_MS", "How often a standby instance tries to become the active one.", 1_000, { min: 100, max: 60_000 }),
   };
 }

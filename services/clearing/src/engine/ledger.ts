@@ -68,6 +68,7 @@ export class Ledger {
     }
     account.settlementBalance -= amount;
     this.clampCap(account, "withdrawal");
+    this.checkThreshold(account);
     this.journal.account(account);
     return account;
   }
@@ -119,11 +120,14 @@ export class Ledger {
     if (committed.amount - committed.fee <= 0n) {
       throw new LedgerError("AMOUNT_TOO_SMALL", `${committed.amount} does not cover the fee of ${committed.fee}`, "amount.amount_minor");
     }
-    this.release(transfer);
+    // Thresholds are checked once, after release and move: an exposure that only changes form
+    // (reserved → position) crosses nothing.
+    const touched = new Set(this.release(transfer, false));
     transfer.amount = committed.amount;
     transfer.fee = committed.fee;
     transfer.payeeAmount = committed.payeeAmount;
-    this.move(transfer);
+    for (const account of this.move(transfer)) touched.add(account);
+    for (const account of touched) this.checkThreshold(account);
     transfer.state = TransferState.COMMITTED;
     transfer.windowId = this.openWindow.windowId;
     transfer.completedAtMs = nowMs;
@@ -162,24 +166,24 @@ export class Ledger {
     return transfer;
   }
 
-  /** Gives back what prepare reserved. */
-  private release(transfer: TransferRecord): void {
+  /** Gives back what prepare reserved; returns the accounts it changed. */
+  private release(transfer: TransferRecord, checkThresholds = true): AccountState[] {
     const payer = this.account(transfer.payerId, transfer.currency);
     payer.reserved -= transfer.preparedAmount;
     assert(payer.reserved >= 0n, "reserved went negative");
-    this.checkThreshold(payer);
+    if (checkThresholds) this.checkThreshold(payer);
     this.journal.account(payer);
-    if (transfer.fxProviderId) {
-      const provider = this.account(transfer.fxProviderId, transfer.payeeCurrency);
-      provider.reserved -= transfer.payeeAmount;
-      assert(provider.reserved >= 0n, "reserved went negative");
-      this.checkThreshold(provider);
-      this.journal.account(provider);
-    }
+    if (!transfer.fxProviderId) return [payer];
+    const provider = this.account(transfer.fxProviderId, transfer.payeeCurrency);
+    provider.reserved -= transfer.payeeAmount;
+    assert(provider.reserved >= 0n, "reserved went negative");
+    if (checkThresholds) this.checkThreshold(provider);
+    this.journal.account(provider);
+    return [payer, provider];
   }
 
-  /** payer +amount, payee -(amount - fee), fee account -fee; across currencies via the FX provider. */
-  private move(transfer: TransferRecord): void {
+  /** payer +amount, payee -(amount - fee), fee account -fee; across currencies via the FX provider. Returns the accounts it changed. */
+  private move(transfer: TransferRecord): AccountState[] {
     const received = transfer.amount - transfer.fee;
     assert(received > 0n, "a committed transfer must leave the payee something");
     const legs: Array<[string, string, bigint]> = transfer.fxProviderId
@@ -195,16 +199,18 @@ export class Ledger {
           [transfer.payeeId, transfer.currency, -received],
           [FEE_ACCOUNT, transfer.currency, -transfer.fee],
         ];
+    const moved: AccountState[] = [];
     for (const [participantId, currency, delta] of legs) {
       if (delta === 0n) continue;
       const account = this.account(participantId, currency);
       account.position += delta;
       const key = accountKey(participantId, currency);
       this.openWindow.nets.set(key, (this.openWindow.nets.get(key) ?? 0n) + delta);
-      this.checkThreshold(account);
+      moved.push(account);
       this.journal.account(account);
       this.journal.windowNet(this.openWindow, key);
     }
+    return moved;
   }
 
   private checkParties(transfer: TransferRecord): void {

@@ -46,7 +46,8 @@ export function createLiquidityService(deps: { engine: ClearingEngine; requests:
       const currency = requireCurrency("cap.currency", request.cap.currency);
       const cap = request.cap.amountMinor;
       if (cap < 0n || cap > INT64_MAX) throw invalidField("cap.amount_minor", "must be zero or positive");
-      return deps.requests.once("SetNetDebitCap", request.requestId, fingerprint(participantId, currency, cap), PositionSchema,
+      const capFingerprint = { participant_id: participantId, "cap.currency": currency, "cap.amount_minor": cap.toString() };
+      return deps.requests.once("SetNetDebitCap", request.requestId, capFingerprint, PositionSchema,
         (ledger) => positionMessage(ledger.setNetDebitCap(participantId, currency, cap)));
     },
 

@@ -22,10 +22,14 @@ export function parseFeeSchedule(text: string): FeeSchedule {
   const parsed: unknown = JSON.parse(text);
   if (!Array.isArray(parsed)) throw new Error("must be a JSON array of fee rules");
   return parsed.map((rule: Record<string, unknown>, index) => {
+    if (typeof rule !== "object" || rule === null || Array.isArray(rule)) throw new Error(`rule ${index}: must be an object`);
     const currency = String(rule.currency ?? "*");
     const payerKind = String(rule.payer_kind ?? "*");
     if (currency !== "*" && !/^[A-Z]{3}$/.test(currency)) throw new Error(`rule ${index}: currency must be an ISO 4217 code or "*"`);
-    if (payerKind !== "*" && !(payerKind in ParticipantKind)) throw new Error(`rule ${index}: payer_kind must be a participant kind name or "*"`);
+    // A kind name maps to a number; "1" (the enum's reverse mapping) or "toString" would never match.
+    if (payerKind !== "*" && typeof (ParticipantKind as unknown as Record<string, unknown>)[payerKind] !== "number") {
+      throw new Error(`rule ${index}: payer_kind must be a participant kind name or "*"`);
+    }
     const fixedMinor = integer(rule.fixed_minor ?? "0", `rule ${index}: fixed_minor`);
     const basisPoints = integer(rule.basis_points ?? "0", `rule ${index}: basis_points`);
     if (fixedMinor < 0n || basisPoints < 0n || basisPoints > 10_000n) throw new Error(`rule ${index}: fees must be non-negative and at most 10000 basis points`);

@@ -15,7 +15,7 @@ import type { NatsConnection } from "nats";
 import type { ClearingEngine } from "../engine/engine.js";
 import { findWindow, windowFromRow } from "../engine/load.js";
 import { windowMessage } from "../engine/messages.js";
-import type { WindowRecord } from "../engine/types.js";
+import { LedgerError, type WindowRecord } from "../engine/types.js";
 import { clearingError, invalidField } from "../errors.js";
 import type { RequestBook } from "../requests.js";
 import { requireId, requireParticipantId } from "../validation.js";
@@ -48,10 +48,18 @@ export function createSettlementService(deps: SettlementServiceDeps) {
       return deps.requests.once("CloseSettlementWindow", request.requestId, {}, SettlementWindowSchema, (ledger) => windowMessage(ledger.closeWindow(deps.now())));
     },
 
-    retry(request: RetrySettlementWindowRequest): Promise<SettlementWindow> {
+    async retry(request: RetrySettlementWindowRequest): Promise<SettlementWindow> {
       requireId("request_id", request.requestId);
       const windowId = requireId("window_id", request.windowId);
-      return deps.requests.once("RetrySettlementWindow", request.requestId, { window_id: windowId }, SettlementWindowSchema, (ledger) => windowMessage(ledger.retryWindow(windowId)));
+      // The ledger holds only open and unsettled windows; a settled one is in the store, and is not FAILED either.
+      await deps.engine.read(() => undefined);
+      const stored = await findWindow(deps.store, windowId);
+      return deps.requests.once("RetrySettlementWindow", request.requestId, { window_id: windowId }, SettlementWindowSchema, (ledger) => {
+        if (!ledger.unsettled.has(windowId) && (stored || ledger.openWindow.windowId === windowId)) {
+          throw new LedgerError("WINDOW_NOT_FAILED", `window ${windowId} is not FAILED`, "window_id");
+        }
+        return windowMessage(ledger.retryWindow(windowId));
+      });
     },
 
     async get(windowId: string): Promise<SettlementWindow> {

@@ -2,7 +2,7 @@
 // @generated from file clearmesh/notify/v1/events.proto (package clearmesh.notify.v1, syntax proto3)
 /* eslint-disable */
 
-// Notification events (PROTOCOL.md §5).
+// Notification events (PROTOCOL.md §5, docs/notifier.md).
 
 import type { GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file clearmesh/notify/v1/events.proto.
  */
 export const file_clearmesh_notify_v1_events: GenFile = /*@__PURE__*/
-  fileDesc("CiBjbGVhcm1lc2gvbm90aWZ5L3YxL2V2ZW50cy5wcm90bxITY2xlYXJtZXNoLm5vdGlmeS52MSKvAwoVTm90aWZpY2F0aW9uUmVxdWVzdGVkEhcKD25vdGlmaWNhdGlvbl9pZBgBIAEoCRIMCgRraW5kGAIgASgJEi4KCGNoYW5uZWxzGAMgAygOMhwuY2xlYXJtZXNoLm5vdGlmeS52MS5DaGFubmVsEg4KBmxvY2FsZRgEIAEoCRJOCgpwYXJhbWV0ZXJzGAUgAygLMjouY2xlYXJtZXNoLm5vdGlmeS52MS5Ob3RpZmljYXRpb25SZXF1ZXN0ZWQuUGFyYW1ldGVyc0VudHJ5ElsKEXNlYWxlZF9wYXJhbWV0ZXJzGAYgAygLMkAuY2xlYXJtZXNoLm5vdGlmeS52MS5Ob3RpZmljYXRpb25SZXF1ZXN0ZWQuU2VhbGVkUGFyYW1ldGVyc0VudHJ5EhYKDnJlY2lwaWVudF9oaW50GAcgASgJGjEKD1BhcmFtZXRlcnNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBGjcKFVNlYWxlZFBhcmFtZXRlcnNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBYgZwcm90bzM", [file_clearmesh_notify_v1_notify]);
+  fileDesc("CiBjbGVhcm1lc2gvbm90aWZ5L3YxL2V2ZW50cy5wcm90bxITY2xlYXJtZXNoLm5vdGlmeS52MSKvAwoVTm90aWZpY2F0aW9uUmVxdWVzdGVkEhcKD25vdGlmaWNhdGlvbl9pZBgBIAEoCRIMCgRraW5kGAIgASgJEi4KCGNoYW5uZWxzGAMgAygOMhwuY2xlYXJtZXNoLm5vdGlmeS52MS5DaGFubmVsEg4KBmxvY2FsZRgEIAEoCRJOCgpwYXJhbWV0ZXJzGAUgAygLMjouY2xlYXJtZXNoLm5vdGlmeS52MS5Ob3RpZmljYXRpb25SZXF1ZXN0ZWQuUGFyYW1ldGVyc0VudHJ5ElsKEXNlYWxlZF9wYXJhbWV0ZXJzGAYgAygLMkAuY2xlYXJtZXNoLm5vdGlmeS52MS5Ob3RpZmljYXRpb25SZXF1ZXN0ZWQuU2VhbGVkUGFyYW1ldGVyc0VudHJ5EhYKDnJlY2lwaWVudF9oaW50GAcgASgJGjEKD1BhcmFtZXRlcnNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBGjcKFVNlYWxlZFBhcmFtZXRlcnNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIqkBChVOb3RpZmljYXRpb25EZWxpdmVyZWQSFwoPbm90aWZpY2F0aW9uX2lkGAEgASgJEi0KB2NoYW5uZWwYAiABKA4yHC5jbGVhcm1lc2gubm90aWZ5LnYxLkNoYW5uZWwSEAoIYXR0ZW1wdHMYAyABKAUSDAoEa2luZBgEIAEoCRIWCg5yZWNpcGllbnRfaGludBgFIAEoCRIQCghwcm9kdWNlchgGIAEoCSK6AQoSTm90aWZpY2F0aW9uRmFpbGVkEhcKD25vdGlmaWNhdGlvbl9pZBgBIAEoCRItCgdjaGFubmVsGAIgASgOMhwuY2xlYXJtZXNoLm5vdGlmeS52MS5DaGFubmVsEhAKCGF0dGVtcHRzGAMgASgFEg4KBnJlYXNvbhgEIAEoCRIaChJuZXh0X2F0dGVtcHRfYXRfbXMYBSABKAMSDAoEa2luZBgGIAEoCRIQCghwcm9kdWNlchgHIAEoCSKkAQoYTm90aWZpY2F0aW9uRGVhZExldHRlcmVkEhcKD25vdGlmaWNhdGlvbl9pZBgBIAEoCRItCgdjaGFubmVsGAIgASgOMhwuY2xlYXJtZXNoLm5vdGlmeS52MS5DaGFubmVsEhAKCGF0dGVtcHRzGAMgASgFEg4KBnJlYXNvbhgEIAEoCRIMCgRraW5kGAUgASgJEhAKCHByb2R1Y2VyGAYgASgJYgZwcm90bzM", [file_clearmesh_notify_v1_notify]);
 
 /**
  * Subject clearmesh.notify.requested: a service asks the notifier to tell a person something.
@@ -24,43 +24,48 @@ export const file_clearmesh_notify_v1_events: GenFile = /*@__PURE__*/
  */
 export type NotificationRequested = Message<"clearmesh.notify.v1.NotificationRequested"> & {
   /**
-   * Unique notification id; the notifier delivers each at most once per channel.
+   * Unique notification id (a ULID is best, 1-64 of [A-Za-z0-9._:-]); the notifier delivers
+   * each at most once, however often the event (or another event with the same id) arrives.
    *
    * @generated from field: string notification_id = 1;
    */
   notificationId: string;
 
   /**
-   * What happened, selecting the template, e.g. "mandate.code", "payment.succeeded".
+   * What happened, selecting the template, e.g. "mandate.code", "payment.succeeded"
+   * (docs/notifier.md lists the kinds and the parameters each one takes).
    *
    * @generated from field: string kind = 2;
    */
   kind: string;
 
   /**
-   * Channels in order of preference; the first one the recipient can be reached on is used.
+   * Channels in order of preference; the first one the recipient can be reached on (its
+   * address is among sealed_parameters) is used.
    *
    * @generated from field: repeated clearmesh.notify.v1.Channel channels = 3;
    */
   channels: Channel[];
 
   /**
-   * BCP 47 locale for the text and money formats, e.g. "en-US".
+   * BCP 47 locale for the text and money formats, e.g. "en-US"; empty = the notifier's default.
    *
    * @generated from field: string locale = 4;
    */
   locale: string;
 
   /**
-   * Template parameters that are not sensitive (amounts as Money JSON, names of merchants…).
+   * Template parameters that are not sensitive: amounts as Money JSON with the amount as a
+   * string, e.g. {"currency":"USD","amountMinor":"1250"}, names of merchants, references.
    *
    * @generated from field: map<string, string> parameters = 5;
    */
   parameters: { [key: string]: string };
 
   /**
-   * Sensitive parameters (the recipient's e-mail address and phone number, one-time codes),
-   * each sealed with NaCl secretbox under the notification data key ("v1.<key id>.<box>").
+   * Sensitive parameters, each sealed with NaCl secretbox under the notification data key
+   * ("v1.<key id>.<box>", NOTIFY_DATA_KEYS): "email" (the recipient's e-mail address), "phone"
+   * (E.164), and "code" (a one-time code, for kinds that carry one).
    *
    * @generated from field: map<string, string> sealed_parameters = 6;
    */
@@ -80,4 +85,180 @@ export type NotificationRequested = Message<"clearmesh.notify.v1.NotificationReq
  */
 export const NotificationRequestedSchema: GenMessage<NotificationRequested> = /*@__PURE__*/
   messageDesc(file_clearmesh_notify_v1_events, 0);
+
+/**
+ * Subject clearmesh.notify.delivered: the channel accepted the message.
+ *
+ * @generated from message clearmesh.notify.v1.NotificationDelivered
+ */
+export type NotificationDelivered = Message<"clearmesh.notify.v1.NotificationDelivered"> & {
+  /**
+   * The notification id.
+   *
+   * @generated from field: string notification_id = 1;
+   */
+  notificationId: string;
+
+  /**
+   * The channel that accepted it.
+   *
+   * @generated from field: clearmesh.notify.v1.Channel channel = 2;
+   */
+  channel: Channel;
+
+  /**
+   * Attempts it took, over every round.
+   *
+   * @generated from field: int32 attempts = 3;
+   */
+  attempts: number;
+
+  /**
+   * The notification kind.
+   *
+   * @generated from field: string kind = 4;
+   */
+  kind: string;
+
+  /**
+   * The recipient, masked.
+   *
+   * @generated from field: string recipient_hint = 5;
+   */
+  recipientHint: string;
+
+  /**
+   * The service that requested the notification.
+   *
+   * @generated from field: string producer = 6;
+   */
+  producer: string;
+};
+
+/**
+ * Describes the message clearmesh.notify.v1.NotificationDelivered.
+ * Use `create(NotificationDeliveredSchema)` to create a new message.
+ */
+export const NotificationDeliveredSchema: GenMessage<NotificationDelivered> = /*@__PURE__*/
+  messageDesc(file_clearmesh_notify_v1_events, 1);
+
+/**
+ * Subject clearmesh.notify.failed: one attempt failed; another follows at next_attempt_at_ms.
+ *
+ * @generated from message clearmesh.notify.v1.NotificationFailed
+ */
+export type NotificationFailed = Message<"clearmesh.notify.v1.NotificationFailed"> & {
+  /**
+   * The notification id.
+   *
+   * @generated from field: string notification_id = 1;
+   */
+  notificationId: string;
+
+  /**
+   * The channel that failed.
+   *
+   * @generated from field: clearmesh.notify.v1.Channel channel = 2;
+   */
+  channel: Channel;
+
+  /**
+   * Attempts made so far, over every round.
+   *
+   * @generated from field: int32 attempts = 3;
+   */
+  attempts: number;
+
+  /**
+   * Why the attempt failed, e.g. "CHANNEL_UNAVAILABLE" (docs/notifier.md lists the reasons).
+   *
+   * @generated from field: string reason = 4;
+   */
+  reason: string;
+
+  /**
+   * When the next attempt is due, milliseconds since the Unix epoch.
+   *
+   * @generated from field: int64 next_attempt_at_ms = 5;
+   */
+  nextAttemptAtMs: bigint;
+
+  /**
+   * The notification kind.
+   *
+   * @generated from field: string kind = 6;
+   */
+  kind: string;
+
+  /**
+   * The service that requested the notification.
+   *
+   * @generated from field: string producer = 7;
+   */
+  producer: string;
+};
+
+/**
+ * Describes the message clearmesh.notify.v1.NotificationFailed.
+ * Use `create(NotificationFailedSchema)` to create a new message.
+ */
+export const NotificationFailedSchema: GenMessage<NotificationFailed> = /*@__PURE__*/
+  messageDesc(file_clearmesh_notify_v1_events, 2);
+
+/**
+ * Subject clearmesh.notify.dead_lettered: the notifier gave up on a notification (the maximum
+ * attempts failed, or it can never be sent); RetryDeadLetter revives it.
+ *
+ * @generated from message clearmesh.notify.v1.NotificationDeadLettered
+ */
+export type NotificationDeadLettered = Message<"clearmesh.notify.v1.NotificationDeadLettered"> & {
+  /**
+   * The notification id.
+   *
+   * @generated from field: string notification_id = 1;
+   */
+  notificationId: string;
+
+  /**
+   * The channel, or CHANNEL_UNSPECIFIED when the recipient had none of the requested ones.
+   *
+   * @generated from field: clearmesh.notify.v1.Channel channel = 2;
+   */
+  channel: Channel;
+
+  /**
+   * Attempts made, over every round; 0 when it was refused before any.
+   *
+   * @generated from field: int32 attempts = 3;
+   */
+  attempts: number;
+
+  /**
+   * Why: the last attempt's reason, or why it can never be sent, e.g. "UNKNOWN_KIND".
+   *
+   * @generated from field: string reason = 4;
+   */
+  reason: string;
+
+  /**
+   * The notification kind.
+   *
+   * @generated from field: string kind = 5;
+   */
+  kind: string;
+
+  /**
+   * The service that requested the notification.
+   *
+   * @generated from field: string producer = 6;
+   */
+  producer: string;
+};
+
+/**
+ * Describes the message clearmesh.notify.v1.NotificationDeadLettered.
+ * Use `create(NotificationDeadLetteredSchema)` to create a new message.
+ */
+export const NotificationDeadLetteredSchema: GenMessage<NotificationDeadLettered> = /*@__PURE__*/
+  messageDesc(file_clearmesh_notify_v1_events, 3);
 

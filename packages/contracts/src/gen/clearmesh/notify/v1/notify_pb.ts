@@ -2,8 +2,7 @@
 // @generated from file clearmesh/notify/v1/notify.proto (package clearmesh.notify.v1, syntax proto3)
 /* eslint-disable */
 
-// The notifier: delivers notification events to people by e-mail and SMS.
-// First version; the notifier issue completes it.
+// The notifier: delivers notification events to people by e-mail and SMS (docs/notifier.md).
 
 import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
@@ -17,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file clearmesh/notify/v1/notify.proto.
  */
 export const file_clearmesh_notify_v1_notify: GenFile = /*@__PURE__*/
-  fileDesc("CiBjbGVhcm1lc2gvbm90aWZ5L3YxL25vdGlmeS5wcm90bxITY2xlYXJtZXNoLm5vdGlmeS52MSItChJHZXREZWxpdmVyeVJlcXVlc3QSFwoPbm90aWZpY2F0aW9uX2lkGAEgASgJIo8BChVMaXN0RGVsaXZlcmllc1JlcXVlc3QSEQoJcmVjaXBpZW50GAEgASgJEjMKBnN0YXR1cxgCIAEoDjIjLmNsZWFybWVzaC5ub3RpZnkudjEuRGVsaXZlcnlTdGF0dXMSLgoEcGFnZRgDIAEoCzIgLmNsZWFybWVzaC5jb21tb24udjEuUGFnZVJlcXVlc3QifAoWTGlzdERlbGl2ZXJpZXNSZXNwb25zZRIxCgpkZWxpdmVyaWVzGAEgAygLMh0uY2xlYXJtZXNoLm5vdGlmeS52MS5EZWxpdmVyeRIvCgRwYWdlGAIgASgLMiEuY2xlYXJtZXNoLmNvbW1vbi52MS5QYWdlUmVzcG9uc2Ui4QEKCERlbGl2ZXJ5EhcKD25vdGlmaWNhdGlvbl9pZBgBIAEoCRItCgdjaGFubmVsGAIgASgOMhwuY2xlYXJtZXNoLm5vdGlmeS52MS5DaGFubmVsEhEKCXJlY2lwaWVudBgDIAEoCRIzCgZzdGF0dXMYBCABKA4yIy5jbGVhcm1lc2gubm90aWZ5LnYxLkRlbGl2ZXJ5U3RhdHVzEhAKCGF0dGVtcHRzGAUgASgFEjMKD2xhc3RfYXR0ZW1wdF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAqRgoHQ2hhbm5lbBIXChNDSEFOTkVMX1VOU1BFQ0lGSUVEEAASEQoNQ0hBTk5FTF9FTUFJTBABEg8KC0NIQU5ORUxfU01TEAIqkAEKDkRlbGl2ZXJ5U3RhdHVzEh8KG0RFTElWRVJZX1NUQVRVU19VTlNQRUNJRklFRBAAEhsKF0RFTElWRVJZX1NUQVRVU19QRU5ESU5HEAESHQoZREVMSVZFUllfU1RBVFVTX0RFTElWRVJFRBACEiEKHURFTElWRVJZX1NUQVRVU19ERUFEX0xFVFRFUkVEEAMy0wEKD05vdGlmaWVyU2VydmljZRJVCgtHZXREZWxpdmVyeRInLmNsZWFybWVzaC5ub3RpZnkudjEuR2V0RGVsaXZlcnlSZXF1ZXN0Gh0uY2xlYXJtZXNoLm5vdGlmeS52MS5EZWxpdmVyeRJpCg5MaXN0RGVsaXZlcmllcxIqLmNsZWFybWVzaC5ub3RpZnkudjEuTGlzdERlbGl2ZXJpZXNSZXF1ZXN0GisuY2xlYXJtZXNoLm5vdGlmeS52MS5MaXN0RGVsaXZlcmllc1Jlc3BvbnNlYgZwcm90bzM", [file_clearmesh_common_v1_common, file_google_protobuf_timestamp]);
+  fileDesc("CiBjbGVhcm1lc2gvbm90aWZ5L3YxL25vdGlmeS5wcm90bxITY2xlYXJtZXNoLm5vdGlmeS52MSItChJHZXREZWxpdmVyeVJlcXVlc3QSFwoPbm90aWZpY2F0aW9uX2lkGAEgASgJIqcBChVMaXN0RGVsaXZlcmllc1JlcXVlc3QSEQoJcmVjaXBpZW50GAEgASgJEjMKBnN0YXR1cxgCIAEoDjIjLmNsZWFybWVzaC5ub3RpZnkudjEuRGVsaXZlcnlTdGF0dXMSLgoEcGFnZRgDIAEoCzIgLmNsZWFybWVzaC5jb21tb24udjEuUGFnZVJlcXVlc3QSFgoOcmVjaXBpZW50X2hpbnQYBCABKAkifAoWTGlzdERlbGl2ZXJpZXNSZXNwb25zZRIxCgpkZWxpdmVyaWVzGAEgAygLMh0uY2xlYXJtZXNoLm5vdGlmeS52MS5EZWxpdmVyeRIvCgRwYWdlGAIgASgLMiEuY2xlYXJtZXNoLmNvbW1vbi52MS5QYWdlUmVzcG9uc2UiRQoWUmV0cnlEZWFkTGV0dGVyUmVxdWVzdBIXCg9ub3RpZmljYXRpb25faWQYASABKAkSEgoKcmVxdWVzdF9pZBgCIAEoCSKsAwoIRGVsaXZlcnkSFwoPbm90aWZpY2F0aW9uX2lkGAEgASgJEi0KB2NoYW5uZWwYAiABKA4yHC5jbGVhcm1lc2gubm90aWZ5LnYxLkNoYW5uZWwSEQoJcmVjaXBpZW50GAMgASgJEjMKBnN0YXR1cxgEIAEoDjIjLmNsZWFybWVzaC5ub3RpZnkudjEuRGVsaXZlcnlTdGF0dXMSEAoIYXR0ZW1wdHMYBSABKAUSMwoPbGFzdF9hdHRlbXB0X2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIMCgRraW5kGAcgASgJEhAKCHByb2R1Y2VyGAggASgJEhIKCmxhc3RfZXJyb3IYCSABKAkSMwoPbmV4dF9hdHRlbXB0X2F0GAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpjcmVhdGVkX2F0GAsgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIwCgxkZWxpdmVyZWRfYXQYDCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wKkYKB0NoYW5uZWwSFwoTQ0hBTk5FTF9VTlNQRUNJRklFRBAAEhEKDUNIQU5ORUxfRU1BSUwQARIPCgtDSEFOTkVMX1NNUxACKpABCg5EZWxpdmVyeVN0YXR1cxIfChtERUxJVkVSWV9TVEFUVVNfVU5TUEVDSUZJRUQQABIbChdERUxJVkVSWV9TVEFUVVNfUEVORElORxABEh0KGURFTElWRVJZX1NUQVRVU19ERUxJVkVSRUQQAhIhCh1ERUxJVkVSWV9TVEFUVVNfREVBRF9MRVRURVJFRBADMrICCg9Ob3RpZmllclNlcnZpY2USVQoLR2V0RGVsaXZlcnkSJy5jbGVhcm1lc2gubm90aWZ5LnYxLkdldERlbGl2ZXJ5UmVxdWVzdBodLmNsZWFybWVzaC5ub3RpZnkudjEuRGVsaXZlcnkSaQoOTGlzdERlbGl2ZXJpZXMSKi5jbGVhcm1lc2gubm90aWZ5LnYxLkxpc3REZWxpdmVyaWVzUmVxdWVzdBorLmNsZWFybWVzaC5ub3RpZnkudjEuTGlzdERlbGl2ZXJpZXNSZXNwb25zZRJdCg9SZXRyeURlYWRMZXR0ZXISKy5jbGVhcm1lc2gubm90aWZ5LnYxLlJldHJ5RGVhZExldHRlclJlcXVlc3QaHS5jbGVhcm1lc2gubm90aWZ5LnYxLkRlbGl2ZXJ5YgZwcm90bzM", [file_clearmesh_common_v1_common, file_google_protobuf_timestamp]);
 
 /**
  * Request of GetDelivery.
@@ -41,13 +40,15 @@ export const GetDeliveryRequestSchema: GenMessage<GetDeliveryRequest> = /*@__PUR
   messageDesc(file_clearmesh_notify_v1_notify, 0);
 
 /**
- * Request of ListDeliveries.
+ * Request of ListDeliveries. Filters combine with AND.
  *
  * @generated from message clearmesh.notify.v1.ListDeliveriesRequest
  */
 export type ListDeliveriesRequest = Message<"clearmesh.notify.v1.ListDeliveriesRequest"> & {
   /**
-   * Only deliveries to this recipient (e-mail address or E.164 phone); empty = all.
+   * Only deliveries to this recipient, the full e-mail address or E.164 phone number; empty =
+   * all. Matched through a keyed hash the notifier records when it first opens the sealed
+   * recipient (at its first attempt), so a notification not attempted yet does not match.
    *
    * @generated from field: string recipient = 1;
    */
@@ -66,6 +67,13 @@ export type ListDeliveriesRequest = Message<"clearmesh.notify.v1.ListDeliveriesR
    * @generated from field: clearmesh.common.v1.PageRequest page = 3;
    */
   page?: PageRequest | undefined;
+
+  /**
+   * Only deliveries with exactly this masked recipient, e.g. "a***@example.com"; empty = all.
+   *
+   * @generated from field: string recipient_hint = 4;
+   */
+  recipientHint: string;
 };
 
 /**
@@ -104,6 +112,34 @@ export const ListDeliveriesResponseSchema: GenMessage<ListDeliveriesResponse> = 
   messageDesc(file_clearmesh_notify_v1_notify, 2);
 
 /**
+ * Request of RetryDeadLetter.
+ *
+ * @generated from message clearmesh.notify.v1.RetryDeadLetterRequest
+ */
+export type RetryDeadLetterRequest = Message<"clearmesh.notify.v1.RetryDeadLetterRequest"> & {
+  /**
+   * The notification id of the dead-lettered delivery.
+   *
+   * @generated from field: string notification_id = 1;
+   */
+  notificationId: string;
+
+  /**
+   * Client-chosen id of this retry (1-64 of [A-Za-z0-9._:-]); repeating it has no second effect.
+   *
+   * @generated from field: string request_id = 2;
+   */
+  requestId: string;
+};
+
+/**
+ * Describes the message clearmesh.notify.v1.RetryDeadLetterRequest.
+ * Use `create(RetryDeadLetterRequestSchema)` to create a new message.
+ */
+export const RetryDeadLetterRequestSchema: GenMessage<RetryDeadLetterRequest> = /*@__PURE__*/
+  messageDesc(file_clearmesh_notify_v1_notify, 3);
+
+/**
  * One notification's delivery.
  *
  * @generated from message clearmesh.notify.v1.Delivery
@@ -124,7 +160,7 @@ export type Delivery = Message<"clearmesh.notify.v1.Delivery"> & {
   channel: Channel;
 
   /**
-   * The recipient, masked.
+   * The recipient, masked (the request's recipient_hint).
    *
    * @generated from field: string recipient = 3;
    */
@@ -138,18 +174,61 @@ export type Delivery = Message<"clearmesh.notify.v1.Delivery"> & {
   status: DeliveryStatus;
 
   /**
-   * Attempts made so far.
+   * Attempts made so far, over every round (a retry of a dead letter adds a round).
    *
    * @generated from field: int32 attempts = 5;
    */
   attempts: number;
 
   /**
-   * When the last attempt was made.
+   * When the last attempt was made; unset before the first.
    *
    * @generated from field: google.protobuf.Timestamp last_attempt_at = 6;
    */
   lastAttemptAt?: Timestamp | undefined;
+
+  /**
+   * The notification kind, e.g. "payment.succeeded".
+   *
+   * @generated from field: string kind = 7;
+   */
+  kind: string;
+
+  /**
+   * The service that requested the notification (the event's producer).
+   *
+   * @generated from field: string producer = 8;
+   */
+  producer: string;
+
+  /**
+   * Reason of the last failed attempt, of the dead letter, or "RATE_LIMITED" while the rate
+   * limit delays it; empty when none (docs/notifier.md lists the reasons).
+   *
+   * @generated from field: string last_error = 9;
+   */
+  lastError: string;
+
+  /**
+   * When the next attempt is due; unset unless PENDING.
+   *
+   * @generated from field: google.protobuf.Timestamp next_attempt_at = 10;
+   */
+  nextAttemptAt?: Timestamp | undefined;
+
+  /**
+   * When the notifier accepted the request.
+   *
+   * @generated from field: google.protobuf.Timestamp created_at = 11;
+   */
+  createdAt?: Timestamp | undefined;
+
+  /**
+   * When the channel accepted the message; unset unless DELIVERED.
+   *
+   * @generated from field: google.protobuf.Timestamp delivered_at = 12;
+   */
+  deliveredAt?: Timestamp | undefined;
 };
 
 /**
@@ -157,7 +236,7 @@ export type Delivery = Message<"clearmesh.notify.v1.Delivery"> & {
  * Use `create(DeliverySchema)` to create a new message.
  */
 export const DeliverySchema: GenMessage<Delivery> = /*@__PURE__*/
-  messageDesc(file_clearmesh_notify_v1_notify, 3);
+  messageDesc(file_clearmesh_notify_v1_notify, 4);
 
 /**
  * Delivery channel.
@@ -166,7 +245,7 @@ export const DeliverySchema: GenMessage<Delivery> = /*@__PURE__*/
  */
 export enum Channel {
   /**
-   * Not set.
+   * Not set; a notification whose recipient has none of its channels is dead-lettered with it.
    *
    * @generated from enum value: CHANNEL_UNSPECIFIED = 0;
    */
@@ -200,28 +279,30 @@ export const ChannelSchema: GenEnum<Channel> = /*@__PURE__*/
  */
 export enum DeliveryStatus {
   /**
-   * Not set.
+   * Not set; in ListDeliveriesRequest it means every status.
    *
    * @generated from enum value: DELIVERY_STATUS_UNSPECIFIED = 0;
    */
   UNSPECIFIED = 0,
 
   /**
-   * Waiting for a first or next attempt.
+   * Waiting for a first or next attempt (after a failure, or delayed by the rate limit), or
+   * being sent.
    *
    * @generated from enum value: DELIVERY_STATUS_PENDING = 1;
    */
   PENDING = 1,
 
   /**
-   * Accepted by the channel.
+   * Accepted by the channel (the SMTP server or the SMS gateway).
    *
    * @generated from enum value: DELIVERY_STATUS_DELIVERED = 2;
    */
   DELIVERED = 2,
 
   /**
-   * Gave up after the maximum attempts; moved to the dead-letter stream.
+   * Gave up: the maximum attempts failed, or the notification can never be sent (see
+   * last_error); published as clearmesh.notify.dead_lettered.
    *
    * @generated from enum value: DELIVERY_STATUS_DEAD_LETTERED = 3;
    */
@@ -235,8 +316,10 @@ export const DeliveryStatusSchema: GenEnum<DeliveryStatus> = /*@__PURE__*/
   enumDesc(file_clearmesh_notify_v1_notify, 1);
 
 /**
- * Delivery status of notifications. Every method is signed per PROTOCOL.md §3.
- * Methods not built yet answer UNIMPLEMENTED.
+ * Delivery status of notifications. Every method is signed per PROTOCOL.md §3. The operator
+ * sees every delivery; any other signer sees only the deliveries of the notifications it
+ * requested (the producer of the clearmesh.notify.requested event); others get NOT_FOUND /
+ * DELIVERY_NOT_FOUND, and ListDeliveries answers them an empty list.
  *
  * @generated from service clearmesh.notify.v1.NotifierService
  */
@@ -252,7 +335,7 @@ export const NotifierService: GenService<{
     output: typeof DeliverySchema;
   },
   /**
-   * Lists deliveries by recipient and status, paged.
+   * Lists deliveries by recipient and status, newest first, paged.
    *
    * @generated from rpc clearmesh.notify.v1.NotifierService.ListDeliveries
    */
@@ -260,6 +343,19 @@ export const NotifierService: GenService<{
     methodKind: "unary";
     input: typeof ListDeliveriesRequestSchema;
     output: typeof ListDeliveriesResponseSchema;
+  },
+  /**
+   * Gives a dead-lettered delivery a new round of attempts (NOTIFY_MAX_ATTEMPTS more), starting
+   * now, and returns it. Idempotent on request_id. A delivery that is not dead-lettered answers
+   * FAILED_PRECONDITION / DELIVERY_NOT_DEAD_LETTERED, unless request_id is the one that last
+   * revived it, which answers the delivery as it is.
+   *
+   * @generated from rpc clearmesh.notify.v1.NotifierService.RetryDeadLetter
+   */
+  retryDeadLetter: {
+    methodKind: "unary";
+    input: typeof RetryDeadLetterRequestSchema;
+    output: typeof DeliverySchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_clearmesh_notify_v1_notify, 0);
