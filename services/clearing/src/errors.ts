@@ -25,6 +25,7 @@ export const clearingReasons = {
   QUOTE_NOT_FOUND: Code.NotFound,
   QUOTE_EXPIRED: Code.FailedPrecondition,
   QUOTE_MISMATCH: Code.FailedPrecondition,
+  QUOTE_ALREADY_USED: Code.FailedPrecondition,
   FX_RATE_NOT_FOUND: Code.FailedPrecondition,
   WINDOW_NOT_FOUND: Code.NotFound,
   WINDOW_NOT_FAILED: Code.FailedPrecondition,

@@ -95,6 +95,7 @@ function engineTables(bytes: string): string {
     CREATE INDEX transfers_payer ON transfers (payer_id, created_at_ms);
     CREATE INDEX transfers_payee ON transfers (payee_id, created_at_ms);
     CREATE INDEX transfers_window ON transfers (window_id);
+    CREATE INDEX transfers_quote ON transfers (quote_id);
     CREATE TABLE transfer_failures (
       transfer_id TEXT PRIMARY KEY,
       terms TEXT NOT NULL,

@@ -62,7 +62,7 @@ export class Ledger {
   withdraw(participantId: string, currency: string, amount: bigint): AccountState {
     this.requireCurrency(participantId, currency, "participant_id");
     const account = this.account(participantId, currency);
-    const free = freeBalance(account);
+    const free = this.freeBalance(account);
     if (amount > free) {
       throw new LedgerError("INSUFFICIENT_FUNDS", `${participantId} has ${free} ${currency} minor units free; ${amount} asked`, "amount.amount_minor");
     }
@@ -311,6 +311,24 @@ export class Ledger {
     return window;
   }
 
+  /**
+   * What may still be withdrawn: balance - max(0, position + reserved), and never so much that
+   * a closed window could no longer settle. ARCHITECTURE.md's formula alone nets a closed
+   * window's debit against a later window's credit, but the settlement bank executes windows
+   * one by one: the debits of unsettled windows must stay covered on their own.
+   */
+  freeBalance(account: AccountState): bigint {
+    const exposure = account.position + account.reserved;
+    const key = accountKey(account.participantId, account.currency);
+    let owedByClosedWindows = 0n;
+    for (const window of this.unsettled.values()) {
+      const net = window.nets.get(key) ?? 0n;
+      if (net > 0n) owedByClosedWindows += net;
+    }
+    const held = exposure > owedByClosedWindows ? exposure : owedByClosedWindows;
+    return account.settlementBalance - (held > 0n ? held : 0n);
+  }
+
   // ---- limits and thresholds ------------------------------------------------------------------
 
   /** The cap is never above the settlement balance: lowered, with an event, when the balance falls. */
@@ -341,11 +359,7 @@ export class Ledger {
   }
 }
 
-/** What may still be withdrawn: balance - max(0, position + reserved). */
-export function freeBalance(account: AccountState): bigint {
-  const exposure = account.position + account.reserved;
-  return account.settlementBalance - (exposure > 0n ? exposure : 0n);
-}
+
 
 /** A payer may prepare only while position + reserved + amount <= net debit cap. */
 function requireHeadroom(account: AccountState, amount: bigint, field: string): void {

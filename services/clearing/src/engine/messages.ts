@@ -5,7 +5,7 @@ import {
   PositionSchema, SettlementInstructionSchema, SettlementInstructionState, SettlementWindowSchema, SettlementWindowState, TransferSchema,
   type Position, type SettlementWindow, type Transfer,
 } from "@clearmesh/contracts";
-import { freeBalance, netPositions } from "./ledger.js";
+import { netPositions, type Ledger } from "./ledger.js";
 import type { AccountState, TransferRecord, WindowRecord } from "./types.js";
 
 export function transferMessage(record: TransferRecord): Transfer {
@@ -31,7 +31,7 @@ export function transferMessage(record: TransferRecord): Transfer {
   });
 }
 
-export function positionMessage(account: AccountState): Position {
+export function positionMessage(account: AccountState, ledger: Ledger): Position {
   return create(PositionSchema, {
     participantId: account.participantId,
     currency: account.currency,
@@ -39,7 +39,7 @@ export function positionMessage(account: AccountState): Position {
     netDebitCapMinor: account.netDebitCap,
     positionMinor: account.position,
     reservedMinor: account.reserved,
-    freeBalanceMinor: freeBalance(account),
+    freeBalanceMinor: ledger.freeBalance(account),
   });
 }
 

@@ -22,7 +22,7 @@ export function createLiquidityService(deps: { engine: ClearingEngine; requests:
       const participantId = requireParticipantId("participant_id", request.participantId);
       const amount = requirePositiveMoney("amount", request.amount);
       return deps.requests.once("DepositLiquidity", request.requestId, fingerprint(participantId, amount.currency, amount.amountMinor), PositionSchema, (ledger, journal) => {
-        const position = positionMessage(ledger.deposit(participantId, amount.currency, amount.amountMinor));
+        const position = positionMessage(ledger.deposit(participantId, amount.currency, amount.amountMinor), ledger);
         journal.event("clearmesh.clearing.liquidity.deposited", LiquidityDepositedSchema, create(LiquidityDepositedSchema, { requestId: request.requestId, participantId, amount, position }));
         return position;
       });
@@ -33,7 +33,7 @@ export function createLiquidityService(deps: { engine: ClearingEngine; requests:
       const participantId = requireParticipantId("participant_id", request.participantId);
       const amount = requirePositiveMoney("amount", request.amount);
       return deps.requests.once("WithdrawLiquidity", request.requestId, fingerprint(participantId, amount.currency, amount.amountMinor), PositionSchema, (ledger, journal) => {
-        const position = positionMessage(ledger.withdraw(participantId, amount.currency, amount.amountMinor));
+        const position = positionMessage(ledger.withdraw(participantId, amount.currency, amount.amountMinor), ledger);
         journal.event("clearmesh.clearing.liquidity.withdrawn", LiquidityWithdrawnSchema, create(LiquidityWithdrawnSchema, { requestId: request.requestId, participantId, amount, position }));
         return position;
       });
@@ -48,7 +48,7 @@ export function createLiquidityService(deps: { engine: ClearingEngine; requests:
       if (cap < 0n || cap > INT64_MAX) throw invalidField("cap.amount_minor", "must be zero or positive");
       const capFingerprint = { participant_id: participantId, "cap.currency": currency, "cap.amount_minor": cap.toString() };
       return deps.requests.once("SetNetDebitCap", request.requestId, capFingerprint, PositionSchema,
-        (ledger) => positionMessage(ledger.setNetDebitCap(participantId, currency, cap)));
+        (ledger) => positionMessage(ledger.setNetDebitCap(participantId, currency, cap), ledger));
     },
 
     async getPosition(participantId: string, currency: string, caller: Caller): Promise<Position> {
@@ -64,7 +64,7 @@ export function createLiquidityService(deps: { engine: ClearingEngine; requests:
       }
       return deps.engine.read((ledger) => {
         const account = ledger.accounts.get(accountKey(participantId, currency));
-        return account ? positionMessage(account) : create(PositionSchema, { participantId, currency });
+        return account ? positionMessage(account, ledger) : create(PositionSchema, { participantId, currency });
       });
     },
   };

@@ -52,26 +52,39 @@ export function createTransferService(deps: TransferServiceDeps) {
     for (const transfer of ledger.pending.values()) if (transfer.expiresAtMs !== null) expiries.push(transfer.expiresAtMs, transfer.transferId);
   });
 
+  /** Quotes cited by transfers decided since the last load (the store knows the older ones). */
+  const usedQuotes = new Map<string, string>();
+  deps.engine.onLoaded(() => usedQuotes.clear());
+
   const decided = (decision: Decision) => recent.set(isFailure(decision) ? decision.terms.transferId : decision.transferId, decision, deps.now());
 
   async function submitNew(terms: TransferTerms, caller: Caller): Promise<Transfer> {
     if (caller.participantId !== terms.payerId) {
       throw clearingError("PERMISSION_DENIED", `${caller.participantId} may not pay for ${terms.payerId}`, { field: "payer_id" });
     }
-    const [stored, quote] = await Promise.all([findDecision(deps.store, terms.transferId), terms.quoteId ? deps.findQuote(terms.quoteId) : undefined]);
+    const [stored, quote, quoteUser] = await Promise.all([
+      findDecision(deps.store, terms.transferId),
+      terms.quoteId ? deps.findQuote(terms.quoteId) : undefined,
+      terms.quoteId ? transferCitingQuote(deps.store, terms.quoteId) : undefined,
+    ]);
     return deps.engine.apply((ledger, journal) => {
       const prior = ledger.pending.get(terms.transferId) ?? recent.get(terms.transferId) ?? stored;
       if (prior) return answerRepeat(prior, terms);
-      return decideNew(ledger, journal, terms, quote);
+      return decideNew(ledger, journal, terms, quote, usedQuotes.get(terms.quoteId) ?? quoteUser);
     });
   }
 
-  function decideNew(ledger: Ledger, journal: Journal, terms: TransferTerms, quote: QuotedPricing | undefined): Transfer {
+  function decideNew(ledger: Ledger, journal: Journal, terms: TransferTerms, quote: QuotedPricing | undefined, quoteUser: string | undefined): Transfer {
     const nowMs = deps.now();
     let record: TransferRecord;
     try {
+      // A quote pays for one transfer only.
+      if (quoteUser !== undefined && quoteUser !== terms.transferId) {
+        throw new LedgerError("QUOTE_ALREADY_USED", `quote ${terms.quoteId} was used by transfer ${quoteUser}`, "quote_id");
+      }
       record = { ...terms, ...price(ledger, terms, quote, nowMs), state: TransferState.RESERVED, preparedAmount: terms.amount, windowId: "", createdAtMs: nowMs, completedAtMs: null };
       ledger.prepare(record);
+      if (terms.quoteId) usedQuotes.set(terms.quoteId, terms.transferId);
     } catch (error) {
       if (!(error instanceof LedgerError)) throw error;
       // A refused id stays refused (PROTOCOL.md §9): the refusal is stored like a transfer.
@@ -154,7 +167,7 @@ export function createTransferService(deps: TransferServiceDeps) {
       const decision = inMemory ?? (await findDecision(deps.store, transferId));
       const transfer = decision && !isFailure(decision) ? decision : undefined;
       if (!transfer || ![transfer.payerId, transfer.payeeId, "operator"].includes(caller.participantId)) {
-        throw clearingError("TRANSFER_NOT_FOUND", `no transfer ${transferId} visible to ${caller.participantId}`, { transfer_id: transferId });
+        throw clearingError("TRANSFER_NOT_FOUND", `no transfer ${transferId} visible to ${caller.participantId}`, { field: "transfer_id" });
       }
       return transferMessage(transfer);
     },
@@ -228,6 +241,12 @@ function quotedPricing(terms: TransferTerms, quote: QuotedPricing | undefined, n
   if (nowMs >= quote.expiresAtMs) throw new LedgerError("QUOTE_EXPIRED", `quote ${terms.quoteId} expired`, "quote_id");
   const { fee, payeeCurrency, payeeAmount, fxProviderId, rate } = quote;
   return { fee, payeeCurrency, payeeAmount, fxProviderId, rate };
+}
+
+/** The transfer that already cites a quote, if any. */
+async function transferCitingQuote(db: Queryable, quoteId: string): Promise<string | undefined> {
+  const [row] = await db.query<{ transfer_id: string }>("SELECT transfer_id FROM transfers WHERE quote_id = $1 LIMIT 1", [quoteId]);
+  return row?.transfer_id;
 }
 
 /** A stored transfer or stored refusal for an id. */
