@@ -325,8 +325,12 @@ describe.each(engines)("quotes and FX on $name", ({ database }) => {
         .toEqual({ code: Code.FailedPrecondition, reason: "QUOTE_MISMATCH", field: "payer_id" });
       expect(await reasonOf(bankA.createTransfer({ transferId: nextId("t"), ...transfer, quoteId: "no-such-quote" })))
         .toEqual({ code: Code.NotFound, reason: "QUOTE_NOT_FOUND", field: "quote_id" });
-      // The quote itself still works.
-      expect((await bankA.createTransfer({ transferId: nextId("t"), ...transfer })).payeeAmount?.amountMinor).toBe(9_069n);
+      // The quote itself still works, once: a second transfer citing it is refused.
+      const firstId = nextId("t");
+      expect((await bankA.createTransfer({ transferId: firstId, ...transfer })).payeeAmount?.amountMinor).toBe(9_069n);
+      expect((await bankA.createTransfer({ transferId: firstId, ...transfer })).transferId).toBe(firstId);
+      expect(await reasonOf(bankA.createTransfer({ transferId: nextId("t"), ...transfer })))
+        .toEqual({ code: Code.FailedPrecondition, reason: "QUOTE_ALREADY_USED", field: "quote_id" });
     });
   });
 });
