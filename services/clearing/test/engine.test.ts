@@ -397,7 +397,7 @@ describe.each(engines)("clearing engine on $name, USD fee 10 + 1 %", ({ database
     // Headroom only shrank, so every refused payment was larger than the headroom left at the end.
     const smallestRefused = refused.reduce((least, outcome) => (outcome.amount < least ? outcome.amount : least), amounts.at(-1)!);
     expect(after!.netDebitCapMinor - after!.positionMinor).toBeLessThan(smallestRefused);
-  });
+  }, 120_000);
 
   it("lets exactly headroom / amount of 400 concurrent equal payments through", async () => {
     const [start] = await snapshot(["acquirer-a", "EUR"]);
@@ -414,7 +414,7 @@ describe.each(engines)("clearing engine on $name, USD fee 10 + 1 %", ({ database
     expect(after!.positionMinor - start!.positionMinor).toBe(BigInt(fits) * 100n);
     expect(after!.positionMinor + after!.reservedMinor).toBeLessThanOrEqual(cap);
     expect(cap - after!.positionMinor - after!.reservedMinor).toBeLessThan(100n);
-  });
+  }, 120_000);
 
   // ---- settlement windows ---------------------------------------------------------------------
 
