@@ -12,7 +12,7 @@ export function clearingSettingsSchema() {
       parse: parseFeeSchedule,
     } satisfies Setting<FeeSchedule>,
     positionThresholdPercent: integerSetting("POSITION_THRESHOLD_PERCENT", "Share of the net debit cap at which position.threshold_crossed is sent.", 80, { min: 1, max: 100 }),
-    maxTransferExpiryMs: integerSetting("MAX_TRANSFER_EXPIRY_MS", "Latest expiry a prepared transfer may ask for, from now.", 3_600_000, { min: 1_000, max: 7 * 86_400_000 }),
+    maxTransferExpiryMs: integerSetting("MAX_TRANSFER_EXPIRY_MS", "Latest expiry a prepared transfer may ask for, from now (card authorizations hold for days).", 7 * 86_400_000, { min: 1_000, max: 30 * 86_400_000 }),
     expiryCheckMs: integerSetting("EXPIRY_CHECK_MS", "How often due prepared transfers are expired.", 100, { min: 10, max: 60_000 }),
     settlementWindowIntervalMs: integerSetting("SETTLEMENT_WINDOW_INTERVAL_MS", "Close the settlement window this often; 0 = only when the operator calls CloseSettlementWindow.", 0, { min: 0, max: 7 * 86_400_000 }),
     maxPendingOperations: integerSetting("MAX_PENDING_OPERATIONS", "Most operations waiting for their batch to be durable; beyond it calls get UNAVAILABLE.", 50_000, { min: 100, max: 10_000_000 }),
