@@ -67,8 +67,9 @@ export async function startTestMesh(options: TestMeshOptions = {}): Promise<Test
   };
   if (!options.clearingOnly) {
     try {
-      const withClearing = { ...environment, CLEARING_ADDRESS: `127.0.0.1:${services.clearing.grpcPort}` };
+      let withClearing = { ...environment, CLEARING_ADDRESS: `127.0.0.1:${services.clearing.grpcPort}` };
       services["bank-adapter"] = await startBankAdapter(loadSettings(bankAdapterSettingsSchema(), withClearing), { logger: logger("bank-adapter") });
+      withClearing = { ...withClearing, BANK_ADAPTER_ADDRESS: `127.0.0.1:${services["bank-adapter"].grpcPort}` };
       services.wallet = await startWallet(loadSettings(walletSettingsSchema(), withClearing), { logger: logger("wallet") });
       services["e-commerce-connector"] = await startCommerceConnector(loadSettings(commerceConnectorSettingsSchema(), withClearing), { logger: logger("e-commerce-connector") });
       services.notifier = await startNotifier(loadSettings(notifierSettingsSchema(), withClearing), { logger: logger("notifier") });

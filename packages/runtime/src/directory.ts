@@ -50,6 +50,11 @@ export class Directory {
     return this.entries.get(participantId)?.participant;
   }
 
+  /** Whether the participant is known here at all (a trust anchor or a directory record). */
+  has(participantId: string): boolean {
+    return this.entries.has(participantId);
+  }
+
   isActive(participantId: string): boolean {
     return this.get(participantId)?.status === ParticipantStatus.ACTIVE;
   }

@@ -3,7 +3,7 @@
 import { createContextKey, createContextValues, type ContextValues, type HandlerContext } from "@connectrpc/connect";
 import {
   ReplayCache, TrustFailure, signRpcResponse, verifyRpcRequest, HEADER_NONCE,
-  type HeaderGetter, type SigningKey,
+  type HeaderGetter, type KeyLookup, type SigningKey,
 } from "@clearmesh/trust";
 import { Code, rpcError } from "./errors.js";
 import type { Directory } from "./directory.js";
@@ -64,14 +64,25 @@ export interface PipelineOptions {
   maxNoncesPerParticipant: number;
   rpcTimeoutMs: number;
   now?: () => number;
+  /**
+   * A second key source for signers that are not scheme participants (the e-commerce
+   * connector's merchants). Consulted only for ids the directory does not know, so it can
+   * never add a key to, or shadow one of, a directory participant.
+   */
+  extraKeyLookup?: KeyLookup;
 }
 
 export class CallPipeline {
   readonly replayCache: ReplayCache;
   private readonly now: () => number;
+  private readonly lookupKey: KeyLookup;
 
   constructor(readonly options: PipelineOptions) {
     this.now = options.now ?? Date.now;
+    const { directory, extraKeyLookup } = options;
+    this.lookupKey = extraKeyLookup
+      ? (participantId, keyId) => (directory.has(participantId) ? directory.lookupKey(participantId, keyId) : extraKeyLookup(participantId, keyId))
+      : directory.lookupKey;
     this.replayCache = new ReplayCache({ windowMs: options.maxSkewMs, maxNoncesPerParticipant: options.maxNoncesPerParticipant });
   }
 
@@ -83,7 +94,7 @@ export class CallPipeline {
   authenticate(procedure: string, getHeader: HeaderGetter, digest: Uint8Array | undefined, signed: boolean, values: ContextValues = createContextValues()): ContextValues {
     if (!signed) return values;
     if (!digest) throw rpcError(Code.Unauthenticated, TrustFailure.BAD_SIGNATURE, "the request bytes could not be read for verification");
-    const result = verifyRpcRequest(getHeader, procedure, digest, this.options.directory.lookupKey, this.replayCache, this.now(), this.options.maxSkewMs);
+    const result = verifyRpcRequest(getHeader, procedure, digest, this.lookupKey, this.replayCache, this.now(), this.options.maxSkewMs);
     if (!result.ok) {
       this.options.metrics.signatureFailures.inc({ reason: result.reason });
       throw rpcError(failureCodes[result.reason], result.reason, failureMessages[result.reason]);

@@ -7,7 +7,7 @@ import type { AddressInfo } from "node:net";
 import * as grpc from "@grpc/grpc-js";
 import type { DescFile } from "@bufbuild/protobuf";
 import { healthV1, reflectionV1, reflectionV1alpha } from "@clearmesh/contracts";
-import type { SigningKey } from "@clearmesh/trust";
+import type { KeyLookup, SigningKey } from "@clearmesh/trust";
 import type { Logger } from "pino";
 import type { Directory } from "./directory.js";
 import { grpcServiceDefinition, grpcServiceImplementation } from "./grpc-transport.js";
@@ -42,6 +42,8 @@ export interface ServerOptions {
   signatureMaxSkewMs: number;
   nonceCacheMaxPerParticipant: number;
   tls?: TlsFiles;
+  /** Keys of signers outside the directory (see PipelineOptions.extraKeyLookup). */
+  extraKeyLookup?: KeyLookup;
 }
 
 export interface RunningServer {
@@ -62,6 +64,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     maxSkewMs: options.signatureMaxSkewMs,
     maxNoncesPerParticipant: options.nonceCacheMaxPerParticipant,
     rpcTimeoutMs: options.rpcTimeoutMs,
+    extraKeyLookup: options.extraKeyLookup,
   });
   const serviceNames = options.registrations.map((entry) => entry.service.typeName);
   const health = new HealthState(serviceNames);

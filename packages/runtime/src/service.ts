@@ -7,7 +7,7 @@ import type { JetStreamClient, NatsConnection } from "nats";
 import { ClearingService } from "@clearmesh/contracts";
 import { busMigrations, connectNats, ensureClearmeshStreams, outboxMigrations, startOutboxRelay, type OutboxRelay } from "@clearmesh/bus";
 import { openStore, type Migration, type Store } from "@clearmesh/store";
-import type { SigningKey } from "@clearmesh/trust";
+import type { KeyLookup, SigningKey } from "@clearmesh/trust";
 import { createSignedClient, type ClientTls, type SignedClient } from "./client.js";
 import type { Settings } from "./config.js";
 import { Directory } from "./directory.js";
@@ -44,6 +44,8 @@ export interface BuiltService {
   ready?: Promise<void>;
   /** Stops the service's own loops and consumers (before NATS drains and the store closes). */
   stop?: () => Promise<void>;
+  /** Keys of signers that are not scheme participants, e.g. merchants (see PipelineOptions.extraKeyLookup). */
+  extraKeyLookup?: KeyLookup;
 }
 
 export interface ServiceSpec<S extends CommonSettings> {
@@ -97,7 +99,7 @@ export async function startService<S extends CommonSettings>(spec: ServiceSpec<S
     const built = await spec.build({ settings, logger, metrics, identity, store, nc, js, outbox, directory, clientTls, clearing });
     if (built.stop) stops.unshift(built.stop);
     const server = await startServer({
-      name: spec.name, identity, directory, registrations: built.registrations, files: built.files, metrics, logger,
+      name: spec.name, identity, directory, registrations: built.registrations, files: built.files, metrics, logger, extraKeyLookup: built.extraKeyLookup,
       bindHost: settings.bindHost, grpcPort: settings.grpcPort, httpPort: settings.httpPort,
       maxRequestBytes: settings.maxRequestBytes, rpcTimeoutMs: settings.rpcTimeoutMs,
       signatureMaxSkewMs: settings.signatureMaxSkewMs, nonceCacheMaxPerParticipant: settings.nonceCacheMaxPerParticipant,

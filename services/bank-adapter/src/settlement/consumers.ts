@@ -20,10 +20,7 @@
 // and reports `executed` again for the attempt it carries, so clearing learns the outcome even if
 // it missed the first report. Clearing ignores outcomes of attempts it is not waiting for.
 import { create, type DescMessage, type MessageInitShape } from "@bufbuild/protobuf";
-import {
-  buildEnvelope, decodePayload, enqueueEvent, startConsumer, type OutboxRelay, type RunningConsumer,
-  type StartConsumerOptions, type VerifiedEvent,
-} from "@clearmesh/bus";
+import { buildEnvelope, decodePayload, enqueueEvent, type OutboxRelay, type StartConsumerOptions, type VerifiedEvent } from "@clearmesh/bus";
 import {
   LiquidityDepositedSchema, LiquidityWithdrawnSchema, SettlementInstructionsExecutedSchema, SettlementInstructionsFailedSchema,
   SettlementInstructionsIssuedSchema, type LiquidityDeposited, type LiquidityWithdrawn, type SettlementInstructionsIssued,
@@ -31,11 +28,9 @@ import {
 import type { Directory, Logger, ServiceMetrics } from "@clearmesh/runtime";
 import type { Store, Transaction } from "@clearmesh/store";
 import { PARTICIPANT_ID_PATTERN, type SigningKey } from "@clearmesh/trust";
+import { clearingConsumerOptions, startClearingConsumers, type RunningConsumers } from "../consumers.js";
 import { CURRENCY_PATTERN, INT64_MAX, batchMalformation, decideBatch, type Batch, type BatchDecision, type Books } from "./books.js";
 import { addToBalance, executeBatch, executedInstructions, lockBalances } from "./repository.js";
-
-/** The only producer whose events the settlement bank acts on. */
-export const CLEARING_PRODUCER = "clearing";
 
 export const SETTLEMENT_SUBJECTS = {
   liquidity: "clearmesh.clearing.liquidity.*",
@@ -52,8 +47,6 @@ export const SETTLEMENT_CONSUMER = { stream: "CLEARMESH_SETTLEMENT", durable: "b
 
 /** Metric label of a signed clearing event whose payload can never be applied (logged, skipped). */
 export const INVALID_PAYLOAD = "INVALID_PAYLOAD";
-/** Retry delays while a consumer cannot be declared (NATS busy or away at boot). */
-const CONSUMER_START_BACKOFF = { initialMs: 200, maxMs: 5_000 } as const;
 
 export interface SettlementBankDeps {
   nc: StartConsumerOptions["nc"];
@@ -66,94 +59,17 @@ export interface SettlementBankDeps {
   now: () => number;
 }
 
-export interface SettlementBank {
-  /** Resolves once both consumers run (after clearing's directory record is loaded). */
-  readonly ready: Promise<void>;
-  /** Stops the consumers, waiting for the event in hand. */
-  stop(): Promise<void>;
-}
+export type SettlementBank = RunningConsumers;
 
-/**
- * Starts the settlement bank's consumers once the directory holds clearing's own record, so an
- * event signed by a key clearing added since this service's configuration was written is
- * verified rather than dropped as UNKNOWN_KEY (a dropped event is never offered again).
- */
+/** Starts the settlement bank's two consumers once the directory holds clearing's own record (../consumers.ts). */
 export function startSettlementBank(deps: SettlementBankDeps): SettlementBank {
-  let stopped = false;
-  let signalStop!: () => void;
-  const stopSignal = new Promise<void>((resolve) => { signalStop = resolve; });
-  const running: RunningConsumer[] = [];
-
-  const pause = (ms: number): Promise<void> => {
-    let timer: NodeJS.Timeout | undefined;
-    return Promise.race([new Promise<void>((resolve) => { timer = setTimeout(resolve, ms); }), stopSignal]).finally(() => clearTimeout(timer));
-  };
-
-  const startWithRetry = async (options: StartConsumerOptions): Promise<void> => {
-    for (let attempt = 0; !stopped; attempt += 1) {
-      try {
-        running.push(await startConsumer(options));
-        return;
-      } catch (error) {
-        const delayMs = Math.min(CONSUMER_START_BACKOFF.maxMs, CONSUMER_START_BACKOFF.initialMs * 2 ** attempt);
-        deps.logger.warn({ durable: options.durable, err: (error as Error).message, delayMs }, "could not start the consumer; retrying");
-        await pause(delayMs);
-      }
-    }
-  };
-
-  const ready = (async () => {
-    await Promise.race([whenParticipantKnown(deps.directory, CLEARING_PRODUCER, stopSignal), stopSignal]);
-    for (const options of [liquidityConsumer(deps), settlementConsumer(deps)]) {
-      if (stopped) return;
-      await startWithRetry(options);
-    }
-    if (!stopped) deps.logger.info({ consumers: running.length }, "settlement bank consuming");
-  })();
-
-  return {
-    ready,
-    async stop() {
-      stopped = true;
-      signalStop();
-      await ready.catch(() => undefined);
-      for (const consumer of running.reverse()) await consumer.stop();
-    },
-  };
-}
-
-function whenParticipantKnown(directory: Directory, participantId: string, stopSignal: Promise<void>): Promise<void> {
-  if (directory.get(participantId) !== undefined) return Promise.resolve();
-  return new Promise((resolve) => {
-    const unsubscribe = directory.onChange((participant) => {
-      if (participant.participantId !== participantId) return;
-      unsubscribe();
-      resolve();
-    });
-    void stopSignal.then(() => {
-      unsubscribe();
-      resolve();
-    });
-  });
-}
-
-/** The options both consumers share: who may sign, metrics, and waking the outbox after commit. */
-function commonOptions(deps: SettlementBankDeps, durable: string) {
-  return {
-    nc: deps.nc,
-    store: deps.store,
-    logger: deps.logger,
-    keyLookup: (producer: string, keyId: string) => (producer === CLEARING_PRODUCER ? deps.directory.activePublicKey(producer, keyId) : undefined),
-    onInvalid: (reason: string) => deps.metrics.invalidEvents.inc({ consumer: durable, reason }),
-    onRedelivery: () => deps.metrics.eventRedeliveries.inc({ consumer: durable }),
-    onProcessed: () => deps.outbox.notify(),
-  };
+  return startClearingConsumers(deps, [liquidityConsumer(deps), settlementConsumer(deps)], "settlement bank");
 }
 
 function liquidityConsumer(deps: SettlementBankDeps): StartConsumerOptions {
   const { stream, durable, filterSubject } = LIQUIDITY_CONSUMER;
   return {
-    ...commonOptions(deps, durable), stream, durable, filterSubjects: [filterSubject],
+    ...clearingConsumerOptions(deps, durable), stream, durable, filterSubjects: [filterSubject],
     handler: (event, tx) => applyLiquidity(deps, event, tx),
   };
 }
@@ -161,7 +77,7 @@ function liquidityConsumer(deps: SettlementBankDeps): StartConsumerOptions {
 function settlementConsumer(deps: SettlementBankDeps): StartConsumerOptions {
   const { stream, durable, filterSubject } = SETTLEMENT_CONSUMER;
   return {
-    ...commonOptions(deps, durable), stream, durable, filterSubjects: [filterSubject],
+    ...clearingConsumerOptions(deps, durable), stream, durable, filterSubjects: [filterSubject],
     handler: (event, tx) => settleBatch(deps, event, tx),
   };
 }

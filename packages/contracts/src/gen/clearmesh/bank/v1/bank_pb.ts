@@ -1310,8 +1310,10 @@ export const BankAdapterService: GenService<{
     output: typeof MandateSchema;
   },
   /**
-   * Confirms a mandate with the holder's one-time code and returns its token. Signed by the
-   * payee participant. Wrong or expired codes: FAILED_PRECONDITION / MANDATE_CODE_INVALID.
+   * Confirms a mandate with the holder's one-time code and returns its token (once: only its
+   * hash is kept). Signed by the payee participant. A wrong code: FAILED_PRECONDITION /
+   * MANDATE_CODE_INVALID (ErrorInfo.metadata.attempts_left; the last allowed wrong code expires
+   * the mandate); a lapsed code or an expired mandate: FAILED_PRECONDITION / MANDATE_CODE_EXPIRED.
    *
    * @generated from rpc clearmesh.bank.v1.BankAdapterService.ConfirmMandate
    */
@@ -1333,7 +1335,9 @@ export const BankAdapterService: GenService<{
   /**
    * Pulls money from a customer account under an active mandate and its limits: the account
    * is debited and the bank pays the payee participant through clearing. Signed by the payee
-   * participant. Idempotent on pull_id.
+   * participant. Idempotent on pull_id. A refusal by clearing answers the pull FAILED with its
+   * reason; no answer from clearing: UNAVAILABLE / CLEARING_UNAVAILABLE with the amount still
+   * held: repeat with the same pull_id to learn the outcome.
    *
    * @generated from rpc clearmesh.bank.v1.BankAdapterService.PullFunds
    */

@@ -1,0 +1,94 @@
+// Pure checks of request fields; each failure names the field (ErrorInfo.metadata.field).
+import type { Money } from "@clearmesh/contracts";
+import { PARTICIPANT_ID_PATTERN } from "@clearmesh/trust";
+import { CommerceFailure, invalidField } from "./errors.js";
+
+export const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$/;
+export const KEY_ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
+export const CURRENCY_PATTERN = /^[A-Z]{3}$/;
+export const INT64_MAX = 2n ** 63n - 1n;
+export const PUBLIC_KEY_BYTES = 32;
+export const MAX_NAME_CHARS = 200;
+export const MAX_URL_CHARS = 2_048;
+export const MAX_DESCRIPTION_CHARS = 500;
+export const MAX_REFERENCE_CHARS = 128;
+export const MAX_REASON_CHARS = 200;
+export const MAX_CARD_TOKEN_CHARS = 256;
+export const MAX_METADATA_ENTRIES = 20;
+export const MAX_METADATA_KEY_CHARS = 40;
+export const MAX_METADATA_VALUE_CHARS = 500;
+export const DEFAULT_PAGE_SIZE = 50;
+export const MAX_PAGE_SIZE = 500;
+
+export function requireId(field: string, value: string): string {
+  if (!ID_PATTERN.test(value)) throw invalidField(field, "must be 1-64 characters of [A-Za-z0-9._:-] (a UUID or ULID)");
+  return value;
+}
+
+export function requireParticipantId(field: string, value: string): string {
+  if (!PARTICIPANT_ID_PATTERN.test(value)) throw invalidField(field, "must match [a-z0-9][a-z0-9-]{2,31}");
+  return value;
+}
+
+export function requireText(field: string, value: string, maxChars: number, required = false): string {
+  if (required && value.trim().length === 0) throw invalidField(field, "is required");
+  if (value.length > maxChars) throw invalidField(field, `must be at most ${maxChars} characters`);
+  if (/[\u0000-\u001f\u007f]/.test(value)) throw invalidField(field, "must not contain control characters");
+  return value;
+}
+
+/** A positive amount that fits int64. */
+export function requirePositiveMoney(field: string, money: Money | undefined): { currency: string; amountMinor: bigint } {
+  if (!money) throw invalidField(field, "is required");
+  if (!CURRENCY_PATTERN.test(money.currency)) throw invalidField(`${field}.currency`, "must be an ISO 4217 code of three upper-case letters");
+  if (money.amountMinor <= 0n) throw invalidField(`${field}.amount_minor`, "must be positive");
+  if (money.amountMinor > INT64_MAX) throw invalidField(`${field}.amount_minor`, "exceeds int64");
+  return { currency: money.currency, amountMinor: money.amountMinor };
+}
+
+/** An http(s) URL with a host and no credentials; anything else is WEBHOOK_URL_INVALID. */
+export function requireWebhookUrl(value: string): string {
+  const refuse = (problem: string) => new CommerceFailure("WEBHOOK_URL_INVALID", `webhook_url ${problem}`, { field: "webhook_url" });
+  if (value.length === 0 || value.length > MAX_URL_CHARS) throw refuse(`must be 1 to ${MAX_URL_CHARS} characters`);
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw refuse("is not a URL");
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") throw refuse("must use http or https");
+  if (url.hostname === "") throw refuse("must name a host");
+  if (url.username !== "" || url.password !== "") throw refuse("must not carry credentials");
+  return value;
+}
+
+export function requireMetadata(metadata: Record<string, string>): Record<string, string> {
+  const entries = Object.entries(metadata);
+  if (entries.length > MAX_METADATA_ENTRIES) throw invalidField("metadata", `must have at most ${MAX_METADATA_ENTRIES} entries`);
+  for (const [key, value] of entries) {
+    if (key.length === 0 || key.length > MAX_METADATA_KEY_CHARS) throw invalidField("metadata", `keys must be 1 to ${MAX_METADATA_KEY_CHARS} characters`);
+    requireText(`metadata.${key}`, key, MAX_METADATA_KEY_CHARS);
+    requireText(`metadata.${key}`, value, MAX_METADATA_VALUE_CHARS);
+  }
+  return Object.fromEntries(entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}
+
+/** The page size asked for (0 = default), bounded. */
+export function pageSizeOf(pageSize: number | undefined): number {
+  const size = pageSize ?? 0;
+  if (size < 0 || size > MAX_PAGE_SIZE) throw invalidField("page.page_size", `must be 0 to ${MAX_PAGE_SIZE}`);
+  return size === 0 ? DEFAULT_PAGE_SIZE : size;
+}
+
+/** Opaque page tokens: "p1:" + the parts of the last row's sort key. */
+export function encodePageToken(parts: readonly string[]): string {
+  return Buffer.from(`p1:${parts.join("\u0000")}`).toString("base64url");
+}
+
+export function decodePageToken(token: string, partCount: number): string[] | undefined {
+  if (token === "") return undefined;
+  const text = Buffer.from(token, "base64url").toString("utf8");
+  const parts = text.startsWith("p1:") ? text.slice(3).split("\u0000") : [];
+  if (parts.length !== partCount) throw invalidField("page.page_token", "is not a token this server issued");
+  return parts;
+}
