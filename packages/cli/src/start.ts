@@ -10,6 +10,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { ClearingService, ParticipantKind } from "@clearmesh/contracts";
 import { DEFAULT_PORTS, SERVICE_NAMES, createSignedClient, ensureKeyFiles, type ServiceName } from "@clearmesh/runtime";
+import { startLocalSinks, type LocalSinks } from "@clearmesh/notifier";
 import type { SigningKey } from "@clearmesh/trust";
 
 const repositoryRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
@@ -69,18 +70,23 @@ export async function startMesh(options: MeshOptions = {}): Promise<RunningMesh>
   const nats = await ensureNats(environment.NATS_URL ?? "nats://127.0.0.1:4222", dataDir, print, environment.NATS_SERVER_BIN);
   if (nats.process) children.push(nats.process);
   let stopping = false;
+  let sinks: LocalSinks | undefined;
   let reportFailure!: (name: string) => void;
   const failed = new Promise<string>((resolve) => { reportFailure = resolve; });
   const stop = async () => {
     stopping = true;
     await Promise.all(children.reverse().map(stopChild));
+    await sinks?.stop();
   };
   const launch = (service: ServiceName) => {
-    const child = spawnService(service, { ...environment, CLEARMESH_DATA_DIR: dataDir, NATS_URL: nats.url, GRPC_PORT: String(ports[service].grpc), HTTP_PORT: String(ports[service].http), CLEARING_ADDRESS: `127.0.0.1:${ports.clearing.grpc}` }, dataDir);
+    const sinkUrls = { SMTP_URL: environment.SMTP_URL || sinks?.smtpUrl, SMS_GATEWAY_URL: environment.SMS_GATEWAY_URL || sinks?.smsGatewayUrl };
+    const child = spawnService(service, { ...environment, ...sinkUrls, CLEARMESH_DATA_DIR: dataDir, NATS_URL: nats.url, GRPC_PORT: String(ports[service].grpc), HTTP_PORT: String(ports[service].http), CLEARING_ADDRESS: `127.0.0.1:${ports.clearing.grpc}`, BANK_ADAPTER_ADDRESS: `127.0.0.1:${ports["bank-adapter"].grpc}` }, dataDir);
     children.push(child);
     child.once("exit", (code) => { if (!stopping) reportFailure(`${service} exited with code ${code}; see ${path.join(dataDir, "logs", `${service}.log`)}`); });
   };
   try {
+    sinks = await startSinks(environment, dataDir);
+    if (sinks) print(`local sinks: mail ${sinks.smtpUrl} -> ${sinks.mail.dir}, SMS ${sinks.smsGatewayUrl} -> ${sinks.sms.dir}`);
     launch("clearing");
     await waitHealthy("clearing", ports.clearing.http, failed);
     await registerParticipants(`127.0.0.1:${ports.clearing.grpc}`, keys);
@@ -92,6 +98,16 @@ export async function startMesh(options: MeshOptions = {}): Promise<RunningMesh>
   }
   printEndpoints(print, ports, nats.url, dataDir);
   return { ports, natsUrl: nats.url, stop, failed };
+}
+
+/** The notifier's local mail and SMS sinks, unless SMTP_URL and SMS_GATEWAY_URL both point elsewhere (docs/notifier.md). */
+async function startSinks(environment: Record<string, string | undefined>, dataDir: string): Promise<LocalSinks | undefined> {
+  if (environment.SMTP_URL && environment.SMS_GATEWAY_URL) return undefined;
+  const port = (value: string | undefined) => (value ? Number(value) : undefined);
+  return startLocalSinks({
+    dataDir, smtpPort: port(environment.SMTP_SINK_PORT), smsPort: port(environment.SMS_SINK_PORT),
+    freePortIfTaken: !environment.SMTP_SINK_PORT && !environment.SMS_SINK_PORT,
+  });
 }
 
 /** A data key ring for sealing (`k1:<64 hex>`), created once with mode 0600. */
