@@ -67,7 +67,7 @@ export async function startTestMesh(options: TestMeshOptions = {}): Promise<Test
   };
   if (!options.clearingOnly) {
     try {
-      let withClearing = { ...environment, CLEARING_ADDRESS: `127.0.0.1:${services.clearing.grpcPort}` };
+      let withClearing: Record<string, string> = { ...environment, CLEARING_ADDRESS: `127.0.0.1:${services.clearing.grpcPort}` };
       services["bank-adapter"] = await startBankAdapter(loadSettings(bankAdapterSettingsSchema(), withClearing), { logger: logger("bank-adapter") });
       withClearing = { ...withClearing, BANK_ADAPTER_ADDRESS: `127.0.0.1:${services["bank-adapter"].grpcPort}` };
       services.wallet = await startWallet(loadSettings(walletSettingsSchema(), withClearing), { logger: logger("wallet") });
