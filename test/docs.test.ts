@@ -17,3 +17,13 @@ describe("docs", () => {
     }
   });
 });
+
+describe("docs/protocol.md §1", () => {
+  it("names exactly the wallet's unsigned end-user methods", async () => {
+    const { UNSIGNED_METHODS } = await import("@clearmesh/wallet");
+    const protocol = fs.readFileSync(new URL("../docs/protocol.md", import.meta.url), "utf8");
+    const section = protocol.slice(protocol.indexOf("- Unsigned methods are exactly"), protocol.indexOf("- Requests larger than"));
+    const listed = [...section.matchAll(/`([A-Z][A-Za-z]+)`/g)].map((match) => match[1]).sort();
+    expect(listed).toEqual([...UNSIGNED_METHODS].sort());
+  });
+});

@@ -70,8 +70,9 @@ export async function startTestMesh(options: TestMeshOptions = {}): Promise<Test
       let withClearing: Record<string, string> = { ...environment, CLEARING_ADDRESS: `127.0.0.1:${services.clearing.grpcPort}` };
       services["bank-adapter"] = await startBankAdapter(loadSettings(bankAdapterSettingsSchema(), withClearing), { logger: logger("bank-adapter") });
       withClearing = { ...withClearing, BANK_ADAPTER_ADDRESS: `127.0.0.1:${services["bank-adapter"].grpcPort}` };
-      services.wallet = await startWallet(loadSettings(walletSettingsSchema(), withClearing), { logger: logger("wallet") });
       services["e-commerce-connector"] = await startCommerceConnector(loadSettings(commerceConnectorSettingsSchema(), withClearing), { logger: logger("e-commerce-connector") });
+      withClearing = { ...withClearing, COMMERCE_ADDRESS: `127.0.0.1:${services["e-commerce-connector"].grpcPort}` };
+      services.wallet = await startWallet(loadSettings(walletSettingsSchema(), withClearing), { logger: logger("wallet") });
       services.notifier = await startNotifier(loadSettings(notifierSettingsSchema(), withClearing), { logger: logger("notifier") });
       await Promise.all(Object.values(services).map((service) => service.ready));
     } catch (error) {

@@ -80,7 +80,7 @@ export async function startMesh(options: MeshOptions = {}): Promise<RunningMesh>
   };
   const launch = (service: ServiceName) => {
     const sinkUrls = { SMTP_URL: environment.SMTP_URL || sinks?.smtpUrl, SMS_GATEWAY_URL: environment.SMS_GATEWAY_URL || sinks?.smsGatewayUrl };
-    const child = spawnService(service, { ...environment, ...sinkUrls, CLEARMESH_DATA_DIR: dataDir, NATS_URL: nats.url, GRPC_PORT: String(ports[service].grpc), HTTP_PORT: String(ports[service].http), CLEARING_ADDRESS: `127.0.0.1:${ports.clearing.grpc}`, BANK_ADAPTER_ADDRESS: `127.0.0.1:${ports["bank-adapter"].grpc}` }, dataDir);
+    const child = spawnService(service, { ...environment, ...sinkUrls, CLEARMESH_DATA_DIR: dataDir, NATS_URL: nats.url, GRPC_PORT: String(ports[service].grpc), HTTP_PORT: String(ports[service].http), CLEARING_ADDRESS: `127.0.0.1:${ports.clearing.grpc}`, BANK_ADAPTER_ADDRESS: `127.0.0.1:${ports["bank-adapter"].grpc}`, COMMERCE_ADDRESS: `127.0.0.1:${ports["e-commerce-connector"].grpc}` }, dataDir);
     children.push(child);
     child.once("exit", (code) => { if (!stopping) reportFailure(`${service} exited with code ${code}; see ${path.join(dataDir, "logs", `${service}.log`)}`); });
   };

@@ -2,13 +2,14 @@
 // @generated from file clearmesh/wallet/v1/wallet.proto (package clearmesh.wallet.v1, syntax proto3)
 /* eslint-disable */
 
-// The wallet service: end users, their wallets and balances, and their payments.
-// First version; the wallet issue completes it.
+// The wallet service: end users, their wallets and balances, and their payments (docs/wallet.md).
 
-import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
-import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
-import type { Money } from "../../common/v1/common_pb.js";
+import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
+import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { Money, PageRequest, PageResponse } from "../../common/v1/common_pb.js";
 import { file_clearmesh_common_v1_common } from "../../common/v1/common_pb.js";
+import type { Channel } from "../../notify/v1/notify_pb.js";
+import { file_clearmesh_notify_v1_notify } from "../../notify/v1/notify_pb.js";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
@@ -17,7 +18,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file clearmesh/wallet/v1/wallet.proto.
  */
 export const file_clearmesh_wallet_v1_wallet: GenFile = /*@__PURE__*/
-  fileDesc("CiBjbGVhcm1lc2gvd2FsbGV0L3YxL3dhbGxldC5wcm90bxITY2xlYXJtZXNoLndhbGxldC52MSJbChNSZWdpc3RlclVzZXJSZXF1ZXN0Eg0KBWVtYWlsGAEgASgJEg0KBXBob25lGAIgASgJEhQKDGRpc3BsYXlfbmFtZRgDIAEoCRIQCghwYXNzd29yZBgEIAEoCSJsCgRVc2VyEg8KB3VzZXJfaWQYASABKAkSDQoFZW1haWwYAiABKAkSFAoMZGlzcGxheV9uYW1lGAMgASgJEi4KCmNyZWF0ZWRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIkIKDExvZ2luUmVxdWVzdBINCgVlbWFpbBgBIAEoCRIQCghwYXNzd29yZBgCIAEoCRIRCgl0b3RwX2NvZGUYAyABKAkiVgoNTG9naW5SZXNwb25zZRIVCg1zZXNzaW9uX3Rva2VuGAEgASgJEi4KCmV4cGlyZXNfYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIhQKEkdldEJhbGFuY2VzUmVxdWVzdCJDChNHZXRCYWxhbmNlc1Jlc3BvbnNlEiwKCGJhbGFuY2VzGAEgAygLMhouY2xlYXJtZXNoLmNvbW1vbi52MS5Nb25leSJAChdHZXRQcm92aWRlckJvb2tzUmVxdWVzdBITCgtwcm92aWRlcl9pZBgBIAEoCRIQCghjdXJyZW5jeRgCIAEoCSKBAQoNUHJvdmlkZXJCb29rcxITCgtwcm92aWRlcl9pZBgBIAEoCRIxCg11c2VyX2JhbGFuY2VzGAIgASgLMhouY2xlYXJtZXNoLmNvbW1vbi52MS5Nb25leRIoCgRoZWxkGAMgASgLMhouY2xlYXJtZXNoLmNvbW1vbi52MS5Nb25leTL8AgoNV2FsbGV0U2VydmljZRJTCgxSZWdpc3RlclVzZXISKC5jbGVhcm1lc2gud2FsbGV0LnYxLlJlZ2lzdGVyVXNlclJlcXVlc3QaGS5jbGVhcm1lc2gud2FsbGV0LnYxLlVzZXISTgoFTG9naW4SIS5jbGVhcm1lc2gud2FsbGV0LnYxLkxvZ2luUmVxdWVzdBoiLmNsZWFybWVzaC53YWxsZXQudjEuTG9naW5SZXNwb25zZRJgCgtHZXRCYWxhbmNlcxInLmNsZWFybWVzaC53YWxsZXQudjEuR2V0QmFsYW5jZXNSZXF1ZXN0GiguY2xlYXJtZXNoLndhbGxldC52MS5HZXRCYWxhbmNlc1Jlc3BvbnNlEmQKEEdldFByb3ZpZGVyQm9va3MSLC5jbGVhcm1lc2gud2FsbGV0LnYxLkdldFByb3ZpZGVyQm9va3NSZXF1ZXN0GiIuY2xlYXJtZXNoLndhbGxldC52MS5Qcm92aWRlckJvb2tzYgZwcm90bzM", [file_clearmesh_common_v1_common, file_google_protobuf_timestamp]);
+  fileDesc("CiBjbGVhcm1lc2gvd2FsbGV0L3YxL3dhbGxldC5wcm90bxITY2xlYXJtZXNoLndhbGxldC52MSJwChNSZWdpc3RlclVzZXJSZXF1ZXN0Eg0KBWVtYWlsGAEgASgJEg0KBXBob25lGAIgASgJEhQKDGRpc3BsYXlfbmFtZRgDIAEoCRIQCghwYXNzd29yZBgEIAEoCRITCgtwcm92aWRlcl9pZBgFIAEoCSKmAQoEVXNlchIPCgd1c2VyX2lkGAEgASgJEg0KBWVtYWlsGAIgASgJEhQKDGRpc3BsYXlfbmFtZRgDIAEoCRIuCgpjcmVhdGVkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBITCgtwcm92aWRlcl9pZBgFIAEoCRINCgVwaG9uZRgGIAEoCRIUCgx0b3RwX2VuYWJsZWQYByABKAgiVwoMTG9naW5SZXF1ZXN0Eg0KBWVtYWlsGAEgASgJEhAKCHBhc3N3b3JkGAIgASgJEhEKCXRvdHBfY29kZRgDIAEoCRITCgtwcm92aWRlcl9pZBgEIAEoCSJWCg1Mb2dpblJlc3BvbnNlEhUKDXNlc3Npb25fdG9rZW4YASABKAkSLgoKZXhwaXJlc19hdBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiDwoNTG9nb3V0UmVxdWVzdCIQCg5Mb2dvdXRSZXNwb25zZSJHChVDaGFuZ2VQYXNzd29yZFJlcXVlc3QSGAoQY3VycmVudF9wYXNzd29yZBgBIAEoCRIUCgxuZXdfcGFzc3dvcmQYAiABKAkiMAoWQ2hhbmdlUGFzc3dvcmRSZXNwb25zZRIWCg5zZXNzaW9uc19lbmRlZBgBIAEoBSITChFFbnJvbGxUb3RwUmVxdWVzdCI5ChJFbnJvbGxUb3RwUmVzcG9uc2USEwoLb3RwYXV0aF91cmkYASABKAkSDgoGc2VjcmV0GAIgASgJIiIKEkNvbmZpcm1Ub3RwUmVxdWVzdBIMCgRjb2RlGAEgASgJIhUKE0NvbmZpcm1Ub3RwUmVzcG9uc2UiFAoSR2V0QmFsYW5jZXNSZXF1ZXN0IngKE0dldEJhbGFuY2VzUmVzcG9uc2USLAoIYmFsYW5jZXMYASADKAsyGi5jbGVhcm1lc2guY29tbW9uLnYxLk1vbmV5EjMKB3dhbGxldHMYAiADKAsyIi5jbGVhcm1lc2gud2FsbGV0LnYxLldhbGxldEJhbGFuY2UilQEKDVdhbGxldEJhbGFuY2USKwoHYmFsYW5jZRgBIAEoCzIaLmNsZWFybWVzaC5jb21tb24udjEuTW9uZXkSKAoEaGVsZBgCIAEoCzIaLmNsZWFybWVzaC5jb21tb24udjEuTW9uZXkSLQoJYXZhaWxhYmxlGAMgASgLMhouY2xlYXJtZXNoLmNvbW1vbi52MS5Nb25leSLRAwoRV2FsbGV0VHJhbnNhY3Rpb24SFgoOdHJhbnNhY3Rpb25faWQYASABKAkSEgoKcmVxdWVzdF9pZBgCIAEoCRI4CgRraW5kGAMgASgOMiouY2xlYXJtZXNoLndhbGxldC52MS5XYWxsZXRUcmFuc2FjdGlvbktpbmQSOgoFc3RhdGUYBCABKA4yKy5jbGVhcm1lc2gud2FsbGV0LnYxLldhbGxldFRyYW5zYWN0aW9uU3RhdGUSKgoGYW1vdW50GAUgASgLMhouY2xlYXJtZXNoLmNvbW1vbi52MS5Nb25leRInCgNmZWUYBiABKAsyGi5jbGVhcm1lc2guY29tbW9uLnYxLk1vbmV5EhQKDGNvdW50ZXJwYXJ0eRgHIAEoCRITCgt0cmFuc2Zlcl9pZBgIIAEoCRIWCg5mYWlsdXJlX3JlYXNvbhgJIAEoCRIuCgpjcmVhdGVkX2F0GAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIwCgxjb21wbGV0ZWRfYXQYCyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiAKGGNvdW50ZXJwYXJ0eV9wcm92aWRlcl9pZBgMIAEoCSK9AQoXTGlzdFRyYW5zYWN0aW9uc1JlcXVlc3QSEAoIY3VycmVuY3kYASABKAkSMAoMY3JlYXRlZF9mcm9tGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpjcmVhdGVkX3RvGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgRwYWdlGAQgASgLMiAuY2xlYXJtZXNoLmNvbW1vbi52MS5QYWdlUmVxdWVzdCKJAQoYTGlzdFRyYW5zYWN0aW9uc1Jlc3BvbnNlEjwKDHRyYW5zYWN0aW9ucxgBIAMoCzImLmNsZWFybWVzaC53YWxsZXQudjEuV2FsbGV0VHJhbnNhY3Rpb24SLwoEcGFnZRgCIAEoCzIhLmNsZWFybWVzaC5jb21tb24udjEuUGFnZVJlc3BvbnNlIi8KFUdldFRyYW5zYWN0aW9uUmVxdWVzdBIWCg50cmFuc2FjdGlvbl9pZBgBIAEoCSJNChBRdW90ZVNlbmRSZXF1ZXN0Eg0KBXBheWVlGAEgASgJEioKBmFtb3VudBgCIAEoCzIaLmNsZWFybWVzaC5jb21tb24udjEuTW9uZXki8QEKCVNlbmRRdW90ZRIQCghxdW90ZV9pZBgBIAEoCRIqCgZhbW91bnQYAiABKAsyGi5jbGVhcm1lc2guY29tbW9uLnYxLk1vbmV5EicKA2ZlZRgDIAEoCzIaLmNsZWFybWVzaC5jb21tb24udjEuTW9uZXkSMgoOcmVjZWl2ZV9hbW91bnQYBCABKAsyGi5jbGVhcm1lc2guY29tbW9uLnYxLk1vbmV5EhkKEXBheWVlX3Byb3ZpZGVyX2lkGAUgASgJEi4KCmV4cGlyZXNfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wInMKEFNlbmRNb25leVJlcXVlc3QSEgoKcmVxdWVzdF9pZBgBIAEoCRINCgVwYXllZRgCIAEoCRIqCgZhbW91bnQYAyABKAsyGi5jbGVhcm1lc2guY29tbW9uLnYxLk1vbmV5EhAKCHF1b3RlX2lkGAQgASgJIlYKFk5vdGlmaWNhdGlvblByZWZlcmVuY2USDAoEa2luZBgBIAEoCRIuCghjaGFubmVscxgCIAMoDjIcLmNsZWFybWVzaC5ub3RpZnkudjEuQ2hhbm5lbCJlCiFTZXROb3RpZmljYXRpb25QcmVmZXJlbmNlc1JlcXVlc3QSQAoLcHJlZmVyZW5jZXMYASADKAsyKy5jbGVhcm1lc2gud2FsbGV0LnYxLk5vdGlmaWNhdGlvblByZWZlcmVuY2UiIwohR2V0Tm90aWZpY2F0aW9uUHJlZmVyZW5jZXNSZXF1ZXN0IlsKF05vdGlmaWNhdGlvblByZWZlcmVuY2VzEkAKC3ByZWZlcmVuY2VzGAEgAygLMisuY2xlYXJtZXNoLndhbGxldC52MS5Ob3RpZmljYXRpb25QcmVmZXJlbmNlIiQKEEVyYXNlVXNlclJlcXVlc3QSEAoIcGFzc3dvcmQYASABKAkiUwoRRXJhc2VVc2VyUmVzcG9uc2USDwoHdXNlcl9pZBgBIAEoCRItCgllcmFzZWRfYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIkAKF0dldFByb3ZpZGVyQm9va3NSZXF1ZXN0EhMKC3Byb3ZpZGVyX2lkGAEgASgJEhAKCGN1cnJlbmN5GAIgASgJIuIBCg1Qcm92aWRlckJvb2tzEhMKC3Byb3ZpZGVyX2lkGAEgASgJEjEKDXVzZXJfYmFsYW5jZXMYAiABKAsyGi5jbGVhcm1lc2guY29tbW9uLnYxLk1vbmV5EigKBGhlbGQYAyABKAsyGi5jbGVhcm1lc2guY29tbW9uLnYxLk1vbmV5Eh8KF2NsZWFyaW5nX3Bvc2l0aW9uX21pbm9yGAQgASgDEiwKCHN1c3BlbnNlGAUgASgLMhouY2xlYXJtZXNoLmNvbW1vbi52MS5Nb25leRIQCghiYWxhbmNlZBgGIAEoCCK6AQoWTGlua0JhbmtBY2NvdW50UmVxdWVzdBISCgpyZXF1ZXN0X2lkGAEgASgJEg8KB2JhbmtfaWQYAiABKAkSEgoKYWNjb3VudF9pZBgDIAEoCRI2ChJwZXJfdHJhbnNmZXJfbGltaXQYBCABKAsyGi5jbGVhcm1lc2guY29tbW9uLnYxLk1vbmV5Ei8KC2RhaWx5X2xpbWl0GAUgASgLMhouY2xlYXJtZXNoLmNvbW1vbi52MS5Nb25leSI6ChlDb25maXJtQmFua0FjY291bnRSZXF1ZXN0Eg8KB2xpbmtfaWQYASABKAkSDAoEY29kZRgCIAEoCSIZChdMaXN0QmFua0FjY291bnRzUmVxdWVzdCJTChhMaXN0QmFua0FjY291bnRzUmVzcG9uc2USNwoNYmFua19hY2NvdW50cxgBIAMoCzIgLmNsZWFybWVzaC53YWxsZXQudjEuQmFua0FjY291bnQi4wEKC0JhbmtBY2NvdW50Eg8KB2xpbmtfaWQYASABKAkSDwoHYmFua19pZBgCIAEoCRIdChVtYXNrZWRfYWNjb3VudF9udW1iZXIYAyABKAkSNAoFc3RhdGUYBCABKA4yJS5jbGVhcm1lc2gud2FsbGV0LnYxLkJhbmtBY2NvdW50U3RhdGUSEAoIY3VycmVuY3kYBSABKAkSMwoPY29kZV9leHBpcmVzX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIWCg5mYWlsdXJlX3JlYXNvbhgHIAEoCSJfCgxUb3BVcFJlcXVlc3QSEgoKcmVxdWVzdF9pZBgBIAEoCRIPCgdsaW5rX2lkGAIgASgJEioKBmFtb3VudBgDIAEoCzIaLmNsZWFybWVzaC5jb21tb24udjEuTW9uZXkiYgoPV2l0aGRyYXdSZXF1ZXN0EhIKCnJlcXVlc3RfaWQYASABKAkSDwoHbGlua19pZBgCIAEoCRIqCgZhbW91bnQYAyABKAsyGi5jbGVhcm1lc2guY29tbW9uLnYxLk1vbmV5IkgKF1BheVBheW1lbnRJbnRlbnRSZXF1ZXN0EhIKCnJlcXVlc3RfaWQYASABKAkSGQoRcGF5bWVudF9pbnRlbnRfaWQYAiABKAkq+QEKFVdhbGxldFRyYW5zYWN0aW9uS2luZBInCiNXQUxMRVRfVFJBTlNBQ1RJT05fS0lORF9VTlNQRUNJRklFRBAAEiAKHFdBTExFVF9UUkFOU0FDVElPTl9LSU5EX1NFTlQQARIkCiBXQUxMRVRfVFJBTlNBQ1RJT05fS0lORF9SRUNFSVZFRBACEiIKHldBTExFVF9UUkFOU0FDVElPTl9LSU5EX1RPUF9VUBADEiYKIldBTExFVF9UUkFOU0FDVElPTl9LSU5EX1dJVEhEUkFXQUwQBBIjCh9XQUxMRVRfVFJBTlNBQ1RJT05fS0lORF9QQVlNRU5UEAUqtQEKFldhbGxldFRyYW5zYWN0aW9uU3RhdGUSKAokV0FMTEVUX1RSQU5TQUNUSU9OX1NUQVRFX1VOU1BFQ0lGSUVEEAASJAogV0FMTEVUX1RSQU5TQUNUSU9OX1NUQVRFX1BFTkRJTkcQARImCiJXQUxMRVRfVFJBTlNBQ1RJT05fU1RBVEVfQ09NUExFVEVEEAISIwofV0FMTEVUX1RSQU5TQUNUSU9OX1NUQVRFX0ZBSUxFRBADKsMBChBCYW5rQWNjb3VudFN0YXRlEiIKHkJBTktfQUNDT1VOVF9TVEFURV9VTlNQRUNJRklFRBAAEiAKHEJBTktfQUNDT1VOVF9TVEFURV9SRVFVRVNURUQQARIrCidCQU5LX0FDQ09VTlRfU1RBVEVfUEVORElOR19DT05GSVJNQVRJT04QAhIdChlCQU5LX0FDQ09VTlRfU1RBVEVfQUNUSVZFEAMSHQoZQkFOS19BQ0NPVU5UX1NUQVRFX0ZBSUxFRBAEMrsQCg1XYWxsZXRTZXJ2aWNlElMKDFJlZ2lzdGVyVXNlchIoLmNsZWFybWVzaC53YWxsZXQudjEuUmVnaXN0ZXJVc2VyUmVxdWVzdBoZLmNsZWFybWVzaC53YWxsZXQudjEuVXNlchJOCgVMb2dpbhIhLmNsZWFybWVzaC53YWxsZXQudjEuTG9naW5SZXF1ZXN0GiIuY2xlYXJtZXNoLndhbGxldC52MS5Mb2dpblJlc3BvbnNlElEKBkxvZ291dBIiLmNsZWFybWVzaC53YWxsZXQudjEuTG9nb3V0UmVxdWVzdBojLmNsZWFybWVzaC53YWxsZXQudjEuTG9nb3V0UmVzcG9uc2USaQoOQ2hhbmdlUGFzc3dvcmQSKi5jbGVhcm1lc2gud2FsbGV0LnYxLkNoYW5nZVBhc3N3b3JkUmVxdWVzdBorLmNsZWFybWVzaC53YWxsZXQudjEuQ2hhbmdlUGFzc3dvcmRSZXNwb25zZRJdCgpFbnJvbGxUb3RwEiYuY2xlYXJtZXNoLndhbGxldC52MS5FbnJvbGxUb3RwUmVxdWVzdBonLmNsZWFybWVzaC53YWxsZXQudjEuRW5yb2xsVG90cFJlc3BvbnNlEmAKC0NvbmZpcm1Ub3RwEicuY2xlYXJtZXNoLndhbGxldC52MS5Db25maXJtVG90cFJlcXVlc3QaKC5jbGVhcm1lc2gud2FsbGV0LnYxLkNvbmZpcm1Ub3RwUmVzcG9uc2USYAoLR2V0QmFsYW5jZXMSJy5jbGVhcm1lc2gud2FsbGV0LnYxLkdldEJhbGFuY2VzUmVxdWVzdBooLmNsZWFybWVzaC53YWxsZXQudjEuR2V0QmFsYW5jZXNSZXNwb25zZRJvChBMaXN0VHJhbnNhY3Rpb25zEiwuY2xlYXJtZXNoLndhbGxldC52MS5MaXN0VHJhbnNhY3Rpb25zUmVxdWVzdBotLmNsZWFybWVzaC53YWxsZXQudjEuTGlzdFRyYW5zYWN0aW9uc1Jlc3BvbnNlEmQKDkdldFRyYW5zYWN0aW9uEiouY2xlYXJtZXNoLndhbGxldC52MS5HZXRUcmFuc2FjdGlvblJlcXVlc3QaJi5jbGVhcm1lc2gud2FsbGV0LnYxLldhbGxldFRyYW5zYWN0aW9uElIKCVF1b3RlU2VuZBIlLmNsZWFybWVzaC53YWxsZXQudjEuUXVvdGVTZW5kUmVxdWVzdBoeLmNsZWFybWVzaC53YWxsZXQudjEuU2VuZFF1b3RlEloKCVNlbmRNb25leRIlLmNsZWFybWVzaC53YWxsZXQudjEuU2VuZE1vbmV5UmVxdWVzdBomLmNsZWFybWVzaC53YWxsZXQudjEuV2FsbGV0VHJhbnNhY3Rpb24SggEKGlNldE5vdGlmaWNhdGlvblByZWZlcmVuY2VzEjYuY2xlYXJtZXNoLndhbGxldC52MS5TZXROb3RpZmljYXRpb25QcmVmZXJlbmNlc1JlcXVlc3QaLC5jbGVhcm1lc2gud2FsbGV0LnYxLk5vdGlmaWNhdGlvblByZWZlcmVuY2VzEoIBChpHZXROb3RpZmljYXRpb25QcmVmZXJlbmNlcxI2LmNsZWFybWVzaC53YWxsZXQudjEuR2V0Tm90aWZpY2F0aW9uUHJlZmVyZW5jZXNSZXF1ZXN0GiwuY2xlYXJtZXNoLndhbGxldC52MS5Ob3RpZmljYXRpb25QcmVmZXJlbmNlcxJaCglFcmFzZVVzZXISJS5jbGVhcm1lc2gud2FsbGV0LnYxLkVyYXNlVXNlclJlcXVlc3QaJi5jbGVhcm1lc2gud2FsbGV0LnYxLkVyYXNlVXNlclJlc3BvbnNlEmAKD0xpbmtCYW5rQWNjb3VudBIrLmNsZWFybWVzaC53YWxsZXQudjEuTGlua0JhbmtBY2NvdW50UmVxdWVzdBogLmNsZWFybWVzaC53YWxsZXQudjEuQmFua0FjY291bnQSZgoSQ29uZmlybUJhbmtBY2NvdW50Ei4uY2xlYXJtZXNoLndhbGxldC52MS5Db25maXJtQmFua0FjY291bnRSZXF1ZXN0GiAuY2xlYXJtZXNoLndhbGxldC52MS5CYW5rQWNjb3VudBJvChBMaXN0QmFua0FjY291bnRzEiwuY2xlYXJtZXNoLndhbGxldC52MS5MaXN0QmFua0FjY291bnRzUmVxdWVzdBotLmNsZWFybWVzaC53YWxsZXQudjEuTGlzdEJhbmtBY2NvdW50c1Jlc3BvbnNlElIKBVRvcFVwEiEuY2xlYXJtZXNoLndhbGxldC52MS5Ub3BVcFJlcXVlc3QaJi5jbGVhcm1lc2gud2FsbGV0LnYxLldhbGxldFRyYW5zYWN0aW9uElgKCFdpdGhkcmF3EiQuY2xlYXJtZXNoLndhbGxldC52MS5XaXRoZHJhd1JlcXVlc3QaJi5jbGVhcm1lc2gud2FsbGV0LnYxLldhbGxldFRyYW5zYWN0aW9uEmgKEFBheVBheW1lbnRJbnRlbnQSLC5jbGVhcm1lc2gud2FsbGV0LnYxLlBheVBheW1lbnRJbnRlbnRSZXF1ZXN0GiYuY2xlYXJtZXNoLndhbGxldC52MS5XYWxsZXRUcmFuc2FjdGlvbhJkChBHZXRQcm92aWRlckJvb2tzEiwuY2xlYXJtZXNoLndhbGxldC52MS5HZXRQcm92aWRlckJvb2tzUmVxdWVzdBoiLmNsZWFybWVzaC53YWxsZXQudjEuUHJvdmlkZXJCb29rc2IGcHJvdG8z", [file_clearmesh_common_v1_common, file_clearmesh_notify_v1_notify, file_google_protobuf_timestamp]);
 
 /**
  * Request of RegisterUser.
@@ -33,14 +34,14 @@ export type RegisterUserRequest = Message<"clearmesh.wallet.v1.RegisterUserReque
   email: string;
 
   /**
-   * Phone number in E.164, e.g. "+15551234567".
+   * Phone number in E.164, e.g. "+15551234567"; unique per provider.
    *
    * @generated from field: string phone = 2;
    */
   phone: string;
 
   /**
-   * Name shown to other users.
+   * Name shown to other users (1 to 100 characters).
    *
    * @generated from field: string display_name = 3;
    */
@@ -52,6 +53,14 @@ export type RegisterUserRequest = Message<"clearmesh.wallet.v1.RegisterUserReque
    * @generated from field: string password = 4;
    */
   password: string;
+
+  /**
+   * The hosted wallet provider the user joins, e.g. "wallet-b"; empty = the first provider the
+   * wallet process hosts (HOSTED_PARTICIPANTS).
+   *
+   * @generated from field: string provider_id = 5;
+   */
+  providerId: string;
 };
 
 /**
@@ -68,7 +77,7 @@ export const RegisterUserRequestSchema: GenMessage<RegisterUserRequest> = /*@__P
  */
 export type User = Message<"clearmesh.wallet.v1.User"> & {
   /**
-   * Opaque user id.
+   * Opaque user id; after erasure the pseudonym the ledger keeps.
    *
    * @generated from field: string user_id = 1;
    */
@@ -94,6 +103,27 @@ export type User = Message<"clearmesh.wallet.v1.User"> & {
    * @generated from field: google.protobuf.Timestamp created_at = 4;
    */
   createdAt?: Timestamp | undefined;
+
+  /**
+   * The wallet provider holding the user's wallets.
+   *
+   * @generated from field: string provider_id = 5;
+   */
+  providerId: string;
+
+  /**
+   * Phone number in E.164.
+   *
+   * @generated from field: string phone = 6;
+   */
+  phone: string;
+
+  /**
+   * Whether Login requires a TOTP code.
+   *
+   * @generated from field: bool totp_enabled = 7;
+   */
+  totpEnabled: boolean;
 };
 
 /**
@@ -129,6 +159,13 @@ export type LoginRequest = Message<"clearmesh.wallet.v1.LoginRequest"> & {
    * @generated from field: string totp_code = 3;
    */
   totpCode: string;
+
+  /**
+   * The hosted wallet provider the user belongs to; empty = the first hosted provider.
+   *
+   * @generated from field: string provider_id = 4;
+   */
+  providerId: string;
 };
 
 /**
@@ -167,6 +204,164 @@ export const LoginResponseSchema: GenMessage<LoginResponse> = /*@__PURE__*/
   messageDesc(file_clearmesh_wallet_v1_wallet, 3);
 
 /**
+ * Request of Logout.
+ *
+ * @generated from message clearmesh.wallet.v1.LogoutRequest
+ */
+export type LogoutRequest = Message<"clearmesh.wallet.v1.LogoutRequest"> & {
+};
+
+/**
+ * Describes the message clearmesh.wallet.v1.LogoutRequest.
+ * Use `create(LogoutRequestSchema)` to create a new message.
+ */
+export const LogoutRequestSchema: GenMessage<LogoutRequest> = /*@__PURE__*/
+  messageDesc(file_clearmesh_wallet_v1_wallet, 4);
+
+/**
+ * Response of Logout.
+ *
+ * @generated from message clearmesh.wallet.v1.LogoutResponse
+ */
+export type LogoutResponse = Message<"clearmesh.wallet.v1.LogoutResponse"> & {
+};
+
+/**
+ * Describes the message clearmesh.wallet.v1.LogoutResponse.
+ * Use `create(LogoutResponseSchema)` to create a new message.
+ */
+export const LogoutResponseSchema: GenMessage<LogoutResponse> = /*@__PURE__*/
+  messageDesc(file_clearmesh_wallet_v1_wallet, 5);
+
+/**
+ * Request of ChangePassword.
+ *
+ * @generated from message clearmesh.wallet.v1.ChangePasswordRequest
+ */
+export type ChangePasswordRequest = Message<"clearmesh.wallet.v1.ChangePasswordRequest"> & {
+  /**
+   * The password now.
+   *
+   * @generated from field: string current_password = 1;
+   */
+  currentPassword: string;
+
+  /**
+   * The new password: at least 12 characters and not a common password.
+   *
+   * @generated from field: string new_password = 2;
+   */
+  newPassword: string;
+};
+
+/**
+ * Describes the message clearmesh.wallet.v1.ChangePasswordRequest.
+ * Use `create(ChangePasswordRequestSchema)` to create a new message.
+ */
+export const ChangePasswordRequestSchema: GenMessage<ChangePasswordRequest> = /*@__PURE__*/
+  messageDesc(file_clearmesh_wallet_v1_wallet, 6);
+
+/**
+ * Response of ChangePassword.
+ *
+ * @generated from message clearmesh.wallet.v1.ChangePasswordResponse
+ */
+export type ChangePasswordResponse = Message<"clearmesh.wallet.v1.ChangePasswordResponse"> & {
+  /**
+   * How many other sessions were ended.
+   *
+   * @generated from field: int32 sessions_ended = 1;
+   */
+  sessionsEnded: number;
+};
+
+/**
+ * Describes the message clearmesh.wallet.v1.ChangePasswordResponse.
+ * Use `create(ChangePasswordResponseSchema)` to create a new message.
+ */
+export const ChangePasswordResponseSchema: GenMessage<ChangePasswordResponse> = /*@__PURE__*/
+  messageDesc(file_clearmesh_wallet_v1_wallet, 7);
+
+/**
+ * Request of EnrollTotp.
+ *
+ * @generated from message clearmesh.wallet.v1.EnrollTotpRequest
+ */
+export type EnrollTotpRequest = Message<"clearmesh.wallet.v1.EnrollTotpRequest"> & {
+};
+
+/**
+ * Describes the message clearmesh.wallet.v1.EnrollTotpRequest.
+ * Use `create(EnrollTotpRequestSchema)` to create a new message.
+ */
+export const EnrollTotpRequestSchema: GenMessage<EnrollTotpRequest> = /*@__PURE__*/
+  messageDesc(file_clearmesh_wallet_v1_wallet, 8);
+
+/**
+ * Response of EnrollTotp.
+ *
+ * @generated from message clearmesh.wallet.v1.EnrollTotpResponse
+ */
+export type EnrollTotpResponse = Message<"clearmesh.wallet.v1.EnrollTotpResponse"> & {
+  /**
+   * otpauth://totp/... URI (SHA1, 6 digits, 30 s) for an authenticator app.
+   *
+   * @generated from field: string otpauth_uri = 1;
+   */
+  otpauthUri: string;
+
+  /**
+   * The same secret in base32, for manual entry.
+   *
+   * @generated from field: string secret = 2;
+   */
+  secret: string;
+};
+
+/**
+ * Describes the message clearmesh.wallet.v1.EnrollTotpResponse.
+ * Use `create(EnrollTotpResponseSchema)` to create a new message.
+ */
+export const EnrollTotpResponseSchema: GenMessage<EnrollTotpResponse> = /*@__PURE__*/
+  messageDesc(file_clearmesh_wallet_v1_wallet, 9);
+
+/**
+ * Request of ConfirmTotp.
+ *
+ * @generated from message clearmesh.wallet.v1.ConfirmTotpRequest
+ */
+export type ConfirmTotpRequest = Message<"clearmesh.wallet.v1.ConfirmTotpRequest"> & {
+  /**
+   * A current code from the authenticator app.
+   *
+   * @generated from field: string code = 1;
+   */
+  code: string;
+};
+
+/**
+ * Describes the message clearmesh.wallet.v1.ConfirmTotpRequest.
+ * Use `create(ConfirmTotpRequestSchema)` to create a new message.
+ */
+export const ConfirmTotpRequestSchema: GenMessage<ConfirmTotpRequest> = /*@__PURE__*/
+  messageDesc(file_clearmesh_wallet_v1_wallet, 10);
+
+/**
+ * Response of ConfirmTotp.
+ *
+ * @generated from message clearmesh.wallet.v1.ConfirmTotpResponse
+ */
+export type ConfirmTotpResponse = Message<"clearmesh.wallet.v1.ConfirmTotpResponse"> & {
+};
+
+/**
+ * Describes the message clearmesh.wallet.v1.ConfirmTotpResponse.
+ * Use `create(ConfirmTotpResponseSchema)` to create a new message.
+ */
+export const ConfirmTotpResponseSchema: GenMessage<ConfirmTotpResponse> = /*@__PURE__*/
+  messageDesc(file_clearmesh_wallet_v1_wallet, 11);
+
+/**
  * Request of GetBalances.
  *
  * @generated from message clearmesh.wallet.v1.GetBalancesRequest
@@ -179,7 +374,7 @@ export type GetBalancesRequest = Message<"clearmesh.wallet.v1.GetBalancesRequest
  * Use `create(GetBalancesRequestSchema)` to create a new message.
  */
 export const GetBalancesRequestSchema: GenMessage<GetBalancesRequest> = /*@__PURE__*/
-  messageDesc(file_clearmesh_wallet_v1_wallet, 4);
+  messageDesc(file_clearmesh_wallet_v1_wallet, 12);
 
 /**
  * Response of GetBalances.
@@ -188,11 +383,18 @@ export const GetBalancesRequestSchema: GenMessage<GetBalancesRequest> = /*@__PUR
  */
 export type GetBalancesResponse = Message<"clearmesh.wallet.v1.GetBalancesResponse"> & {
   /**
-   * One balance per wallet currency.
+   * One available (spendable) balance per wallet currency.
    *
    * @generated from field: repeated clearmesh.common.v1.Money balances = 1;
    */
   balances: Money[];
+
+  /**
+   * One wallet per currency with its booked, held and available amounts.
+   *
+   * @generated from field: repeated clearmesh.wallet.v1.WalletBalance wallets = 2;
+   */
+  wallets: WalletBalance[];
 };
 
 /**
@@ -200,7 +402,491 @@ export type GetBalancesResponse = Message<"clearmesh.wallet.v1.GetBalancesRespon
  * Use `create(GetBalancesResponseSchema)` to create a new message.
  */
 export const GetBalancesResponseSchema: GenMessage<GetBalancesResponse> = /*@__PURE__*/
-  messageDesc(file_clearmesh_wallet_v1_wallet, 5);
+  messageDesc(file_clearmesh_wallet_v1_wallet, 13);
+
+/**
+ * One wallet of a user.
+ *
+ * @generated from message clearmesh.wallet.v1.WalletBalance
+ */
+export type WalletBalance = Message<"clearmesh.wallet.v1.WalletBalance"> & {
+  /**
+   * Booked balance: money the provider holds for the user.
+   *
+   * @generated from field: clearmesh.common.v1.Money balance = 1;
+   */
+  balance?: Money | undefined;
+
+  /**
+   * Part of the balance held for payments in flight.
+   *
+   * @generated from field: clearmesh.common.v1.Money held = 2;
+   */
+  held?: Money | undefined;
+
+  /**
+   * balance - held: what may be spent.
+   *
+   * @generated from field: clearmesh.common.v1.Money available = 3;
+   */
+  available?: Money | undefined;
+};
+
+/**
+ * Describes the message clearmesh.wallet.v1.WalletBalance.
+ * Use `create(WalletBalanceSchema)` to create a new message.
+ */
+export const WalletBalanceSchema: GenMessage<WalletBalance> = /*@__PURE__*/
+  messageDesc(file_clearmesh_wallet_v1_wallet, 14);
+
+/**
+ * One transaction of a user.
+ *
+ * @generated from message clearmesh.wallet.v1.WalletTransaction
+ */
+export type WalletTransaction = Message<"clearmesh.wallet.v1.WalletTransaction"> & {
+  /**
+   * Transaction id.
+   *
+   * @generated from field: string transaction_id = 1;
+   */
+  transactionId: string;
+
+  /**
+   * The client's request id (for the payer's transactions).
+   *
+   * @generated from field: string request_id = 2;
+   */
+  requestId: string;
+
+  /**
+   * What it was.
+   *
+   * @generated from field: clearmesh.wallet.v1.WalletTransactionKind kind = 3;
+   */
+  kind: WalletTransactionKind;
+
+  /**
+   * Current state.
+   *
+   * @generated from field: clearmesh.wallet.v1.WalletTransactionState state = 4;
+   */
+  state: WalletTransactionState;
+
+  /**
+   * Amount moved: debited from the payer, or credited to the payee.
+   *
+   * @generated from field: clearmesh.common.v1.Money amount = 5;
+   */
+  amount?: Money | undefined;
+
+  /**
+   * Fee of the clearing hub, included in a sent amount (zero between users of one provider).
+   *
+   * @generated from field: clearmesh.common.v1.Money fee = 6;
+   */
+  fee?: Money | undefined;
+
+  /**
+   * The other side, masked (e.g. "a***@example.com", "+*******4567", or a participant id).
+   *
+   * @generated from field: string counterparty = 7;
+   */
+  counterparty: string;
+
+  /**
+   * The clearing transfer, for transactions between providers; empty for local ones.
+   *
+   * @generated from field: string transfer_id = 8;
+   */
+  transferId: string;
+
+  /**
+   * Why it failed (a reason of docs/wallet.md); empty otherwise.
+   *
+   * @generated from field: string failure_reason = 9;
+   */
+  failureReason: string;
+
+  /**
+   * When it was created.
+   *
+   * @generated from field: google.protobuf.Timestamp created_at = 10;
+   */
+  createdAt?: Timestamp | undefined;
+
+  /**
+   * When it completed or failed; unset while pending.
+   *
+   * @generated from field: google.protobuf.Timestamp completed_at = 11;
+   */
+  completedAt?: Timestamp | undefined;
+
+  /**
+   * The participant on the other side: this provider for local transfers, else the other one.
+   *
+   * @generated from field: string counterparty_provider_id = 12;
+   */
+  counterpartyProviderId: string;
+};
+
+/**
+ * Describes the message clearmesh.wallet.v1.WalletTransaction.
+ * Use `create(WalletTransactionSchema)` to create a new message.
+ */
+export const WalletTransactionSchema: GenMessage<WalletTransaction> = /*@__PURE__*/
+  messageDesc(file_clearmesh_wallet_v1_wallet, 15);
+
+/**
+ * Request of ListTransactions.
+ *
+ * @generated from message clearmesh.wallet.v1.ListTransactionsRequest
+ */
+export type ListTransactionsRequest = Message<"clearmesh.wallet.v1.ListTransactionsRequest"> & {
+  /**
+   * Only this ISO 4217 currency; empty = all.
+   *
+   * @generated from field: string currency = 1;
+   */
+  currency: string;
+
+  /**
+   * Only transactions created at or after this time; unset = no lower bound.
+   *
+   * @generated from field: google.protobuf.Timestamp created_from = 2;
+   */
+  createdFrom?: Timestamp | undefined;
+
+  /**
+   * Only transactions created before this time; unset = no upper bound.
+   *
+   * @generated from field: google.protobuf.Timestamp created_to = 3;
+   */
+  createdTo?: Timestamp | undefined;
+
+  /**
+   * Paging.
+   *
+   * @generated from field: clearmesh.common.v1.PageRequest page = 4;
+   */
+  page?: PageRequest | undefined;
+};
+
+/**
+ * Describes the message clearmesh.wallet.v1.ListTransactionsRequest.
+ * Use `create(ListTransactionsRequestSchema)` to create a new message.
+ */
+export const ListTransactionsRequestSchema: GenMessage<ListTransactionsRequest> = /*@__PURE__*/
+  messageDesc(file_clearmesh_wallet_v1_wallet, 16);
+
+/**
+ * Response of ListTransactions.
+ *
+ * @generated from message clearmesh.wallet.v1.ListTransactionsResponse
+ */
+export type ListTransactionsResponse = Message<"clearmesh.wallet.v1.ListTransactionsResponse"> & {
+  /**
+   * Transactions of this page, newest first.
+   *
+   * @generated from field: repeated clearmesh.wallet.v1.WalletTransaction transactions = 1;
+   */
+  transactions: WalletTransaction[];
+
+  /**
+   * Paging.
+   *
+   * @generated from field: clearmesh.common.v1.PageResponse page = 2;
+   */
+  page?: PageResponse | undefined;
+};
+
+/**
+ * Describes the message clearmesh.wallet.v1.ListTransactionsResponse.
+ * Use `create(ListTransactionsResponseSchema)` to create a new message.
+ */
+export const ListTransactionsResponseSchema: GenMessage<ListTransactionsResponse> = /*@__PURE__*/
+  messageDesc(file_clearmesh_wallet_v1_wallet, 17);
+
+/**
+ * Request of GetTransaction.
+ *
+ * @generated from message clearmesh.wallet.v1.GetTransactionRequest
+ */
+export type GetTransactionRequest = Message<"clearmesh.wallet.v1.GetTransactionRequest"> & {
+  /**
+   * The transaction.
+   *
+   * @generated from field: string transaction_id = 1;
+   */
+  transactionId: string;
+};
+
+/**
+ * Describes the message clearmesh.wallet.v1.GetTransactionRequest.
+ * Use `create(GetTransactionRequestSchema)` to create a new message.
+ */
+export const GetTransactionRequestSchema: GenMessage<GetTransactionRequest> = /*@__PURE__*/
+  messageDesc(file_clearmesh_wallet_v1_wallet, 18);
+
+/**
+ * Request of QuoteSend.
+ *
+ * @generated from message clearmesh.wallet.v1.QuoteSendRequest
+ */
+export type QuoteSendRequest = Message<"clearmesh.wallet.v1.QuoteSendRequest"> & {
+  /**
+   * The payee's alias: an e-mail address or an E.164 phone number.
+   *
+   * @generated from field: string payee = 1;
+   */
+  payee: string;
+
+  /**
+   * What the payer sends, fee included.
+   *
+   * @generated from field: clearmesh.common.v1.Money amount = 2;
+   */
+  amount?: Money | undefined;
+};
+
+/**
+ * Describes the message clearmesh.wallet.v1.QuoteSendRequest.
+ * Use `create(QuoteSendRequestSchema)` to create a new message.
+ */
+export const QuoteSendRequestSchema: GenMessage<QuoteSendRequest> = /*@__PURE__*/
+  messageDesc(file_clearmesh_wallet_v1_wallet, 19);
+
+/**
+ * A quote for SendMoney.
+ *
+ * @generated from message clearmesh.wallet.v1.SendQuote
+ */
+export type SendQuote = Message<"clearmesh.wallet.v1.SendQuote"> & {
+  /**
+   * Quote id to pass to SendMoney; empty for a payee of the same provider (no fee, no quote).
+   *
+   * @generated from field: string quote_id = 1;
+   */
+  quoteId: string;
+
+  /**
+   * What the payer sends.
+   *
+   * @generated from field: clearmesh.common.v1.Money amount = 2;
+   */
+  amount?: Money | undefined;
+
+  /**
+   * The clearing hub's fee, included in amount.
+   *
+   * @generated from field: clearmesh.common.v1.Money fee = 3;
+   */
+  fee?: Money | undefined;
+
+  /**
+   * What the payee receives.
+   *
+   * @generated from field: clearmesh.common.v1.Money receive_amount = 4;
+   */
+  receiveAmount?: Money | undefined;
+
+  /**
+   * The provider holding the payee's alias.
+   *
+   * @generated from field: string payee_provider_id = 5;
+   */
+  payeeProviderId: string;
+
+  /**
+   * When the quote lapses; unset for a local payee.
+   *
+   * @generated from field: google.protobuf.Timestamp expires_at = 6;
+   */
+  expiresAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message clearmesh.wallet.v1.SendQuote.
+ * Use `create(SendQuoteSchema)` to create a new message.
+ */
+export const SendQuoteSchema: GenMessage<SendQuote> = /*@__PURE__*/
+  messageDesc(file_clearmesh_wallet_v1_wallet, 20);
+
+/**
+ * Request of SendMoney.
+ *
+ * @generated from message clearmesh.wallet.v1.SendMoneyRequest
+ */
+export type SendMoneyRequest = Message<"clearmesh.wallet.v1.SendMoneyRequest"> & {
+  /**
+   * Idempotency id chosen by the client (UUID or ULID text).
+   *
+   * @generated from field: string request_id = 1;
+   */
+  requestId: string;
+
+  /**
+   * The payee's alias: an e-mail address or an E.164 phone number.
+   *
+   * @generated from field: string payee = 2;
+   */
+  payee: string;
+
+  /**
+   * What the payer sends, fee included; positive.
+   *
+   * @generated from field: clearmesh.common.v1.Money amount = 3;
+   */
+  amount?: Money | undefined;
+
+  /**
+   * Optional quote from QuoteSend; the transfer is then priced as quoted.
+   *
+   * @generated from field: string quote_id = 4;
+   */
+  quoteId: string;
+};
+
+/**
+ * Describes the message clearmesh.wallet.v1.SendMoneyRequest.
+ * Use `create(SendMoneyRequestSchema)` to create a new message.
+ */
+export const SendMoneyRequestSchema: GenMessage<SendMoneyRequest> = /*@__PURE__*/
+  messageDesc(file_clearmesh_wallet_v1_wallet, 21);
+
+/**
+ * The channels of one notification kind.
+ *
+ * @generated from message clearmesh.wallet.v1.NotificationPreference
+ */
+export type NotificationPreference = Message<"clearmesh.wallet.v1.NotificationPreference"> & {
+  /**
+   * The notification kind, e.g. "transfer.sent" (docs/wallet.md lists them).
+   *
+   * @generated from field: string kind = 1;
+   */
+  kind: string;
+
+  /**
+   * Channels in order of preference; empty = no notification of this kind.
+   *
+   * @generated from field: repeated clearmesh.notify.v1.Channel channels = 2;
+   */
+  channels: Channel[];
+};
+
+/**
+ * Describes the message clearmesh.wallet.v1.NotificationPreference.
+ * Use `create(NotificationPreferenceSchema)` to create a new message.
+ */
+export const NotificationPreferenceSchema: GenMessage<NotificationPreference> = /*@__PURE__*/
+  messageDesc(file_clearmesh_wallet_v1_wallet, 22);
+
+/**
+ * Request of SetNotificationPreferences.
+ *
+ * @generated from message clearmesh.wallet.v1.SetNotificationPreferencesRequest
+ */
+export type SetNotificationPreferencesRequest = Message<"clearmesh.wallet.v1.SetNotificationPreferencesRequest"> & {
+  /**
+   * The kinds to set; kinds not named keep their channels.
+   *
+   * @generated from field: repeated clearmesh.wallet.v1.NotificationPreference preferences = 1;
+   */
+  preferences: NotificationPreference[];
+};
+
+/**
+ * Describes the message clearmesh.wallet.v1.SetNotificationPreferencesRequest.
+ * Use `create(SetNotificationPreferencesRequestSchema)` to create a new message.
+ */
+export const SetNotificationPreferencesRequestSchema: GenMessage<SetNotificationPreferencesRequest> = /*@__PURE__*/
+  messageDesc(file_clearmesh_wallet_v1_wallet, 23);
+
+/**
+ * Request of GetNotificationPreferences.
+ *
+ * @generated from message clearmesh.wallet.v1.GetNotificationPreferencesRequest
+ */
+export type GetNotificationPreferencesRequest = Message<"clearmesh.wallet.v1.GetNotificationPreferencesRequest"> & {
+};
+
+/**
+ * Describes the message clearmesh.wallet.v1.GetNotificationPreferencesRequest.
+ * Use `create(GetNotificationPreferencesRequestSchema)` to create a new message.
+ */
+export const GetNotificationPreferencesRequestSchema: GenMessage<GetNotificationPreferencesRequest> = /*@__PURE__*/
+  messageDesc(file_clearmesh_wallet_v1_wallet, 24);
+
+/**
+ * A user's notification channels.
+ *
+ * @generated from message clearmesh.wallet.v1.NotificationPreferences
+ */
+export type NotificationPreferences = Message<"clearmesh.wallet.v1.NotificationPreferences"> & {
+  /**
+   * One entry per kind, defaults included.
+   *
+   * @generated from field: repeated clearmesh.wallet.v1.NotificationPreference preferences = 1;
+   */
+  preferences: NotificationPreference[];
+};
+
+/**
+ * Describes the message clearmesh.wallet.v1.NotificationPreferences.
+ * Use `create(NotificationPreferencesSchema)` to create a new message.
+ */
+export const NotificationPreferencesSchema: GenMessage<NotificationPreferences> = /*@__PURE__*/
+  messageDesc(file_clearmesh_wallet_v1_wallet, 25);
+
+/**
+ * Request of EraseUser.
+ *
+ * @generated from message clearmesh.wallet.v1.EraseUserRequest
+ */
+export type EraseUserRequest = Message<"clearmesh.wallet.v1.EraseUserRequest"> & {
+  /**
+   * The user's password, confirming the erasure.
+   *
+   * @generated from field: string password = 1;
+   */
+  password: string;
+};
+
+/**
+ * Describes the message clearmesh.wallet.v1.EraseUserRequest.
+ * Use `create(EraseUserRequestSchema)` to create a new message.
+ */
+export const EraseUserRequestSchema: GenMessage<EraseUserRequest> = /*@__PURE__*/
+  messageDesc(file_clearmesh_wallet_v1_wallet, 26);
+
+/**
+ * Response of EraseUser.
+ *
+ * @generated from message clearmesh.wallet.v1.EraseUserResponse
+ */
+export type EraseUserResponse = Message<"clearmesh.wallet.v1.EraseUserResponse"> & {
+  /**
+   * The pseudonym the ledger keeps for the erased user.
+   *
+   * @generated from field: string user_id = 1;
+   */
+  userId: string;
+
+  /**
+   * When the personal data was destroyed.
+   *
+   * @generated from field: google.protobuf.Timestamp erased_at = 2;
+   */
+  erasedAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message clearmesh.wallet.v1.EraseUserResponse.
+ * Use `create(EraseUserResponseSchema)` to create a new message.
+ */
+export const EraseUserResponseSchema: GenMessage<EraseUserResponse> = /*@__PURE__*/
+  messageDesc(file_clearmesh_wallet_v1_wallet, 27);
 
 /**
  * Request of GetProviderBooks.
@@ -228,7 +914,7 @@ export type GetProviderBooksRequest = Message<"clearmesh.wallet.v1.GetProviderBo
  * Use `create(GetProviderBooksRequestSchema)` to create a new message.
  */
 export const GetProviderBooksRequestSchema: GenMessage<GetProviderBooksRequest> = /*@__PURE__*/
-  messageDesc(file_clearmesh_wallet_v1_wallet, 6);
+  messageDesc(file_clearmesh_wallet_v1_wallet, 28);
 
 /**
  * A wallet provider's books in one currency.
@@ -256,6 +942,30 @@ export type ProviderBooks = Message<"clearmesh.wallet.v1.ProviderBooks"> & {
    * @generated from field: clearmesh.common.v1.Money held = 3;
    */
   held?: Money | undefined;
+
+  /**
+   * The mirror of the provider's position at clearing from the payments the wallet booked
+   * (same sign as clearing's position_minor: positive = the provider owes the scheme); before
+   * settlement it equals clearing's position.
+   *
+   * @generated from field: int64 clearing_position_minor = 4;
+   */
+  clearingPositionMinor: bigint;
+
+  /**
+   * Money received for aliases no user holds, kept until operations return or book it.
+   *
+   * @generated from field: clearmesh.common.v1.Money suspense = 5;
+   */
+  suspense?: Money | undefined;
+
+  /**
+   * True when user balances + suspense + clearing position sum to zero and every account's
+   * balance equals the sum of its ledger entries.
+   *
+   * @generated from field: bool balanced = 6;
+   */
+  balanced: boolean;
 };
 
 /**
@@ -263,18 +973,438 @@ export type ProviderBooks = Message<"clearmesh.wallet.v1.ProviderBooks"> & {
  * Use `create(ProviderBooksSchema)` to create a new message.
  */
 export const ProviderBooksSchema: GenMessage<ProviderBooks> = /*@__PURE__*/
-  messageDesc(file_clearmesh_wallet_v1_wallet, 7);
+  messageDesc(file_clearmesh_wallet_v1_wallet, 29);
+
+/**
+ * Request of LinkBankAccount.
+ *
+ * @generated from message clearmesh.wallet.v1.LinkBankAccountRequest
+ */
+export type LinkBankAccountRequest = Message<"clearmesh.wallet.v1.LinkBankAccountRequest"> & {
+  /**
+   * Idempotency id chosen by the client (UUID or ULID text).
+   *
+   * @generated from field: string request_id = 1;
+   */
+  requestId: string;
+
+  /**
+   * The bank holding the account (a bank participant), e.g. "bank-a".
+   *
+   * @generated from field: string bank_id = 2;
+   */
+  bankId: string;
+
+  /**
+   * The account id at that bank (not the account number), e.g. "acc-01J…".
+   *
+   * @generated from field: string account_id = 3;
+   */
+  accountId: string;
+
+  /**
+   * Most one top-up may pull.
+   *
+   * @generated from field: clearmesh.common.v1.Money per_transfer_limit = 4;
+   */
+  perTransferLimit?: Money | undefined;
+
+  /**
+   * Most the top-ups of one UTC day may pull together.
+   *
+   * @generated from field: clearmesh.common.v1.Money daily_limit = 5;
+   */
+  dailyLimit?: Money | undefined;
+};
+
+/**
+ * Describes the message clearmesh.wallet.v1.LinkBankAccountRequest.
+ * Use `create(LinkBankAccountRequestSchema)` to create a new message.
+ */
+export const LinkBankAccountRequestSchema: GenMessage<LinkBankAccountRequest> = /*@__PURE__*/
+  messageDesc(file_clearmesh_wallet_v1_wallet, 30);
+
+/**
+ * Request of ConfirmBankAccount.
+ *
+ * @generated from message clearmesh.wallet.v1.ConfirmBankAccountRequest
+ */
+export type ConfirmBankAccountRequest = Message<"clearmesh.wallet.v1.ConfirmBankAccountRequest"> & {
+  /**
+   * The link from LinkBankAccount.
+   *
+   * @generated from field: string link_id = 1;
+   */
+  linkId: string;
+
+  /**
+   * The one-time code the bank sent the account holder.
+   *
+   * @generated from field: string code = 2;
+   */
+  code: string;
+};
+
+/**
+ * Describes the message clearmesh.wallet.v1.ConfirmBankAccountRequest.
+ * Use `create(ConfirmBankAccountRequestSchema)` to create a new message.
+ */
+export const ConfirmBankAccountRequestSchema: GenMessage<ConfirmBankAccountRequest> = /*@__PURE__*/
+  messageDesc(file_clearmesh_wallet_v1_wallet, 31);
+
+/**
+ * Request of ListBankAccounts.
+ *
+ * @generated from message clearmesh.wallet.v1.ListBankAccountsRequest
+ */
+export type ListBankAccountsRequest = Message<"clearmesh.wallet.v1.ListBankAccountsRequest"> & {
+};
+
+/**
+ * Describes the message clearmesh.wallet.v1.ListBankAccountsRequest.
+ * Use `create(ListBankAccountsRequestSchema)` to create a new message.
+ */
+export const ListBankAccountsRequestSchema: GenMessage<ListBankAccountsRequest> = /*@__PURE__*/
+  messageDesc(file_clearmesh_wallet_v1_wallet, 32);
+
+/**
+ * Response of ListBankAccounts.
+ *
+ * @generated from message clearmesh.wallet.v1.ListBankAccountsResponse
+ */
+export type ListBankAccountsResponse = Message<"clearmesh.wallet.v1.ListBankAccountsResponse"> & {
+  /**
+   * The user's links, newest first.
+   *
+   * @generated from field: repeated clearmesh.wallet.v1.BankAccount bank_accounts = 1;
+   */
+  bankAccounts: BankAccount[];
+};
+
+/**
+ * Describes the message clearmesh.wallet.v1.ListBankAccountsResponse.
+ * Use `create(ListBankAccountsResponseSchema)` to create a new message.
+ */
+export const ListBankAccountsResponseSchema: GenMessage<ListBankAccountsResponse> = /*@__PURE__*/
+  messageDesc(file_clearmesh_wallet_v1_wallet, 33);
+
+/**
+ * A bank account linked to a wallet.
+ *
+ * @generated from message clearmesh.wallet.v1.BankAccount
+ */
+export type BankAccount = Message<"clearmesh.wallet.v1.BankAccount"> & {
+  /**
+   * Link id, used by TopUp and Withdraw.
+   *
+   * @generated from field: string link_id = 1;
+   */
+  linkId: string;
+
+  /**
+   * The bank.
+   *
+   * @generated from field: string bank_id = 2;
+   */
+  bankId: string;
+
+  /**
+   * The account number masked to its last four digits, e.g. "****0425".
+   *
+   * @generated from field: string masked_account_number = 3;
+   */
+  maskedAccountNumber: string;
+
+  /**
+   * Current state.
+   *
+   * @generated from field: clearmesh.wallet.v1.BankAccountState state = 4;
+   */
+  state: BankAccountState;
+
+  /**
+   * Currency of the account (of the mandate's limits).
+   *
+   * @generated from field: string currency = 5;
+   */
+  currency: string;
+
+  /**
+   * When the one-time code lapses; unset once confirmed.
+   *
+   * @generated from field: google.protobuf.Timestamp code_expires_at = 6;
+   */
+  codeExpiresAt?: Timestamp | undefined;
+
+  /**
+   * Why the link failed (the bank's reason); empty otherwise.
+   *
+   * @generated from field: string failure_reason = 7;
+   */
+  failureReason: string;
+};
+
+/**
+ * Describes the message clearmesh.wallet.v1.BankAccount.
+ * Use `create(BankAccountSchema)` to create a new message.
+ */
+export const BankAccountSchema: GenMessage<BankAccount> = /*@__PURE__*/
+  messageDesc(file_clearmesh_wallet_v1_wallet, 34);
+
+/**
+ * Request of TopUp.
+ *
+ * @generated from message clearmesh.wallet.v1.TopUpRequest
+ */
+export type TopUpRequest = Message<"clearmesh.wallet.v1.TopUpRequest"> & {
+  /**
+   * Idempotency id chosen by the client (UUID or ULID text).
+   *
+   * @generated from field: string request_id = 1;
+   */
+  requestId: string;
+
+  /**
+   * The linked account to pull from.
+   *
+   * @generated from field: string link_id = 2;
+   */
+  linkId: string;
+
+  /**
+   * Amount to pull, within the mandate's limits.
+   *
+   * @generated from field: clearmesh.common.v1.Money amount = 3;
+   */
+  amount?: Money | undefined;
+};
+
+/**
+ * Describes the message clearmesh.wallet.v1.TopUpRequest.
+ * Use `create(TopUpRequestSchema)` to create a new message.
+ */
+export const TopUpRequestSchema: GenMessage<TopUpRequest> = /*@__PURE__*/
+  messageDesc(file_clearmesh_wallet_v1_wallet, 35);
+
+/**
+ * Request of Withdraw.
+ *
+ * @generated from message clearmesh.wallet.v1.WithdrawRequest
+ */
+export type WithdrawRequest = Message<"clearmesh.wallet.v1.WithdrawRequest"> & {
+  /**
+   * Idempotency id chosen by the client (UUID or ULID text).
+   *
+   * @generated from field: string request_id = 1;
+   */
+  requestId: string;
+
+  /**
+   * The linked account to pay out to.
+   *
+   * @generated from field: string link_id = 2;
+   */
+  linkId: string;
+
+  /**
+   * Amount taken from the wallet, fee included; the account receives it less the hub's fee.
+   *
+   * @generated from field: clearmesh.common.v1.Money amount = 3;
+   */
+  amount?: Money | undefined;
+};
+
+/**
+ * Describes the message clearmesh.wallet.v1.WithdrawRequest.
+ * Use `create(WithdrawRequestSchema)` to create a new message.
+ */
+export const WithdrawRequestSchema: GenMessage<WithdrawRequest> = /*@__PURE__*/
+  messageDesc(file_clearmesh_wallet_v1_wallet, 36);
+
+/**
+ * Request of PayPaymentIntent.
+ *
+ * @generated from message clearmesh.wallet.v1.PayPaymentIntentRequest
+ */
+export type PayPaymentIntentRequest = Message<"clearmesh.wallet.v1.PayPaymentIntentRequest"> & {
+  /**
+   * Idempotency id chosen by the client (UUID or ULID text).
+   *
+   * @generated from field: string request_id = 1;
+   */
+  requestId: string;
+
+  /**
+   * The merchant's payment intent, as shown at checkout.
+   *
+   * @generated from field: string payment_intent_id = 2;
+   */
+  paymentIntentId: string;
+};
+
+/**
+ * Describes the message clearmesh.wallet.v1.PayPaymentIntentRequest.
+ * Use `create(PayPaymentIntentRequestSchema)` to create a new message.
+ */
+export const PayPaymentIntentRequestSchema: GenMessage<PayPaymentIntentRequest> = /*@__PURE__*/
+  messageDesc(file_clearmesh_wallet_v1_wallet, 37);
+
+/**
+ * What a transaction did for the user.
+ *
+ * @generated from enum clearmesh.wallet.v1.WalletTransactionKind
+ */
+export enum WalletTransactionKind {
+  /**
+   * Not set.
+   *
+   * @generated from enum value: WALLET_TRANSACTION_KIND_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Money sent to another user (same or another provider).
+   *
+   * @generated from enum value: WALLET_TRANSACTION_KIND_SENT = 1;
+   */
+  SENT = 1,
+
+  /**
+   * Money received from another user, a bank or another provider.
+   *
+   * @generated from enum value: WALLET_TRANSACTION_KIND_RECEIVED = 2;
+   */
+  RECEIVED = 2,
+
+  /**
+   * Money pulled from a linked bank account.
+   *
+   * @generated from enum value: WALLET_TRANSACTION_KIND_TOP_UP = 3;
+   */
+  TOP_UP = 3,
+
+  /**
+   * Money paid out to a linked bank account.
+   *
+   * @generated from enum value: WALLET_TRANSACTION_KIND_WITHDRAWAL = 4;
+   */
+  WITHDRAWAL = 4,
+
+  /**
+   * A merchant's payment intent paid.
+   *
+   * @generated from enum value: WALLET_TRANSACTION_KIND_PAYMENT = 5;
+   */
+  PAYMENT = 5,
+}
+
+/**
+ * Describes the enum clearmesh.wallet.v1.WalletTransactionKind.
+ */
+export const WalletTransactionKindSchema: GenEnum<WalletTransactionKind> = /*@__PURE__*/
+  enumDesc(file_clearmesh_wallet_v1_wallet, 0);
+
+/**
+ * The state of a transaction.
+ *
+ * @generated from enum clearmesh.wallet.v1.WalletTransactionState
+ */
+export enum WalletTransactionState {
+  /**
+   * Not set.
+   *
+   * @generated from enum value: WALLET_TRANSACTION_STATE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Money on hold; the outcome at clearing is not known yet (the reconciler resolves it).
+   *
+   * @generated from enum value: WALLET_TRANSACTION_STATE_PENDING = 1;
+   */
+  PENDING = 1,
+
+  /**
+   * Done: the balance changed.
+   *
+   * @generated from enum value: WALLET_TRANSACTION_STATE_COMPLETED = 2;
+   */
+  COMPLETED = 2,
+
+  /**
+   * Refused or undone; the hold was released and the balance did not change.
+   *
+   * @generated from enum value: WALLET_TRANSACTION_STATE_FAILED = 3;
+   */
+  FAILED = 3,
+}
+
+/**
+ * Describes the enum clearmesh.wallet.v1.WalletTransactionState.
+ */
+export const WalletTransactionStateSchema: GenEnum<WalletTransactionState> = /*@__PURE__*/
+  enumDesc(file_clearmesh_wallet_v1_wallet, 1);
+
+/**
+ * The state of a linked bank account.
+ *
+ * @generated from enum clearmesh.wallet.v1.BankAccountState
+ */
+export enum BankAccountState {
+  /**
+   * Not set.
+   *
+   * @generated from enum value: BANK_ACCOUNT_STATE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * The mandate was asked for; the bank has not answered yet (repeat LinkBankAccount).
+   *
+   * @generated from enum value: BANK_ACCOUNT_STATE_REQUESTED = 1;
+   */
+  REQUESTED = 1,
+
+  /**
+   * Waiting for the one-time code the bank sent the holder.
+   *
+   * @generated from enum value: BANK_ACCOUNT_STATE_PENDING_CONFIRMATION = 2;
+   */
+  PENDING_CONFIRMATION = 2,
+
+  /**
+   * Linked: top-ups and withdrawals are possible.
+   *
+   * @generated from enum value: BANK_ACCOUNT_STATE_ACTIVE = 3;
+   */
+  ACTIVE = 3,
+
+  /**
+   * The bank refused the mandate or its confirmation; link again.
+   *
+   * @generated from enum value: BANK_ACCOUNT_STATE_FAILED = 4;
+   */
+  FAILED = 4,
+}
+
+/**
+ * Describes the enum clearmesh.wallet.v1.BankAccountState.
+ */
+export const BankAccountStateSchema: GenEnum<BankAccountState> = /*@__PURE__*/
+  enumDesc(file_clearmesh_wallet_v1_wallet, 2);
 
 /**
  * End-user wallets of the hosted wallet providers. End-user methods carry no cm-* signature;
- * those that act for a user require `authorization: Bearer <session token>` (PROTOCOL.md §8).
- * Methods not built yet answer UNIMPLEMENTED.
+ * those that act for a user require `authorization: Bearer <session token>` (PROTOCOL.md §8) and
+ * answer UNAUTHENTICATED / UNAUTHENTICATED with one uniform message for every authentication
+ * failure. GetProviderBooks is signed (PROTOCOL.md §3). Methods not built yet answer
+ * UNIMPLEMENTED.
  *
  * @generated from service clearmesh.wallet.v1.WalletService
  */
 export const WalletService: GenService<{
   /**
-   * Registers an end user. Unsigned; rate-limited per caller.
+   * Registers an end user at one hosted provider. Unsigned; rate-limited per caller.
    *
    * @generated from rpc clearmesh.wallet.v1.WalletService.RegisterUser
    */
@@ -284,7 +1414,8 @@ export const WalletService: GenService<{
     output: typeof UserSchema;
   },
   /**
-   * Logs a user in and returns a session token. Unsigned.
+   * Logs a user in and returns a session token. Unsigned. A wrong password, an unknown e-mail,
+   * a wrong or missing TOTP code and a locked account all answer the same UNAUTHENTICATED.
    *
    * @generated from rpc clearmesh.wallet.v1.WalletService.Login
    */
@@ -292,6 +1423,49 @@ export const WalletService: GenService<{
     methodKind: "unary";
     input: typeof LoginRequestSchema;
     output: typeof LoginResponseSchema;
+  },
+  /**
+   * Ends the calling session. Requires a session.
+   *
+   * @generated from rpc clearmesh.wallet.v1.WalletService.Logout
+   */
+  logout: {
+    methodKind: "unary";
+    input: typeof LogoutRequestSchema;
+    output: typeof LogoutResponseSchema;
+  },
+  /**
+   * Changes the password and ends every other session of the user. Requires a session and the
+   * current password.
+   *
+   * @generated from rpc clearmesh.wallet.v1.WalletService.ChangePassword
+   */
+  changePassword: {
+    methodKind: "unary";
+    input: typeof ChangePasswordRequestSchema;
+    output: typeof ChangePasswordResponseSchema;
+  },
+  /**
+   * Starts TOTP enrollment: returns a new secret as an otpauth:// URI. The factor is not active
+   * until ConfirmTotp. Requires a session.
+   *
+   * @generated from rpc clearmesh.wallet.v1.WalletService.EnrollTotp
+   */
+  enrollTotp: {
+    methodKind: "unary";
+    input: typeof EnrollTotpRequestSchema;
+    output: typeof EnrollTotpResponseSchema;
+  },
+  /**
+   * Activates the enrolled TOTP factor with a current code; from then on Login requires a code.
+   * Requires a session.
+   *
+   * @generated from rpc clearmesh.wallet.v1.WalletService.ConfirmTotp
+   */
+  confirmTotp: {
+    methodKind: "unary";
+    input: typeof ConfirmTotpRequestSchema;
+    output: typeof ConfirmTotpResponseSchema;
   },
   /**
    * Returns the calling user's wallet balances. Requires a session.
@@ -302,6 +1476,151 @@ export const WalletService: GenService<{
     methodKind: "unary";
     input: typeof GetBalancesRequestSchema;
     output: typeof GetBalancesResponseSchema;
+  },
+  /**
+   * Lists the calling user's transactions, newest first, paged, filterable by date. Requires a
+   * session.
+   *
+   * @generated from rpc clearmesh.wallet.v1.WalletService.ListTransactions
+   */
+  listTransactions: {
+    methodKind: "unary";
+    input: typeof ListTransactionsRequestSchema;
+    output: typeof ListTransactionsResponseSchema;
+  },
+  /**
+   * Returns one transaction of the calling user. Requires a session.
+   *
+   * @generated from rpc clearmesh.wallet.v1.WalletService.GetTransaction
+   */
+  getTransaction: {
+    methodKind: "unary";
+    input: typeof GetTransactionRequestSchema;
+    output: typeof WalletTransactionSchema;
+  },
+  /**
+   * Quotes a payment to an alias before it is confirmed: the fee and what the payee receives.
+   * Requires a session.
+   *
+   * @generated from rpc clearmesh.wallet.v1.WalletService.QuoteSend
+   */
+  quoteSend: {
+    methodKind: "unary";
+    input: typeof QuoteSendRequestSchema;
+    output: typeof SendQuoteSchema;
+  },
+  /**
+   * Sends money to an alias (e-mail or E.164 phone): one local transfer when the payee is a user
+   * of the same provider, else a clearing transfer to the provider holding the alias.
+   * Idempotent on request_id. Requires a session.
+   *
+   * @generated from rpc clearmesh.wallet.v1.WalletService.SendMoney
+   */
+  sendMoney: {
+    methodKind: "unary";
+    input: typeof SendMoneyRequestSchema;
+    output: typeof WalletTransactionSchema;
+  },
+  /**
+   * Chooses the channels per notification kind. Requires a session.
+   *
+   * @generated from rpc clearmesh.wallet.v1.WalletService.SetNotificationPreferences
+   */
+  setNotificationPreferences: {
+    methodKind: "unary";
+    input: typeof SetNotificationPreferencesRequestSchema;
+    output: typeof NotificationPreferencesSchema;
+  },
+  /**
+   * Returns the notification channels per kind, defaults included. Requires a session.
+   *
+   * @generated from rpc clearmesh.wallet.v1.WalletService.GetNotificationPreferences
+   */
+  getNotificationPreferences: {
+    methodKind: "unary";
+    input: typeof GetNotificationPreferencesRequestSchema;
+    output: typeof NotificationPreferencesSchema;
+  },
+  /**
+   * Erases the calling user: every balance must be zero and nothing in flight. The personal data
+   * is destroyed by deleting the user's own data key; the ledger keeps its rows under the user id
+   * as a pseudonym. Requires a session and the password.
+   *
+   * @generated from rpc clearmesh.wallet.v1.WalletService.EraseUser
+   */
+  eraseUser: {
+    methodKind: "unary";
+    input: typeof EraseUserRequestSchema;
+    output: typeof EraseUserResponseSchema;
+  },
+  /**
+   * Starts linking a bank account: the provider asks the account's bank for a mandate to pull
+   * money (RequestMandate, signed as the provider) and the bank sends the holder a one-time code.
+   * Idempotent on request_id. Requires a session.
+   *
+   * @generated from rpc clearmesh.wallet.v1.WalletService.LinkBankAccount
+   */
+  linkBankAccount: {
+    methodKind: "unary";
+    input: typeof LinkBankAccountRequestSchema;
+    output: typeof BankAccountSchema;
+  },
+  /**
+   * Completes a link with the one-time code the bank sent (ConfirmMandate); a wrong, expired or
+   * used code answers PERMISSION_DENIED / MANDATE_INVALID. Requires a session.
+   *
+   * @generated from rpc clearmesh.wallet.v1.WalletService.ConfirmBankAccount
+   */
+  confirmBankAccount: {
+    methodKind: "unary";
+    input: typeof ConfirmBankAccountRequestSchema;
+    output: typeof BankAccountSchema;
+  },
+  /**
+   * Lists the calling user's linked bank accounts, account numbers masked. Requires a session.
+   *
+   * @generated from rpc clearmesh.wallet.v1.WalletService.ListBankAccounts
+   */
+  listBankAccounts: {
+    methodKind: "unary";
+    input: typeof ListBankAccountsRequestSchema;
+    output: typeof ListBankAccountsResponseSchema;
+  },
+  /**
+   * Tops the wallet up from a linked account: the bank pulls the money under the mandate and pays
+   * the provider through clearing; the user is credited what the provider received when the
+   * transfer is committed. Idempotent on request_id. Requires a session.
+   *
+   * @generated from rpc clearmesh.wallet.v1.WalletService.TopUp
+   */
+  topUp: {
+    methodKind: "unary";
+    input: typeof TopUpRequestSchema;
+    output: typeof WalletTransactionSchema;
+  },
+  /**
+   * Pays money out to a linked account: a clearing transfer from the provider to the account's
+   * bank naming the account. Idempotent on request_id. Requires a session.
+   *
+   * @generated from rpc clearmesh.wallet.v1.WalletService.Withdraw
+   */
+  withdraw: {
+    methodKind: "unary";
+    input: typeof WithdrawRequestSchema;
+    output: typeof WalletTransactionSchema;
+  },
+  /**
+   * Pays a merchant's payment intent: a hold, a transfer prepared at clearing to the merchant's
+   * acquirer, ConfirmPaymentIntent at the e-commerce connector (signed as the provider), then the
+   * hold becomes a debit of what the acquirer committed. An intent is paid at most once.
+   * Idempotent on request_id. Requires a session.
+   *
+   * @generated from rpc clearmesh.wallet.v1.WalletService.PayPaymentIntent
+   */
+  payPaymentIntent: {
+    methodKind: "unary";
+    input: typeof PayPaymentIntentRequestSchema;
+    output: typeof WalletTransactionSchema;
   },
   /**
    * Returns a wallet provider's books for reconciliation: what its users hold in total, what
