@@ -6,6 +6,7 @@ import path from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ensureKeyFiles } from "@clearmesh/runtime";
+import { ensureDataKeys } from "../../packages/cli/src/start.js";
 
 const run = promisify(execFile);
 const root = path.resolve(import.meta.dirname, "../..");
@@ -27,6 +28,8 @@ describe("key files at start", () => {
   beforeAll(() => {
     dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "clearmesh-keys-"));
     for (const participantId of ["operator", "clearing", "wallet", "wallet-a"]) ensureKeyFiles(path.join(dataDir, "keys"), participantId);
+    ensureDataKeys(path.join(dataDir, "keys", "data-keys"));
+    ensureDataKeys(path.join(dataDir, "keys", "notify-data-keys"));
   });
   afterAll(() => fs.rmSync(dataDir, { recursive: true, force: true }));
 
