@@ -55,6 +55,15 @@ export function createProgram(io: CliIo = processIo): Command {
       await runMesh({ dataDir: dataDirOf(command) });
     });
 
+  program
+    .command("demo")
+    .description("run the end-to-end demo against a running mesh (`npm start`): liquidity, users, mandates, P2P, wallet and card payments, settlement, reconciliation")
+    .action(async (_options: object, command: Command) => {
+      const { runDemo } = await import("./demo.js");
+      const code = await runDemo({ dataDir: dataDirOf(command), out: (line) => io.out(`${line}\n`) });
+      if (code !== EXIT_OK) throw new CliError("the demo failed (see above)", code);
+    });
+
   const keys = program.command("keys").description("manage Ed25519 key files in <data>/keys");
   keys
     .command("generate")
