@@ -68,6 +68,7 @@ describe("directory across the mesh", () => {
         await new Promise((resolve) => setTimeout(resolve, 25));
       }
     }));
+    console.info(`revocation refused after (ms): ${JSON.stringify(refusedAfterMs)}`);
     expect(Object.keys(refusedAfterMs).sort()).toEqual(Object.keys(probes).sort());
     // The first key of bank-a still works everywhere.
     expect(verified(await outcome(probes.wallet(mesh, mesh.keys.get("bank-a")!)))).toBe("VERIFIED");
