@@ -26,3 +26,4 @@ export { runServiceProcess, startService } from "./service.js";
 export type { BuiltService, CommonSettings, RunningService, ServiceDeps, ServiceSpec } from "./service.js";
 export { DEFAULT_PORTS, SERVICE_NAMES, commonSettings, dataKeysSetting, hostedParticipantsSetting, notifyDataKeysSetting } from "./settings.js";
 export type { CommonSettingsSchema, ServiceName } from "./settings.js";
+export { DEFAULT_MINOR_DIGITS, formatMinor, minorDigits, parseMinor } from "./money.js";

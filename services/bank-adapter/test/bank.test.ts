@@ -16,7 +16,7 @@ import { Code, errorInfo, errorReason } from "@clearmesh/runtime";
 import { isLuhnValid } from "../src/accounts/numbers.js";
 import { parseDataKeys, unsealText } from "@clearmesh/trust";
 import { CAMT053_NAMESPACE } from "../src/statements/camt053.js";
-import { parseMinor } from "../src/money.js";
+import { parseMinor } from "@clearmesh/runtime";
 import { clientFor, startTestMesh, type TestMesh } from "../../../test/support/mesh.js";
 import { allElements, at, child, children, parseXml } from "./support/xml.js";
 

@@ -4,7 +4,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { ACCOUNT_NUMBER_DIGITS, accountNumber, bankCode, isAccountNumberOf, isLuhnValid, luhnCheckDigit } from "../src/accounts/numbers.js";
 import { cardExpired, expiryProblem, panProblem } from "../src/cards/pan.js";
-import { formatMinor, minorDigits, parseMinor } from "../src/money.js";
+import { formatMinor, minorDigits, parseMinor } from "@clearmesh/runtime";
 import { CAMT053_NAMESPACE, statementCamt053 } from "../src/statements/camt053.js";
 import { statementCsv } from "../src/statements/csv.js";
 import type { StatementData, StatementEntryData } from "../src/statements/model.js";

@@ -2,7 +2,7 @@
 // half-up rounding, checked against hand-computed values and with properties (fast-check).
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { minorDigits } from "../src/pricing/currencies.js";
+import { minorDigits } from "@clearmesh/runtime";
 import { convertMinor, exactConversion, formatRate, parseRate, type Rate } from "../src/pricing/fx.js";
 
 const at = (rate: string, source: string, target: string, amount: bigint) => convertMinor(amount, parseRate(rate), source, target);

@@ -3,15 +3,10 @@
 // the same number of integer digits and the same sign, and we take from it where the currency
 // symbol, the sign, the grouping and the decimal separator go and which digits the locale
 // writes; every digit shown is ours. No floating point on the way.
+import { minorDigits } from "@clearmesh/runtime";
 
-/** ISO 4217 minor-unit digits that are not 2 (as clearing counts them, docs/protocol.md §2.1). */
-const MINOR_DIGITS: ReadonlyMap<string, number> = new Map([
-  ["BIF", 0], ["CLP", 0], ["DJF", 0], ["GNF", 0], ["ISK", 0], ["JPY", 0], ["KMF", 0], ["KRW", 0],
-  ["PYG", 0], ["RWF", 0], ["UGX", 0], ["UYI", 0], ["VND", 0], ["VUV", 0], ["XAF", 0], ["XOF", 0], ["XPF", 0],
-  ["BHD", 3], ["IQD", 3], ["JOD", 3], ["KWD", 3], ["LYD", 3], ["OMR", 3], ["TND", 3],
-  ["CLF", 4], ["UYW", 4],
-]);
-const DEFAULT_MINOR_DIGITS = 2;
+export { minorDigits };
+
 export const CURRENCY_PATTERN = /^[A-Z]{3}$/;
 export const INT64_MIN = -(2n ** 63n);
 export const INT64_MAX = 2n ** 63n - 1n;
@@ -21,10 +16,6 @@ const FORMAT_CACHE_MAX_ENTRIES = 512;
 export interface Money {
   currency: string;
   amountMinor: bigint;
-}
-
-export function minorDigits(currency: string): number {
-  return MINOR_DIGITS.get(currency) ?? DEFAULT_MINOR_DIGITS;
 }
 
 /** The money as it is read in `locale`: "$12.50" (en-US, USD 1250), "12,50 €" (de-DE, EUR 1250). */

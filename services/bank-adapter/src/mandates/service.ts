@@ -19,7 +19,7 @@ import { OPERATOR } from "../accounts/service.js";
 import { findAccount, type AccountRow } from "../accounts/repository.js";
 import { BankError, fieldError } from "../errors.js";
 import { requireSameRequest } from "../idempotency.js";
-import { formatMinor } from "../money.js";
+import { formatMinor } from "@clearmesh/runtime";
 import { requireId, requireParticipantId, requirePositiveMoney } from "../validation.js";
 import { codeMatches, hashCode, newCode, newMandateToken } from "./codes.js";
 import {

@@ -15,7 +15,7 @@
 // Amounts are decimals with the currency's minor digits (JPY 0, USD 2, KWD 3) from exact bigints.
 // EndToEndId is Max35Text: an end-to-end id longer than 35 characters is written as NOTPROVIDED
 // and given whole in TxDtls/AddtlTxInf.
-import { formatMinor } from "../money.js";
+import { formatMinor } from "@clearmesh/runtime";
 import { isoDate, isoDateTime, type StatementData, type StatementEntryData } from "./model.js";
 
 export const CAMT053_NAMESPACE = "urn:iso:std:iso:20022:tech:xsd:camt.053.001.08";

@@ -1,6 +1,6 @@
 // A statement as CSV (RFC 4180): a header line, then one line per posting, oldest first.
 // Amounts are decimals with the currency's minor digits, from exact bigints.
-import { formatMinor } from "../money.js";
+import { formatMinor } from "@clearmesh/runtime";
 import { isoDate, isoDateTime, type StatementData } from "./model.js";
 
 export const CSV_CONTENT_TYPE = "text/csv";

@@ -10,7 +10,7 @@
 // remainder of exactly one half rounds away from zero; amounts are never negative here).
 // Example: 1 000 USD cents at "0.9231" into EUR = 923.1 → 923 EUR cents; 1 USD cent at "150.5"
 // into JPY (0 digits) = 1.505 → 2 yen; 5 USD cents at "0.9" into EUR = 4.5 → 5 cents.
-import { minorDigits } from "./currencies.js";
+import { minorDigits } from "@clearmesh/runtime";
 
 /** A positive decimal rate: `numerator / 10^scale`. */
 export interface Rate {

@@ -1,5 +1,6 @@
-// Money as text: ISO 4217 minor-unit digits and exact decimal formatting of bigint minor units
-// (PROTOCOL.md §2: no floating point anywhere money is computed or written).
+// Money as text, shared by every service: ISO 4217 minor-unit digits and exact decimal
+// formatting of bigint minor units (PROTOCOL.md §2: no floating point anywhere money is computed
+// or written). Conversions between currencies scale by the difference of their digits.
 
 /** Currencies whose minor unit is not the usual hundredth (ISO 4217 list of active codes). */
 const MINOR_DIGITS: ReadonlyMap<string, number> = new Map([
@@ -9,7 +10,7 @@ const MINOR_DIGITS: ReadonlyMap<string, number> = new Map([
   ["CLF", 4], ["UYW", 4],
 ]);
 
-/** The usual minor unit: hundredths (USD, EUR, GBP, ...); also assumed for unlisted codes, as clearing does. */
+/** The usual minor unit: hundredths (USD, EUR, GBP, ...); also assumed for codes not listed (most ISO 4217 currencies). */
 export const DEFAULT_MINOR_DIGITS = 2;
 
 export function minorDigits(currency: string): number {
