@@ -1,0 +1,207 @@
+// The benchmark cases of issue 7. Each entry says what it measures, its target, the in-flight
+// counts of a full run and of a smoke run, and how it runs; cases that need parts not built yet
+// are listed with status "not yet built" and no run, so the table shows them without numbers.
+// To add a case: give it a `run` that starts what it measures (bench/harness.ts) and returns
+// one row per in-flight count, and set its status to "available".
+import fs from "node:fs";
+import path from "node:path";
+import { toBinary } from "@bufbuild/protobuf";
+import { ClearingService, CreateTransferRequestSchema } from "@clearmesh/contracts";
+import { createSignedClient, ensureKeyFiles, keyFilePath, loadSigningKey } from "@clearmesh/runtime";
+import { HEADER_KEY_ID, HEADER_PARTICIPANT, HEADER_SIGNATURE, HEADER_TIMESTAMP, signRpcRequest } from "@clearmesh/trust";
+import { createTestDatabase } from "@clearmesh/store";
+import pg from "pg";
+import { runLoad, startClearingServer, startEchoServer, type MeasuredRow, type RunLoadOptions, type ServerProcess } from "./harness.js";
+import { processCpuMs } from "./server-child.js";
+import { BENCH_BANKS, CREATE_TRANSFER, transferRequest, type LoadgenConfig } from "./workloads.js";
+
+export interface CaseContext {
+  warmupS: number;
+  durationS: number;
+  smoke: boolean;
+  /** Unique per harness run: transfer ids never repeat across runs on one store. */
+  runId: string;
+  /** A folder of this run, removed at the end. */
+  tempDir: string;
+  /** Write a CPU profile of measured clearing processes (node --cpu-prof) here. */
+  profileDir?: string;
+  log(line: string): void;
+}
+
+export interface BenchCase {
+  id: string;
+  title: string;
+  /** The target from issue 7, as text for the table and the docs. */
+  target: string;
+  status: "available" | "not yet built";
+  /** Why a case cannot run yet. */
+  blockedBy?: string;
+  inFlight: readonly number[];
+  smokeInFlight: readonly number[];
+  /** Whether `--smoke` (and so `npm test`) runs it. */
+  inSmoke: boolean;
+  run?(context: CaseContext, inFlight: readonly number[]): Promise<MeasuredRow[]>;
+}
+
+/** Verify one response signature in this many (B1, B5); more often in a smoke run, which makes few calls. */
+const verifyEvery = (context: CaseContext) => (context.smoke ? 10 : 100);
+/** How long to wait between runs for clearing's outbox relay to publish what the last run left. */
+const OUTBOX_DRAIN_MS = 30_000;
+
+/** Same length for every case and in-flight count, so B0's and B1's requests have the same size. */
+function idPrefix(context: CaseContext, tag: string, inFlight: number): string {
+  return `${context.runId}-${tag}-${String(inFlight).padStart(3, "0")}`;
+}
+
+function loadConfig(context: CaseContext, server: ServerProcess<unknown>, keysDir: string, inFlight: number, extra: Partial<LoadgenConfig>): LoadgenConfig {
+  return {
+    target: server.target, workload: "create-transfer", inFlight, warmupS: context.warmupS, durationS: context.durationS,
+    keysDir, signers: [...BENCH_BANKS], verifyEvery: 0, idPrefix: idPrefix(context, "e0", inFlight), ...extra,
+  };
+}
+
+let b1Answer: Promise<{ bytes: Uint8Array; headers: Record<string, string> }> | undefined;
+
+/**
+ * One real CreateTransfer answer of clearing, as B1 gets it (the generator's request, signed by
+ * its payer): B0 answers with these bytes and headers. Captured once per harness run.
+ */
+function realB1Answer(context: CaseContext): Promise<{ bytes: Uint8Array; headers: Record<string, string> }> {
+  b1Answer ??= (async () => {
+    const server = await startClearingServer();
+    const client = createSignedClient(ClearingService, { address: server.target });
+    try {
+      const request = transferRequest(idPrefix(context, "sq", 32), 123_456, BENCH_BANKS);
+      const bytes = toBinary(CreateTransferRequestSchema, request);
+      const payer = loadSigningKey(keyFilePath(server.info.keysDir, request.payerId), request.payerId, `${request.payerId}-1`);
+      const answer = await client.raw(CREATE_TRANSFER, bytes, signRpcRequest(payer, CREATE_TRANSFER, bytes));
+      const headers: Record<string, string> = {};
+      for (const name of [HEADER_PARTICIPANT, HEADER_KEY_ID, HEADER_TIMESTAMP, HEADER_SIGNATURE]) headers[name] = String(answer.headers.get(name)[0] ?? "");
+      return { bytes: answer.bytes, headers };
+    } finally {
+      client.close();
+      await server.stop();
+    }
+  })();
+  return b1Answer;
+}
+
+/** B1 and B5: CreateTransfer against a clearing process on the given store. */
+async function runClearing(context: CaseContext, inFlight: readonly number[], storeUrl: string | undefined, options: RunLoadOptions = {}): Promise<MeasuredRow[]> {
+  const server = await startClearingServer({ storeUrl, profileDir: context.profileDir });
+  try {
+    const rows: MeasuredRow[] = [];
+    for (const count of inFlight) {
+      await server.settle((stats) => (stats.extra.outbox_pending ?? 0) === 0, OUTBOX_DRAIN_MS);
+      const { figures } = await runLoad(server, loadConfig(context, server, server.info.keysDir, count, {
+        verifyEvery: verifyEvery(context), responder: server.info.responder, idPrefix: idPrefix(context, storeUrl ? "pg" : "sq", count),
+      }), options);
+      // Let the relay publish what the window left (not measured), so the next run does not inherit
+      // it; a non-zero outbox_pending_after_drain would mean the relay cannot keep up.
+      const drained = await server.settle((stats) => (stats.extra.outbox_pending ?? 0) === 0, OUTBOX_DRAIN_MS);
+      rows.push({ ...figures, store: server.info.store, durability: server.info.durability, outbox_pending_after_drain: drained.extra.outbox_pending ?? null });
+      context.log(`  ${count} in flight: ${figures.throughput_per_s}/s`);
+    }
+    return rows;
+  } finally {
+    await server.stop();
+  }
+}
+
+export const CASES: readonly BenchCase[] = [
+  {
+    id: "B0",
+    title: "bare grpc-js unary echo, B1-sized request and response (baseline)",
+    target: "the physical limit every other case is compared with",
+    status: "available",
+    inFlight: [1, 32, 128],
+    smokeInFlight: [32],
+    inSmoke: true,
+    async run(context, inFlight) {
+      // The same generator signs the same requests; the echo server checks nothing and answers
+      // every call with one real B1 answer (bytes and cm-* response headers).
+      const keysDir = path.join(context.tempDir, "b0-keys");
+      for (const id of BENCH_BANKS) ensureKeyFiles(keysDir, id);
+      const answer = await realB1Answer(context);
+      const server = await startEchoServer(CREATE_TRANSFER, answer.bytes, answer.headers);
+      try {
+        const rows: MeasuredRow[] = [];
+        for (const count of inFlight) {
+          const { figures } = await runLoad(server, loadConfig(context, server, keysDir, count, {}));
+          rows.push(figures);
+          context.log(`  ${count} in flight: ${figures.throughput_per_s}/s`);
+        }
+        return rows;
+      } finally {
+        await server.stop();
+        fs.rmSync(keysDir, { recursive: true, force: true });
+      }
+    },
+  },
+  {
+    id: "B1",
+    title: "clearing CreateTransfer on SQLite (signed both ways, durable, event via outbox)",
+    target: "at 32 in flight: >= 50% of B0, p99 <= 25 ms; RSS <= 200 MB",
+    status: "available",
+    inFlight: [1, 32, 128],
+    smokeInFlight: [32],
+    inSmoke: true,
+    run: (context, inFlight) => runClearing(context, inFlight, undefined),
+  },
+  {
+    id: "B2",
+    title: "PrepareTransfer + CommitTransfer by two signers (transfers/s)",
+    target: ">= 25% of B0",
+    status: "not yet built",
+    blockedBy: "the clearing engine (two-phase transfers)",
+    inFlight: [32],
+    smokeInFlight: [32],
+    inSmoke: true,
+  },
+  {
+    id: "B3",
+    title: "end-to-end wallet payment of a merchant intent",
+    target: ">= 7% of B0, p99 <= 150 ms",
+    status: "not yet built",
+    blockedBy: "the clearing engine, wallet and e-commerce-connector methods",
+    inFlight: [32],
+    smokeInFlight: [32],
+    inSmoke: true,
+  },
+  {
+    id: "B4",
+    title: "close a settlement window of 1,000,000 transfers among 100 participants",
+    target: "<= 2 s (smoke: 10,000 transfers)",
+    status: "not yet built",
+    blockedBy: "the clearing engine (settlement windows)",
+    inFlight: [1],
+    smokeInFlight: [1],
+    inSmoke: true,
+  },
+  {
+    id: "B5",
+    title: "B1 with clearing on PostgreSQL",
+    target: ">= 25% of B0",
+    status: "available",
+    inFlight: [32],
+    smokeInFlight: [32],
+    inSmoke: true,
+    async run(context, inFlight) {
+      const database = await createTestDatabase();
+      const admin = new pg.Client({ connectionString: database.url });
+      admin.on("error", () => {});
+      try {
+        await admin.connect();
+        // The PostgreSQL backends serving clearing work for it: their CPU counts as the run's own.
+        const backendCpuMs = async () => {
+          const { rows } = await admin.query<{ pid: number }>("SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()");
+          return processCpuMs(rows.map((row) => row.pid));
+        };
+        return await runClearing(context, inFlight, database.url, { backendCpuMs });
+      } finally {
+        await admin.end().catch(() => {});
+        await database.drop();
+      }
+    },
+  },
+];

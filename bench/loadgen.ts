@@ -1,0 +1,138 @@
+// The load generator: its own process, one grpc-js channel (one HTTP/2 connection) to the
+// target, a fixed number of units of work in flight, each call signed as a partner signs it.
+// Runs a warm-up, then a measured window; prints one JSON object with the window's results on
+// stdout. When started with an IPC channel (by bench/run.ts) it reports the window's start and
+// end as they happen, so the harness can sample the server's CPU and memory at the same moments.
+//
+//   node --import tsx bench/loadgen.ts '<LoadgenConfig as JSON>'
+import fs from "node:fs";
+import { ClearingService } from "@clearmesh/contracts";
+import { createSignedClient, keyFilePath, loadSigningKey } from "@clearmesh/runtime";
+import { WORKLOADS, type LoadgenConfig } from "./workloads.js";
+
+export interface LoadgenResult {
+  workload: string;
+  in_flight: number;
+  duration_s: number;
+  calls: number;
+  errors: number;
+  warmup_calls: number;
+  warmup_errors: number;
+  throughput_per_s: number;
+  p50_ms: number;
+  p90_ms: number;
+  p99_ms: number;
+  max_ms: number;
+  cpu_ms: number;
+  cpu_ms_per_call: number;
+  error_samples: string[];
+  [counter: string]: unknown;
+}
+
+export type LoadgenMessage = { type: "phase"; phase: "measure" | "done" };
+
+const argument = process.argv[2];
+if (!argument) {
+  process.stderr.write("usage: loadgen.ts '<config json>' | @<config file>\n");
+  process.exit(2);
+}
+const config = JSON.parse(argument.startsWith("@") ? fs.readFileSync(argument.slice(1), "utf8") : argument) as LoadgenConfig;
+const signers = config.signers.map((participantId) => loadSigningKey(keyFilePath(config.keysDir, participantId), participantId, `${participantId}-1`));
+
+// One channel, not shared with any other client of this process: one HTTP/2 connection.
+const client = createSignedClient(ClearingService, {
+  address: config.target,
+  defaultDeadlineMs: config.deadlineMs ?? 30_000,
+  channelOptions: { "grpc.use_local_subchannel_pool": 1 },
+});
+const workload = WORKLOADS[config.workload](config, (procedure, bytes, headers) => client.raw(procedure, bytes, headers), signers);
+
+const notify = (message: LoadgenMessage) => process.send?.(message);
+process.on("disconnect", () => process.exit(1)); // the harness is gone
+
+let phase: "warmup" | "measure" | "done" = "warmup";
+let next = 0;
+let latencies = new Float64Array(1 << 16);
+let count = 0;
+let errors = 0;
+let warmupCalls = 0;
+let warmupErrors = 0;
+const errorSamples: string[] = [];
+
+function record(ms: number): void {
+  if (count === latencies.length) {
+    const grown = new Float64Array(latencies.length * 2);
+    grown.set(latencies);
+    latencies = grown;
+  }
+  latencies[count++] = ms;
+}
+
+async function worker(): Promise<void> {
+  while (phase !== "done") {
+    const n = next++;
+    const started = performance.now();
+    let failed: unknown;
+    try {
+      await workload.op(n);
+    } catch (error) {
+      failed = error;
+    }
+    const elapsed = performance.now() - started;
+    // A unit counts in the phase in which it completed.
+    if (phase === "measure") {
+      if (failed === undefined) record(elapsed);
+      else errors += 1;
+    } else if (phase === "warmup") {
+      if (failed === undefined) warmupCalls += 1;
+      else warmupErrors += 1;
+    }
+    if (failed !== undefined && errorSamples.length < 5) errorSamples.push(String((failed as Error).message ?? failed));
+  }
+}
+
+function percentile(sorted: Float64Array, fraction: number): number {
+  if (sorted.length === 0) return 0;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(fraction * sorted.length) - 1))]!;
+}
+
+const round = (value: number, digits = 3) => Number(value.toFixed(digits));
+
+const workers = Array.from({ length: config.inFlight }, () => worker());
+await new Promise((resolve) => setTimeout(resolve, config.warmupS * 1000));
+phase = "measure";
+workload.reset();
+const windowStart = performance.now();
+const cpuStart = process.cpuUsage();
+notify({ type: "phase", phase: "measure" });
+await new Promise((resolve) => setTimeout(resolve, config.durationS * 1000));
+phase = "done";
+const windowS = (performance.now() - windowStart) / 1000;
+const cpu = process.cpuUsage(cpuStart);
+notify({ type: "phase", phase: "done" });
+const calls = count;
+const counters = workload.stats();
+await Promise.all(workers); // let the units in flight finish (they are not counted)
+client.close();
+
+const sorted = latencies.slice(0, calls).sort();
+const cpuMs = (cpu.user + cpu.system) / 1000;
+const result: LoadgenResult = {
+  workload: config.workload,
+  in_flight: config.inFlight,
+  duration_s: round(windowS),
+  calls,
+  errors,
+  warmup_calls: warmupCalls,
+  warmup_errors: warmupErrors,
+  throughput_per_s: round(calls / windowS, 1),
+  p50_ms: round(percentile(sorted, 0.5)),
+  p90_ms: round(percentile(sorted, 0.9)),
+  p99_ms: round(percentile(sorted, 0.99)),
+  max_ms: round(percentile(sorted, 1)),
+  cpu_ms: round(cpuMs, 1),
+  cpu_ms_per_call: calls > 0 ? round(cpuMs / calls, 4) : 0,
+  error_samples: errorSamples,
+  ...counters,
+};
+process.stdout.write(`${JSON.stringify(result)}\n`, () => process.exit(0));

@@ -1,0 +1,124 @@
+// The side of a measured server process that talks to the harness over the IPC channel:
+// it answers `stats` with its own cumulative CPU time, event-loop use and memory, and stops
+// cleanly on `stop`, on SIGTERM/SIGINT, or when the harness goes away.
+import { spawnSync } from "node:child_process";
+import fs from "node:fs";
+import { performance } from "node:perf_hooks";
+
+export type ServerRequest = { type: "stats"; id: number; resetPeak?: boolean } | { type: "stop" };
+
+export interface ServerStats {
+  /** process.cpuUsage(), cumulative, microseconds. */
+  cpuUserUs: number;
+  cpuSystemUs: number;
+  /** performance.eventLoopUtilization(), cumulative, milliseconds. */
+  eluActiveMs: number;
+  eluIdleMs: number;
+  rssBytes: number;
+  /** V8 heap in use and reserved, and memory outside the heap (buffers, native), at the sample. */
+  heapUsedBytes: number;
+  heapTotalBytes: number;
+  externalBytes: number;
+  /** Largest RSS sampled (every 100 ms) since the last resetPeak. */
+  peakRssBytes: number;
+  /** Cumulative CPU of the helper processes this server started (its nats-server), milliseconds. */
+  helperCpuMs: number;
+  /** Service-specific figures, e.g. outbox rows not yet published. */
+  extra: Record<string, number>;
+}
+
+export type ServerReply = { type: "stats"; id: number; stats: ServerStats };
+
+export interface ServerChildOptions {
+  extra?: () => Promise<Record<string, number>>;
+  /** Cumulative CPU milliseconds of helper processes (see childrenCpuMs). */
+  helperCpuMs?: () => number;
+  stop: () => Promise<void>;
+}
+
+/** Wires the IPC protocol; call once the server is listening. */
+export function serveHarness(options: ServerChildOptions): void {
+  let peakRss = process.memoryUsage.rss();
+  const sampler = setInterval(() => {
+    peakRss = Math.max(peakRss, process.memoryUsage.rss());
+  }, 100);
+  sampler.unref();
+
+  let stopping: Promise<void> | undefined;
+  const stop = (code: number) => {
+    stopping ??= (async () => {
+      clearInterval(sampler);
+      try {
+        await options.stop();
+      } catch (error) {
+        process.stderr.write(`stop failed: ${(error as Error).message}\n`);
+        code = 1;
+      }
+      process.exit(code);
+    })();
+  };
+
+  process.on("message", (message: ServerRequest) => {
+    if (message.type === "stop") return stop(0);
+    if (message.type !== "stats") return;
+    void (async () => {
+      const memory = process.memoryUsage();
+      const rss = memory.rss;
+      peakRss = Math.max(peakRss, rss);
+      const cpu = process.cpuUsage();
+      const elu = performance.eventLoopUtilization();
+      const stats: ServerStats = {
+        cpuUserUs: cpu.user, cpuSystemUs: cpu.system, eluActiveMs: elu.active, eluIdleMs: elu.idle,
+        rssBytes: rss, heapUsedBytes: memory.heapUsed, heapTotalBytes: memory.heapTotal, externalBytes: memory.external, peakRssBytes: peakRss, helperCpuMs: options.helperCpuMs?.() ?? 0, extra: {},
+      };
+      if (message.resetPeak) peakRss = rss;
+      stats.extra = (await options.extra?.().catch(() => ({}))) ?? {};
+      process.send?.({ type: "stats", id: message.id, stats } satisfies ServerReply);
+    })();
+  });
+  process.once("disconnect", () => stop(1));
+  process.once("SIGTERM", () => stop(0));
+  process.once("SIGINT", () => stop(0));
+}
+
+let clockTicksPerSecond: number | undefined;
+
+function clockTicks(): number {
+  clockTicksPerSecond ??= Number(spawnSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).stdout.trim()) || 100;
+  return clockTicksPerSecond;
+}
+
+/** utime + stime of a /proc/<pid>/stat line, in clock ticks, and the parent pid. */
+function readStat(pid: string | number): { ppid: number; ticks: number } | undefined {
+  let stat: string;
+  try {
+    stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+  } catch {
+    return undefined; // exited meanwhile, or not Linux
+  }
+  // pid (comm) state ppid … utime(14) stime(15): fields after the closing parenthesis of comm.
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return { ppid: Number(fields[1]), ticks: Number(fields[11]) + Number(fields[12]) };
+}
+
+/**
+ * Cumulative CPU (user + system, ms) of this process's child processes that are still running,
+ * read from /proc (Linux; 0 elsewhere). Used for the nats-server a measured server starts.
+ */
+export function childrenCpuMs(): number {
+  if (process.platform !== "linux") return 0;
+  let ticks = 0;
+  for (const entry of fs.readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    const stat = readStat(entry);
+    if (stat?.ppid === process.pid) ticks += stat.ticks;
+  }
+  return (ticks * 1000) / clockTicks();
+}
+
+/** Cumulative CPU (user + system, ms) of the given processes (Linux; 0 elsewhere). */
+export function processCpuMs(pids: readonly number[]): number {
+  if (process.platform !== "linux") return 0;
+  const ticks = pids.reduce((total, pid) => total + (readStat(pid)?.ticks ?? 0), 0);
+  return (ticks * 1000) / clockTicks();
+}

@@ -1,0 +1,104 @@
+// A smoke run of every available benchmark case (issue 7): about a second each, into a
+// temporary results file, no timing asserted; it checks that the harness still runs end to end
+// (servers in their own processes, own nats-server on a free port, temporary folders, a fresh
+// PostgreSQL database for B5) and that every call succeeded.
+import { execFile } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+const root = path.resolve(import.meta.dirname, "../..");
+
+interface Row {
+  case: string;
+  status: string;
+  in_flight: number | null;
+  throughput_per_s: number | null;
+  ratio_to_b0: number | null;
+  p50_ms: number | null;
+  p99_ms: number | null;
+  cpu_ms_per_call: number | null;
+  rss_mb: number | null;
+  calls: number | null;
+  errors: number | null;
+  warmup_errors?: number;
+  verified_responses?: number;
+  request_bytes?: number;
+  response_bytes?: number;
+}
+
+interface Results {
+  machine: Record<string, unknown>;
+  cases: Row[];
+}
+
+describe("npm run bench -- --smoke", () => {
+  let dir: string;
+  let results: Results;
+  let output = "";
+
+  beforeAll(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "clearmesh-bench-smoke-"));
+    const out = path.join(dir, "results.json");
+    const exitCode = await new Promise<number>((resolve) => {
+      const child = execFile(process.execPath, ["--import", "tsx", "bench/run.ts", "--smoke", "--out", out], {
+        cwd: root, timeout: 100_000, killSignal: "SIGINT", maxBuffer: 16 * 1024 * 1024,
+      }, (error) => resolve(error ? (typeof error.code === "number" ? error.code : 1) : 0));
+      child.stdout!.on("data", (chunk: Buffer) => { output += chunk.toString(); });
+      child.stderr!.on("data", (chunk: Buffer) => { output += chunk.toString(); });
+    });
+    expect(fs.existsSync(out), `no results file; exit ${exitCode}; output:\n${output}`).toBe(true);
+    results = JSON.parse(fs.readFileSync(out, "utf8")) as Results;
+    expect(exitCode, output).toBe(0);
+  }, 120_000);
+
+  afterAll(() => {
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  const row = (id: string) => {
+    const found = results.cases.filter((entry) => entry.case === id);
+    expect(found.length, `${id} in ${JSON.stringify(results.cases.map((entry) => entry.case))}`).toBeGreaterThan(0);
+    return found;
+  };
+
+  it("describes the machine", () => {
+    for (const field of ["cpus", "cpu_model", "total_memory_mb", "node", "platform", "date"]) expect(results.machine).toHaveProperty(field);
+  });
+
+  it.each(["B0", "B1", "B5"])("ran %s with calls and no errors", (id) => {
+    for (const entry of row(id)) {
+      expect(entry.status, output).toBe("ok");
+      expect(entry.in_flight).toBe(32);
+      expect(entry.calls, output).toBeGreaterThan(0);
+      expect(entry.errors, JSON.stringify(entry)).toBe(0);
+      expect(entry.warmup_errors, JSON.stringify(entry)).toBe(0);
+      for (const field of ["throughput_per_s", "p50_ms", "p99_ms", "cpu_ms_per_call", "rss_mb", "ratio_to_b0"] as const) {
+        expect(typeof entry[field], `${id} ${field}`).toBe("number");
+      }
+    }
+  });
+
+  it("verified clearing's response signatures in B1 and B5", () => {
+    for (const id of ["B1", "B5"]) for (const entry of row(id)) expect(entry.verified_responses, id).toBeGreaterThan(0);
+  });
+
+  it("gives B0 the request and response sizes of B1", () => {
+    const [b0] = row("B0");
+    const [b1] = row("B1");
+    expect(b0!.request_bytes).toBe(b1!.request_bytes);
+    // Timestamps' nanos vary in length by a byte or so.
+    expect(Math.abs(b0!.response_bytes! - b1!.response_bytes!)).toBeLessThanOrEqual(4);
+  });
+
+  it("lists the cases not built yet without numbers", () => {
+    for (const id of ["B2", "B3", "B4"]) {
+      for (const entry of row(id)) {
+        if (entry.status === "ok") continue; // built since: then it is measured like the others
+        expect(entry.status).toBe("not yet built");
+        expect(entry.throughput_per_s).toBeNull();
+      }
+    }
+  });
+});
