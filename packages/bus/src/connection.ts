@@ -48,6 +48,9 @@ export async function connectNats(options: ConnectNatsOptions): Promise<NatsConn
       reconnectJitter: NATS_RECONNECT_JITTER_MS,
       timeout: options.connectTimeoutMs ?? NATS_CONNECT_TIMEOUT_MS,
       waitOnFirstConnect: false,
+      // An Error (for its stack) built on every request and publish cost about 5% of clearing's
+      // CPU under load (docs/performance.md); errors still say what failed.
+      noAsyncTraces: true,
     });
   } catch (error) {
     throw new NatsUnavailableError(options.url, error);
