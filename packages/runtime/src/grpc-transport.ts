@@ -3,6 +3,9 @@
 import * as grpc from "@grpc/grpc-js";
 import { create, fromBinary, toBinary, type DescMessage, type DescMethod } from "@bufbuild/protobuf";
 import { createHandlerContext, type ContextValues, type HandlerContext } from "@connectrpc/connect";
+
+/** The context of one call, which must be ended when the call is over. */
+type HandlerContextController = ReturnType<typeof createHandlerContext>;
 import { sha256 } from "@clearmesh/trust";
 import { Code, ConnectError, STATUS_DETAILS_HEADER, rpcError, statusDetailsBytes, toConnectError } from "./errors.js";
 import type { CallPipeline } from "./pipeline.js";
@@ -61,10 +64,11 @@ class GrpcMethodHandler {
   async unary(call: grpc.ServerUnaryCall<Buffer, Uint8Array>, callback: grpc.sendUnaryData<Uint8Array>): Promise<void> {
     const started = performance.now();
     let code: Code | 0 = 0;
+    let context: HandlerContextController | undefined;
     try {
       const raw = call.request;
       // Verify before anything else, so an unsigned caller learns nothing (not even UNIMPLEMENTED).
-      const context = this.context(call, this.pipeline.authenticate(this.procedure, headerGetter(call.metadata), sha256(raw), this.signed));
+      context = this.context(call, this.pipeline.authenticate(this.procedure, headerGetter(call.metadata), sha256(raw), this.signed));
       const impl = this.requireImpl();
       const request = decode(this.method.input, raw);
       const result = await withDeadline(Promise.resolve(impl(request, context)), context);
@@ -79,6 +83,7 @@ class GrpcMethodHandler {
       code = connectError.code;
       callback(grpcStatus(connectError));
     } finally {
+      finish(context);
       this.observe(code, started);
     }
   }
@@ -86,11 +91,12 @@ class GrpcMethodHandler {
   async stream(call: RawCall): Promise<void> {
     const started = performance.now();
     let code: Code | 0 = 0;
+    let context: HandlerContextController | undefined;
     try {
       const impl = this.requireImpl();
       // Streaming methods are health Watch and reflection: unsigned by design (PROTOCOL.md §1).
       if (this.signed) throw rpcError(Code.Unimplemented, "UNIMPLEMENTED", "signed streaming calls are not supported");
-      const context = this.context(call, this.pipeline.authenticate(this.procedure, headerGetter(call.metadata), undefined, false));
+      context = this.context(call, this.pipeline.authenticate(this.procedure, headerGetter(call.metadata), undefined, false));
       const input = this.method.methodKind === "server_streaming"
         ? decode(this.method.input, (call as grpc.ServerWritableStream<Buffer, Uint8Array>).request)
         : decodeStream(this.method.input, call as grpc.ServerDuplexStream<Buffer, Uint8Array>);
@@ -110,6 +116,7 @@ class GrpcMethodHandler {
       code = connectError.code;
       call.emit("error", grpcStatus(connectError));
     } finally {
+      finish(context);
       this.observe(code, started);
     }
   }
@@ -119,7 +126,7 @@ class GrpcMethodHandler {
     return this.impl;
   }
 
-  private context(call: RawCall, values: ContextValues): HandlerContext {
+  private context(call: RawCall, values: ContextValues): HandlerContextController {
     const deadline = call.getDeadline();
     const deadlineMs = deadline instanceof Date ? deadline.getTime() : deadline;
     const remaining = Number.isFinite(deadlineMs) ? Math.max(0, deadlineMs - Date.now()) : Infinity;
@@ -142,6 +149,15 @@ class GrpcMethodHandler {
     if (this.registration.infrastructure) return;
     this.pipeline.observe(this.procedure, code, "grpc", (performance.now() - started) / 1000);
   }
+}
+
+/**
+ * Ends a call's context once it is answered: stops its deadline timer and unhooks it from the
+ * server's shutdown signal. Without this every call left a timer running for RPC_TIMEOUT_MS and
+ * one more listener on a signal shared by all calls.
+ */
+function finish(context: HandlerContextController | undefined): void {
+  context?.abort(new ConnectError("the call is over", Code.Canceled));
 }
 
 function decode<T extends DescMessage>(schema: T, raw: Uint8Array) {
