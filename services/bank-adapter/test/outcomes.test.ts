@@ -130,6 +130,21 @@ describe("authorizations without an answer from clearing", () => {
     expect(await balances(accountId)).toEqual({ balance: 90_000n, held: 0n });
   });
 
+  it("refuses a capture whose amount differs from what clearing committed, booking nothing", async () => {
+    const accountId = await fundedAccount(100_000n);
+    const cardToken = await card(accountId);
+    await harness.authorizations.authorize({ authorizationId: "auth-m", cardToken, amount: USD(25_000n), acquirerId: "acquirer-a", merchantReference: "" } as never, harness.as("acquirer-a"));
+    harness.clearing.commit("auth-m", 10_000n);
+    const mismatch = await refusal(harness.authorizations.capture({ authorizationId: "auth-m", amount: USD(9_000n) } as never, harness.as("acquirer-a")));
+    expect(mismatch).toMatchObject({ reason: "CAPTURE_AMOUNT_MISMATCH", metadata: { field: "amount.amount_minor" } });
+    expect(await balances(accountId)).toEqual({ balance: 100_000n, held: 25_000n });
+    const [row] = await harness.store.query<{ state: string }>("SELECT state FROM authorizations WHERE authorization_id = $1", ["auth-m"]);
+    expect(row!.state).toBe("AUTHORIZED");
+    const captured = await harness.authorizations.capture({ authorizationId: "auth-m", amount: USD(10_000n) } as never, harness.as("acquirer-a"));
+    expect(captured.captured?.amountMinor).toBe(10_000n);
+    expect(await balances(accountId)).toEqual({ balance: 90_000n, held: 0n });
+  });
+
   it("expires a held authorization whose transfer clearing never saw once its expiry has passed", async () => {
     const accountId = await fundedAccount(100_000n);
     const cardToken = await card(accountId);

@@ -175,7 +175,7 @@ export function createAuthorizationService(deps: AuthorizationServiceDeps) {
       throw new BankError("CAPTURE_ABOVE_AUTHORIZATION", `at most ${row.amountMinor} can be captured`, { field: "amount.amount_minor" });
     }
     row = await openAfterResolve(row);
-    if (row.state === "AUTHORIZED") row = await captureAtClearing(row);
+    if (row.state === "AUTHORIZED") row = await captureAtClearing(row, asked?.amountMinor);
     if (row.state !== "CAPTURED") throw stateInvalid(row, "captured", ["AUTHORIZED"]);
     if (asked && asked.amountMinor !== row.capturedMinor) {
       throw new BankError("CAPTURE_AMOUNT_MISMATCH", `clearing committed ${row.capturedMinor}`, { field: "amount.amount_minor" });
@@ -183,13 +183,21 @@ export function createAuthorizationService(deps: AuthorizationServiceDeps) {
     return authorizationMessage(row);
   }
 
-  /** Reads the transfer at clearing and books what it says; CAPTURE_NOT_COMMITTED while it is only reserved. */
-  async function captureAtClearing(row: AuthorizationRow): Promise<AuthorizationRow> {
+  /**
+   * Reads the transfer at clearing and books what it says; CAPTURE_NOT_COMMITTED while it is only
+   * reserved. An asked amount that differs from the committed one is refused before anything is
+   * booked (the committed-event consumer books the capture on its own).
+   */
+  async function captureAtClearing(row: AuthorizationRow, askedMinor: bigint | undefined): Promise<AuthorizationRow> {
     const outcome = await deps.clearing.getTransfer(row.bankId, row.authorizationId);
     if (outcome.kind === "unknown") throw clearingUnavailable("the capture was not booked; try again");
     if (outcome.kind === "refused") throw clearingRefusal(outcome);
     if (outcome.transfer.state === TransferState.RESERVED) {
       throw new BankError("CAPTURE_NOT_COMMITTED", "the acquirer has not committed the transfer at clearing", { field: "authorization_id" });
+    }
+    const committedMinor = outcome.transfer.amount?.amountMinor;
+    if (outcome.transfer.state === TransferState.COMMITTED && askedMinor !== undefined && committedMinor !== askedMinor) {
+      throw new BankError("CAPTURE_AMOUNT_MISMATCH", `clearing committed ${committedMinor ?? 0n}`, { field: "amount.amount_minor" });
     }
     return settlePrepared(row, outcome);
   }
