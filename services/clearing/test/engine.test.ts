@@ -550,6 +550,9 @@ describe.each(engines)("clearing engine on $name, USD fee 10 + 1 %", ({ database
       const byType = <T>(subject: string, read: (event: VerifiedEvent) => T) => clearingEvents.events.filter((event) => event.subject === subject).map(read);
       const prepared = byType("clearmesh.clearing.transfer.prepared", (event) => decodePayload(event, TransferPreparedSchema)).find((payload) => payload.transferId === "ev-t-1");
       expect(prepared?.transfer).toMatchObject({ transferId: "ev-t-1", payerId: "bank-a", payeeId: "bank-b", state: TransferState.RESERVED, amount: usd(1_000n), fee: usd(20n), payerReference: "inv-9", payeeReference: "alice" });
+      // A one-step transfer announces its commit only.
+      expect(byType("clearmesh.clearing.transfer.committed", (event) => decodePayload(event, TransferCommittedSchema).transferId)).toContain("ev-below");
+      expect(byType("clearmesh.clearing.transfer.prepared", (event) => decodePayload(event, TransferPreparedSchema).transferId)).not.toContain("ev-below");
       const committed = byType("clearmesh.clearing.transfer.committed", (event) => decodePayload(event, TransferCommittedSchema)).find((payload) => payload.transferId === "ev-t-1");
       expect(committed?.transfer).toMatchObject({ state: TransferState.COMMITTED, amount: usd(1_000n), fee: usd(20n), payeeAmount: usd(980n), payeeReference: "alice" });
       expect(committed?.transfer?.windowId).toBe(closed.windowId);

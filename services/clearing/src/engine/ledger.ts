@@ -89,8 +89,12 @@ export class Ledger {
 
   // ---- transfers ------------------------------------------------------------------------
 
-  /** Reserves the amount on the payer (and the converted amount on the FX provider). */
-  prepare(transfer: TransferRecord): TransferRecord {
+  /**
+   * Reserves the amount on the payer (and the converted amount on the FX provider). `announce`
+   * false: a one-step transfer committed in the same operation, which sends only
+   * transfer.committed (nobody can act on a reservation that never waits).
+   */
+  prepare(transfer: TransferRecord, announce = true): TransferRecord {
     this.checkParties(transfer);
     const payer = this.account(transfer.payerId, transfer.currency);
     requireHeadroom(payer, transfer.amount, "amount.amount_minor");
@@ -104,7 +108,7 @@ export class Ledger {
       this.checkThreshold(account);
       this.journal.account(account);
     }
-    this.journal.transfer(transfer, "prepared");
+    this.journal.transfer(transfer, announce ? "prepared" : undefined);
     return transfer;
   }
 

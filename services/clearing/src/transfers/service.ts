@@ -83,7 +83,7 @@ export function createTransferService(deps: TransferServiceDeps) {
         throw new LedgerError("QUOTE_ALREADY_USED", `quote ${terms.quoteId} was used by transfer ${quoteUser}`, "quote_id");
       }
       record = { ...terms, ...price(ledger, terms, quote, nowMs), state: TransferState.RESERVED, preparedAmount: terms.amount, windowId: "", createdAtMs: nowMs, completedAtMs: null };
-      ledger.prepare(record);
+      ledger.prepare(record, terms.kind !== "create");
       if (terms.quoteId) usedQuotes.set(terms.quoteId, terms.transferId);
     } catch (error) {
       if (!(error instanceof LedgerError)) throw error;

@@ -40,7 +40,9 @@ export const ParticipantUpdatedSchema: GenMessage<ParticipantUpdated> = /*@__PUR
   messageDesc(file_clearmesh_clearing_v1_events, 0);
 
 /**
- * Subject clearmesh.clearing.transfer.prepared: a transfer was prepared.
+ * Subject clearmesh.clearing.transfer.prepared: a two-phase transfer was prepared
+ * (PrepareTransfer) and waits for its commit, abort or expiry. A one-step CreateTransfer
+ * sends only clearmesh.clearing.transfer.committed.
  *
  * @generated from message clearmesh.clearing.v1.TransferPrepared
  */
