@@ -2,7 +2,7 @@ import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import type { DescMessage, MessageShape } from "@bufbuild/protobuf";
 import { EnvelopeSchema } from "@clearmesh/contracts";
 import type { Envelope } from "@clearmesh/contracts";
-import { signEvent, verifyEventSignature } from "@clearmesh/trust";
+import { signEvent, signEventAsync, verifyEventSignature } from "@clearmesh/trust";
 import type { SigningKey } from "@clearmesh/trust";
 import type { JetStreamClient, PubAck } from "nats";
 import { newUlid } from "./ulid.js";
@@ -26,7 +26,21 @@ export interface BuiltEnvelope {
 
 /** Encodes the payload and wraps it in an Envelope signed by `key` (PROTOCOL.md §5). */
 export function buildEnvelope<Desc extends DescMessage>(key: SigningKey, input: BuildEnvelopeInput<Desc>): BuiltEnvelope {
-  const fields = {
+  const fields = envelopeFields(key, input);
+  return sealEnvelope(fields, signEvent(key, fields));
+}
+
+/**
+ * buildEnvelope with the signature computed on libuv's thread pool: many envelopes signed at
+ * once (Promise.all) use the machine's other cores instead of the event loop.
+ */
+export async function buildEnvelopeAsync<Desc extends DescMessage>(key: SigningKey, input: BuildEnvelopeInput<Desc>): Promise<BuiltEnvelope> {
+  const fields = envelopeFields(key, input);
+  return sealEnvelope(fields, await signEventAsync(key, fields));
+}
+
+function envelopeFields<Desc extends DescMessage>(key: SigningKey, input: BuildEnvelopeInput<Desc>) {
+  return {
     id: input.id ?? newUlid(),
     type: input.schema.typeName,
     producer: key.participantId,
@@ -35,7 +49,9 @@ export function buildEnvelope<Desc extends DescMessage>(key: SigningKey, input: 
     subject: input.subject,
     payload: toBinary(input.schema, input.message),
   };
-  const signature = signEvent(key, fields);
+}
+
+function sealEnvelope(fields: ReturnType<typeof envelopeFields>, signature: Uint8Array): BuiltEnvelope {
   const envelope = create(EnvelopeSchema, { ...fields, signature });
   return { bytes: toBinary(EnvelopeSchema, envelope), id: fields.id };
 }

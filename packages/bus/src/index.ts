@@ -21,6 +21,7 @@ export {
   EventTypeMismatchError,
   InvalidEventReason,
   buildEnvelope,
+  buildEnvelopeAsync,
   decodePayload,
   publishEnvelope,
   verifyEnvelope,

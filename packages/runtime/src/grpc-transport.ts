@@ -68,13 +68,13 @@ class GrpcMethodHandler {
     try {
       const raw = call.request;
       // Verify before anything else, so an unsigned caller learns nothing (not even UNIMPLEMENTED).
-      context = this.context(call, this.pipeline.authenticate(this.procedure, headerGetter(call.metadata), sha256(raw), this.signed));
+      context = this.context(call, await this.pipeline.authenticate(this.procedure, headerGetter(call.metadata), sha256(raw), this.signed));
       const impl = this.requireImpl();
       const request = decode(this.method.input, raw);
       const result = await withDeadline(Promise.resolve(impl(request, context)), context);
       const bytes = toBinary(this.method.output, create(this.method.output, result as never));
       const metadata = headersToMetadata(context.responseHeader);
-      const signature = this.registration.infrastructure ? undefined : this.pipeline.signResponse(this.procedure, context.values, bytes);
+      const signature = this.registration.infrastructure ? undefined : await this.pipeline.signResponse(this.procedure, context.values, bytes);
       for (const [name, value] of Object.entries(signature ?? {})) metadata.set(name, value);
       call.sendMetadata(metadata);
       callback(null, bytes, headersToMetadata(context.responseTrailer));
@@ -96,7 +96,7 @@ class GrpcMethodHandler {
       const impl = this.requireImpl();
       // Streaming methods are health Watch and reflection: unsigned by design (PROTOCOL.md §1).
       if (this.signed) throw rpcError(Code.Unimplemented, "UNIMPLEMENTED", "signed streaming calls are not supported");
-      context = this.context(call, this.pipeline.authenticate(this.procedure, headerGetter(call.metadata), undefined, false));
+      context = this.context(call, await this.pipeline.authenticate(this.procedure, headerGetter(call.metadata), undefined, false));
       const input = this.method.methodKind === "server_streaming"
         ? decode(this.method.input, (call as grpc.ServerWritableStream<Buffer, Uint8Array>).request)
         : decodeStream(this.method.input, call as grpc.ServerDuplexStream<Buffer, Uint8Array>);
@@ -157,8 +157,11 @@ class GrpcMethodHandler {
  * one more listener on a signal shared by all calls.
  */
 function finish(context: HandlerContextController | undefined): void {
-  context?.abort(new ConnectError("the call is over", Code.Canceled));
+  context?.abort(CALL_OVER);
 }
+
+/** One shared abort reason: nothing reads it once the call is answered, and an Error per call costs a stack trace. */
+const CALL_OVER = new ConnectError("the call is over", Code.Canceled);
 
 function decode<T extends DescMessage>(schema: T, raw: Uint8Array) {
   try {

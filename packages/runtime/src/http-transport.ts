@@ -71,7 +71,7 @@ async function serveRpc(handler: UniversalHandler, request: NodeRequest, respons
   const contentType = String(request.headers["content-type"] ?? "");
   const values = createContextValues();
   try {
-    preflight(handler, request, contentType, body, signed, options.pipeline, values, options.maxRequestBytes);
+    await preflight(handler, request, contentType, body, signed, options.pipeline, values, options.maxRequestBytes);
   } catch (error) {
     // Verification and decoding happen before connect parses the body, so an unsigned or
     // malformed call never reaches a handler; connect still writes the error in the caller's
@@ -86,7 +86,7 @@ async function serveRpc(handler: UniversalHandler, request: NodeRequest, respons
   await universalResponseToNodeResponse(universalResponse, response as never);
 }
 
-function preflight(handler: UniversalHandler, request: NodeRequest, contentType: string, body: Uint8Array, signed: boolean, pipeline: CallPipeline, values: ContextValues, maxRequestBytes: number): void {
+async function preflight(handler: UniversalHandler, request: NodeRequest, contentType: string, body: Uint8Array, signed: boolean, pipeline: CallPipeline, values: ContextValues, maxRequestBytes: number): Promise<void> {
   if (declaredLength(contentType, body) > maxRequestBytes) {
     throw rpcError(Code.ResourceExhausted, "MESSAGE_TOO_LARGE", `the request is larger than ${maxRequestBytes} bytes`);
   }
@@ -95,7 +95,7 @@ function preflight(handler: UniversalHandler, request: NodeRequest, contentType:
     const value = request.headers[name];
     return Array.isArray(value) ? value[0] : value;
   };
-  pipeline.authenticate(handler.requestPath, getHeader, payload && sha256(payload), signed, values);
+  await pipeline.authenticate(handler.requestPath, getHeader, payload && sha256(payload), signed, values);
   if (payload && isBinary(contentType)) decodable(handler.method.input, payload);
 }
 
@@ -157,7 +157,7 @@ function responseInterceptor(pipeline: CallPipeline, infrastructure: ReadonlySet
       const response = await untilDeadline(next(request), request.signal);
       if (!response.stream && request.contextValues.get(callerKey)) {
         const bytes = toBinary(request.method.output, response.message as never);
-        const headers = pipeline.signResponse(procedure, request.contextValues, bytes);
+        const headers = await pipeline.signResponse(procedure, request.contextValues, bytes);
         for (const [name, value] of Object.entries(headers ?? {})) response.header.set(name, value);
       }
       return response;

@@ -2,7 +2,7 @@
 // signature verification (PROTOCOL.md §3), the caller on the context, response signing, metrics.
 import { createContextKey, createContextValues, type ContextValues, type HandlerContext } from "@connectrpc/connect";
 import {
-  ReplayCache, TrustFailure, signRpcResponse, verifyRpcRequest, HEADER_NONCE,
+  ReplayCache, TrustFailure, signRpcResponseAsync, verifyRpcRequestAsync, HEADER_NONCE,
   type HeaderGetter, type KeyLookup, type SigningKey,
 } from "@clearmesh/trust";
 import { Code, rpcError } from "./errors.js";
@@ -90,11 +90,14 @@ export class CallPipeline {
     return this.options.rpcTimeoutMs;
   }
 
-  /** Verifies a signed call and returns the context values carrying its caller; throws the typed error. */
-  authenticate(procedure: string, getHeader: HeaderGetter, digest: Uint8Array | undefined, signed: boolean, values: ContextValues = createContextValues()): ContextValues {
+  /**
+   * Verifies a signed call and returns the context values carrying its caller; rejects with the
+   * typed error. The Ed25519 check runs on libuv's thread pool, off the event loop.
+   */
+  async authenticate(procedure: string, getHeader: HeaderGetter, digest: Uint8Array | undefined, signed: boolean, values: ContextValues = createContextValues()): Promise<ContextValues> {
     if (!signed) return values;
     if (!digest) throw rpcError(Code.Unauthenticated, TrustFailure.BAD_SIGNATURE, "the request bytes could not be read for verification");
-    const result = verifyRpcRequest(getHeader, procedure, digest, this.lookupKey, this.replayCache, this.now(), this.options.maxSkewMs);
+    const result = await verifyRpcRequestAsync(getHeader, procedure, digest, this.lookupKey, this.replayCache, this.now(), this.options.maxSkewMs);
     if (!result.ok) {
       this.options.metrics.signatureFailures.inc({ reason: result.reason });
       throw rpcError(failureCodes[result.reason], result.reason, failureMessages[result.reason]);
@@ -102,11 +105,11 @@ export class CallPipeline {
     return values.set(callerKey, { participantId: result.participantId, keyId: result.keyId, nonce: result.nonce });
   }
 
-  /** The four response headers signed by this service over the exact response bytes. */
-  signResponse(procedure: string, values: ContextValues, responseBytes: Uint8Array): Record<string, string> | undefined {
+  /** The four response headers signed by this service over the exact response bytes (signed on the thread pool). */
+  async signResponse(procedure: string, values: ContextValues, responseBytes: Uint8Array): Promise<Record<string, string> | undefined> {
     const caller = values.get(callerKey);
     if (!caller) return undefined;
-    return signRpcResponse(this.options.identity, procedure, caller.nonce, responseBytes, { timestampMs: this.now() });
+    return signRpcResponseAsync(this.options.identity, procedure, caller.nonce, responseBytes, { timestampMs: this.now() });
   }
 
   observe(method: string, code: Code | 0, transport: "grpc" | "connect", seconds: number): void {

@@ -34,12 +34,21 @@ export function eventSignedText(fields: EventFields): string {
 
 /** Signs an envelope; the key must be the one the envelope names, or consumers could not verify it. */
 export function signEvent(key: SigningKey, fields: EventFields): Uint8Array {
+  return key.sign(eventSignedMessage(key, fields));
+}
+
+/** signEvent with the signature computed on libuv's thread pool. */
+export function signEventAsync(key: SigningKey, fields: EventFields): Promise<Uint8Array> {
+  return key.signAsync(eventSignedMessage(key, fields));
+}
+
+function eventSignedMessage(key: SigningKey, fields: EventFields): Uint8Array {
   if (fields.producer !== key.participantId || fields.keyId !== key.keyId) {
     throw new Error(
       `event names ${fields.producer}/${fields.keyId} but the signing key is ${key.participantId}/${key.keyId}`,
     );
   }
-  return key.sign(utf8(eventSignedText(fields)));
+  return utf8(eventSignedText(fields));
 }
 
 /** Never throws: malformed fields verify as false. */

@@ -11,6 +11,7 @@ export {
   createSigningKey,
   ed25519Sign,
   ed25519Verify,
+  ed25519VerifyAsync,
   generateSeed,
   parseSeedHex,
   publicKeyCacheSize,
@@ -34,7 +35,9 @@ export {
   rpcResponseSignedText,
   signRpcRequest,
   signRpcResponse,
+  signRpcResponseAsync,
   verifyRpcRequest,
+  verifyRpcRequestAsync,
   verifyRpcResponse,
 } from "./rpc.js";
 export type {
@@ -47,7 +50,7 @@ export type {
   RpcResponseFields,
   RpcSignOptions,
 } from "./rpc.js";
-export { EVENT_CONTEXT, eventSignedText, signEvent, verifyEventSignature } from "./events.js";
+export { EVENT_CONTEXT, eventSignedText, signEvent, signEventAsync, verifyEventSignature } from "./events.js";
 export type { EventFields } from "./events.js";
 export {
   DEFAULT_WEBHOOK_MAX_AGE_MS,

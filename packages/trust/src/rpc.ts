@@ -10,7 +10,7 @@ import {
   parseMillisecondsHeader,
 } from "./fields.js";
 import type { HeaderGetter } from "./headers.js";
-import { SIGNATURE_BYTES, ed25519Verify } from "./keys.js";
+import { SIGNATURE_BYTES, ed25519Verify, ed25519VerifyAsync } from "./keys.js";
 import type { SigningKey } from "./keys.js";
 import type { ReplayCache } from "./replay.js";
 
@@ -142,7 +142,24 @@ export function signRpcResponse(
   responseBytes: Uint8Array,
   options: { timestampMs?: number | bigint } = {},
 ): Record<string, string> {
-  const fields: RpcResponseFields = {
+  const fields = responseFields(key, procedure, requestNonce, responseBytes, options);
+  return responseHeaders(fields, key.sign(utf8(rpcResponseSignedText(fields))));
+}
+
+/** signRpcResponse with the signature computed on libuv's thread pool. */
+export async function signRpcResponseAsync(
+  key: SigningKey,
+  procedure: string,
+  requestNonce: string,
+  responseBytes: Uint8Array,
+  options: { timestampMs?: number | bigint } = {},
+): Promise<Record<string, string>> {
+  const fields = responseFields(key, procedure, requestNonce, responseBytes, options);
+  return responseHeaders(fields, await key.signAsync(utf8(rpcResponseSignedText(fields))));
+}
+
+function responseFields(key: SigningKey, procedure: string, requestNonce: string, responseBytes: Uint8Array, options: { timestampMs?: number | bigint }): RpcResponseFields {
+  return {
     procedure,
     requestNonce,
     participantId: key.participantId,
@@ -150,7 +167,9 @@ export function signRpcResponse(
     timestampMs: millisecondsText("timestampMs", options.timestampMs ?? Date.now()),
     responseDigest: sha256(responseBytes),
   };
-  const signature = key.sign(utf8(rpcResponseSignedText(fields)));
+}
+
+function responseHeaders(fields: RpcResponseFields, signature: Uint8Array): Record<string, string> {
   return {
     [HEADER_PARTICIPANT]: fields.participantId,
     [HEADER_KEY_ID]: fields.keyId,
@@ -227,6 +246,45 @@ export function verifyRpcRequest(
   nowMs: number,
   maxSkewMs: number = DEFAULT_MAX_SKEW_MS,
 ): RpcRequestVerification {
+  const checked = precheckRequest(getHeader, procedure, requestDigest, lookupKey, replayCache, nowMs, maxSkewMs);
+  if (!checked.ok) return checked;
+  const verified = ed25519Verify(checked.publicKey, checked.signedMessage, checked.headers.signature);
+  return afterSignature(checked.headers, verified, replayCache, nowMs);
+}
+
+/**
+ * verifyRpcRequest with the Ed25519 check on libuv's thread pool, so a busy service verifies on
+ * its other cores. Same checks, same order, same answers.
+ */
+export async function verifyRpcRequestAsync(
+  getHeader: HeaderGetter,
+  procedure: string,
+  requestDigest: Uint8Array,
+  lookupKey: KeyLookup,
+  replayCache: ReplayCache,
+  nowMs: number,
+  maxSkewMs: number = DEFAULT_MAX_SKEW_MS,
+): Promise<RpcRequestVerification> {
+  const checked = precheckRequest(getHeader, procedure, requestDigest, lookupKey, replayCache, nowMs, maxSkewMs);
+  if (!checked.ok) return checked;
+  const verified = await ed25519VerifyAsync(checked.publicKey, checked.signedMessage, checked.headers.signature);
+  return afterSignature(checked.headers, verified, replayCache, nowMs);
+}
+
+type Prechecked =
+  | { ok: true; headers: RequestHeaders; publicKey: Uint8Array; signedMessage: Uint8Array }
+  | { ok: false; reason: TrustFailure };
+
+/** Everything before the signature itself: headers, key, revocation, clock skew, the signed bytes. */
+function precheckRequest(
+  getHeader: HeaderGetter,
+  procedure: string,
+  requestDigest: Uint8Array,
+  lookupKey: KeyLookup,
+  replayCache: ReplayCache,
+  nowMs: number,
+  maxSkewMs: number,
+): Prechecked {
   if (replayCache.windowMs < maxSkewMs) {
     // A shorter window would forget nonces of calls that are still accepted: a configuration bug.
     throw new RangeError(`replay window ${replayCache.windowMs} ms is shorter than the skew ${maxSkewMs} ms`);
@@ -238,9 +296,14 @@ export function verifyRpcRequest(
   if (record === undefined) return { ok: false, reason: TrustFailure.UNKNOWN_KEY };
   if (isRevokedOrExpired(record, nowMs)) return { ok: false, reason: TrustFailure.KEY_REVOKED };
   if (Math.abs(nowMs - headers.timestampMs) > maxSkewMs) return { ok: false, reason: TrustFailure.STALE_TIMESTAMP };
-  if (!verifyRequestSignature(headers, procedure, requestDigest, record.publicKey)) {
-    return { ok: false, reason: TrustFailure.BAD_SIGNATURE };
-  }
+  const signedMessage = requestSignedMessage(headers, procedure, requestDigest);
+  if (signedMessage === undefined) return { ok: false, reason: TrustFailure.BAD_SIGNATURE };
+  return { ok: true, headers, publicKey: record.publicKey, signedMessage };
+}
+
+/** A verified signature records the nonce; a replay or a full cache refuses the call. */
+function afterSignature(headers: RequestHeaders, verified: boolean, replayCache: ReplayCache, nowMs: number): RpcRequestVerification {
+  if (!verified) return { ok: false, reason: TrustFailure.BAD_SIGNATURE };
   const replay = replayCache.check(headers.participantId, headers.nonce, headers.timestampMs, nowMs);
   if (replay === "replayed") return { ok: false, reason: TrustFailure.REPLAYED_NONCE };
   if (replay === "full") return { ok: false, reason: TrustFailure.NONCE_CAPACITY };
@@ -248,23 +311,18 @@ export function verifyRpcRequest(
   return { ok: true, participantId, keyId, nonce, timestampMs };
 }
 
-function verifyRequestSignature(
-  headers: RequestHeaders,
-  procedure: string,
-  requestDigest: Uint8Array,
-  publicKey: Uint8Array,
-): boolean {
-  if (!(requestDigest instanceof Uint8Array) || requestDigest.length !== 32) return false;
-  if (/[\r\n]/.test(procedure)) return false;
-  const signedText = rpcRequestSignedText({
+/** The bytes a request signature covers, or undefined when they cannot be formed. */
+function requestSignedMessage(headers: RequestHeaders, procedure: string, requestDigest: Uint8Array): Uint8Array | undefined {
+  if (!(requestDigest instanceof Uint8Array) || requestDigest.length !== 32) return undefined;
+  if (/[\r\n]/.test(procedure)) return undefined;
+  return utf8(rpcRequestSignedText({
     procedure,
     participantId: headers.participantId,
     keyId: headers.keyId,
     timestampMs: headers.timestampText,
     nonce: headers.nonce,
     requestDigest,
-  });
-  return ed25519Verify(publicKey, utf8(signedText), headers.signature);
+  }));
 }
 
 /**

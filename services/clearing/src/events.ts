@@ -2,7 +2,7 @@
 // the change they announce, published by the relay after commit.
 import type { DescMessage, MessageInitShape } from "@bufbuild/protobuf";
 import { create } from "@bufbuild/protobuf";
-import { buildEnvelope, enqueueEvent } from "@clearmesh/bus";
+import { buildEnvelope, buildEnvelopeAsync, enqueueEvent } from "@clearmesh/bus";
 import type { Transaction } from "@clearmesh/store";
 import type { SigningKey } from "@clearmesh/trust";
 
@@ -17,5 +17,31 @@ export function createEventWriter(identity: SigningKey, now: () => number): Even
   return async (tx, subject, schema, message) => {
     const envelope = buildEnvelope(identity, { subject, schema, message: create(schema, message), producedAtMs: BigInt(now()) });
     await enqueueEvent(tx, envelope.bytes, envelope.id, subject);
+  };
+}
+
+/** An event ready for the outbox: a signed envelope and where it goes. */
+export interface SealedEvent {
+  subject: string;
+  id: string;
+  bytes: Uint8Array;
+}
+
+export interface EventToSeal<Desc extends DescMessage = DescMessage> {
+  subject: string;
+  schema: Desc;
+  message: MessageInitShape<Desc>;
+}
+
+/** Signs a batch's events together, on libuv's thread pool, in their order (ids ascend with it). */
+export type EventSealer = (events: readonly EventToSeal[]) => Promise<SealedEvent[]>;
+
+export function createEventSealer(identity: SigningKey, now: () => number): EventSealer {
+  return (events) => {
+    const producedAtMs = BigInt(now());
+    return Promise.all(events.map(async ({ subject, schema, message }) => {
+      const envelope = await buildEnvelopeAsync(identity, { subject, schema, message: create(schema, message), producedAtMs });
+      return { subject, id: envelope.id, bytes: envelope.bytes };
+    }));
   };
 }

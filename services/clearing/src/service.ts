@@ -7,7 +7,7 @@ import { toHex } from "@clearmesh/trust";
 import type { RunningConsumer } from "@clearmesh/bus";
 import { createDirectoryService } from "./directory/service.js";
 import { ClearingEngine } from "./engine/engine.js";
-import { createEventWriter } from "./events.js";
+import { createEventWriter, createEventSealer } from "./events.js";
 import { clearingHandlers } from "./handlers.js";
 import { createLiquidityService } from "./liquidity/service.js";
 import { createPartyService } from "./parties/service.js";
@@ -40,7 +40,7 @@ export async function startClearing(settings: ClearingSettings, options: { logge
       const directoryService = createDirectoryService({ store, directory, writeEvent, notifyOutbox, now, logger });
       const participants = { get: (participantId: string) => directory.get(participantId) };
       const engine = new ClearingEngine({
-        store, participants, policy: { thresholdPercent: settings.positionThresholdPercent }, writeEvent, notifyOutbox, now, logger,
+        store, participants, policy: { thresholdPercent: settings.positionThresholdPercent }, sealEvents: createEventSealer(identity, now), notifyOutbox, now, logger,
         maxPendingOperations: settings.maxPendingOperations,
       });
       const retentionMs = RECENT_RETENTION_FACTOR * settings.rpcTimeoutMs;

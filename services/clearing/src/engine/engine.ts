@@ -6,7 +6,7 @@
 import type { Logger } from "@clearmesh/runtime";
 import type { Store } from "@clearmesh/store";
 import { clearingError } from "../errors.js";
-import type { EventWriter } from "../events.js";
+import type { EventSealer } from "../events.js";
 import { Journal } from "./journal.js";
 import { Ledger, type LedgerPolicy } from "./ledger.js";
 import { loadLedger } from "./load.js";
@@ -17,7 +17,7 @@ export interface EngineDeps {
   store: Store;
   participants: ParticipantView;
   policy: LedgerPolicy;
-  writeEvent: EventWriter;
+  sealEvents: EventSealer;
   notifyOutbox: () => void;
   now: () => number;
   logger: Logger;
@@ -152,7 +152,9 @@ export class ClearingEngine {
       if (!batch.journal.isEmpty) {
         const frozen = batch.journal.freeze();
         const nowMs = this.deps.now();
-        await this.deps.store.transaction((tx) => writeBatch(tx, frozen, this.deps.writeEvent, nowMs));
+        // Signed before the transaction opens, on the thread pool, so no lock waits for signing.
+        const events = await this.deps.sealEvents(frozen.events);
+        await this.deps.store.transaction((tx) => writeBatch(tx, frozen, events, nowMs));
         if (frozen.events.length > 0) this.deps.notifyOutbox();
       }
       for (const waiter of batch.waiters) waiter.resolve();

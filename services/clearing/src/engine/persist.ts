@@ -1,10 +1,12 @@
 // Writes a frozen batch in the caller's transaction: accounts, transfers, windows and their
 // nets, instructions, refusals, request answers, and every event into the outbox.
 import type { Transaction } from "@clearmesh/store";
-import type { EventWriter } from "../events.js";
+import { enqueueEvent } from "@clearmesh/bus";
+import type { SealedEvent } from "../events.js";
 import type { FrozenBatch } from "./journal.js";
 
-export async function writeBatch(tx: Transaction, batch: FrozenBatch, writeEvent: EventWriter, nowMs: number): Promise<void> {
+/** `events` are the batch's events, already signed (signing waits for no lock). */
+export async function writeBatch(tx: Transaction, batch: FrozenBatch, events: readonly SealedEvent[], nowMs: number): Promise<void> {
   for (const account of batch.accounts) {
     await tx.execute(
       `INSERT INTO accounts (participant_id, currency, settlement_balance_minor, net_debit_cap_minor, position_minor, reserved_minor, above_threshold)
@@ -78,7 +80,7 @@ export async function writeBatch(tx: Transaction, batch: FrozenBatch, writeEvent
   for (const eventId of batch.inboxDone) {
     await tx.execute("DELETE FROM settlement_inbox WHERE event_id = $1", [eventId]);
   }
-  for (const event of batch.events) await writeEvent(tx, event.subject, event.schema, event.message);
+  for (const event of events) await enqueueEvent(tx, event.bytes, event.id, event.subject);
 }
 
 /** JSON with bigints as decimal strings (terms of refused transfers). */

@@ -1,0 +1,143 @@
+// The thread-pool variants (signAsync, ed25519VerifyAsync, verifyRpcRequestAsync,
+// signRpcResponseAsync, signEventAsync) must answer exactly what the synchronous ones answer:
+// the same bytes on the shared vectors and the same verdict on every kind of bad input.
+import { describe, expect, it } from "vitest";
+import {
+  HEADER_NONCE,
+  HEADER_SIGNATURE,
+  HEADER_TIMESTAMP,
+  ReplayCache,
+  TrustFailure,
+  createSigningKey,
+  ed25519Verify,
+  ed25519VerifyAsync,
+  fromHex,
+  generateSeed,
+  headerGetterFromRecord,
+  sha256,
+  signEvent,
+  signEventAsync,
+  signRpcRequest,
+  signRpcResponse,
+  signRpcResponseAsync,
+  toBase64,
+  utf8,
+  verifyRpcRequest,
+  verifyRpcRequestAsync,
+} from "../src/index.js";
+import type { KeyLookup, KeyRecord, RpcRequestVerification } from "../src/index.js";
+import { loadVectors, type ClearmeshVectors, type Rfc8032Vectors } from "./vectors.js";
+
+const rfc8032 = loadVectors<Rfc8032Vectors>("ed25519-rfc8032.json");
+const clearmesh = loadVectors<ClearmeshVectors>("clearmesh-signatures.json");
+
+describe("Ed25519 on the thread pool", () => {
+  it("signs the RFC 8032 vectors byte for byte and verifies them", async () => {
+    for (const vector of rfc8032.vectors) {
+      const key = createSigningKey("vector", "vector-1", fromHex(vector.seed));
+      const message = fromHex(vector.message);
+      const signature = await key.signAsync(message);
+      expect(Buffer.from(signature).toString("hex")).toBe(vector.signature);
+      expect(await ed25519VerifyAsync(fromHex(vector.public_key), message, signature)).toBe(true);
+    }
+  });
+
+  it("gives the synchronous signature for random seeds and messages", async () => {
+    for (let index = 0; index < 50; index += 1) {
+      const key = createSigningKey("bank-a", "bank-a-1", generateSeed());
+      const message = generateSeed().subarray(0, index % 32);
+      expect(Buffer.from(await key.signAsync(message))).toEqual(Buffer.from(key.sign(message)));
+    }
+  });
+
+  it("answers false, never throws, for tampered and malformed input", async () => {
+    const key = createSigningKey("bank-a", "bank-a-1", generateSeed());
+    const message = utf8("pay 100");
+    const signature = key.sign(message);
+    const tampered = Uint8Array.from(signature);
+    tampered[10] = (tampered[10]! + 1) % 256;
+    const cases: Array<[Uint8Array, Uint8Array, Uint8Array]> = [
+      [key.publicKey, utf8("pay 101"), signature],
+      [key.publicKey, message, tampered],
+      [key.publicKey.subarray(0, 31), message, signature],
+      [key.publicKey, message, signature.subarray(0, 63)],
+      [new Uint8Array(32), message, signature],
+      [new Uint8Array(32).fill(255), message, signature],
+    ];
+    for (const [publicKey, body, sig] of cases) {
+      expect(await ed25519VerifyAsync(publicKey, body, sig)).toBe(ed25519Verify(publicKey, body, sig));
+      expect(await ed25519VerifyAsync(publicKey, body, sig)).toBe(false);
+    }
+    expect(await ed25519VerifyAsync(key.publicKey, message, signature)).toBe(true);
+  });
+});
+
+describe("verifyRpcRequestAsync", () => {
+  const procedure = "/clearmesh.clearing.v1.ClearingService/CreateTransfer";
+  const body = utf8("transfer t-1");
+  const nowMs = 1_764_460_800_000;
+  const key = createSigningKey("bank-a", "bank-a-1", generateSeed());
+  const lookup = (record: Partial<KeyRecord> = {}): KeyLookup => (participantId, keyId) =>
+    participantId === "bank-a" && keyId === "bank-a-1" ? { publicKey: key.publicKey, status: "active", ...record } : undefined;
+  const signed = (options: { timestampMs?: number; nonce?: string } = {}) => signRpcRequest(key, procedure, body, { timestampMs: nowMs, ...options });
+  const cache = () => new ReplayCache({ windowMs: 300_000, maxNoncesPerParticipant: 1 });
+
+  const cases: Array<{ name: string; headers: Record<string, string>; digest?: Uint8Array; lookup?: KeyLookup; expected: TrustFailure | "ok" }> = [
+    { name: "a good call", headers: signed(), expected: "ok" },
+    { name: "no signature", headers: { ...signed(), [HEADER_SIGNATURE]: "" }, expected: TrustFailure.SIGNATURE_MISSING },
+    { name: "a malformed signature", headers: { ...signed(), [HEADER_SIGNATURE]: "not base64!" }, expected: TrustFailure.BAD_SIGNATURE },
+    { name: "another body", headers: signed(), digest: sha256(utf8("transfer t-2")), expected: TrustFailure.BAD_SIGNATURE },
+    { name: "a wrong signature", headers: { ...signed(), [HEADER_SIGNATURE]: toBase64(key.sign(utf8("other"))) }, expected: TrustFailure.BAD_SIGNATURE },
+    { name: "an unknown key", headers: signed(), lookup: () => undefined, expected: TrustFailure.UNKNOWN_KEY },
+    { name: "a revoked key", headers: signed(), lookup: lookup({ status: "revoked" }), expected: TrustFailure.KEY_REVOKED },
+    { name: "a stale timestamp", headers: signed({ timestampMs: nowMs - 400_000 }), expected: TrustFailure.STALE_TIMESTAMP },
+    { name: "a short nonce", headers: { ...signed(), [HEADER_NONCE]: "AAEC" }, expected: TrustFailure.BAD_SIGNATURE },
+    { name: "a bad timestamp", headers: { ...signed(), [HEADER_TIMESTAMP]: "soon" }, expected: TrustFailure.BAD_SIGNATURE },
+  ];
+
+  const outcome = (result: RpcRequestVerification) => (result.ok ? "ok" : result.reason);
+
+  it.each(cases)("answers as the synchronous check for $name", async ({ headers, digest, lookup: lookupKey, expected }) => {
+    const args = [headerGetterFromRecord(headers), procedure, digest ?? sha256(body), lookupKey ?? lookup()] as const;
+    const sync = verifyRpcRequest(...args, cache(), nowMs);
+    const async = await verifyRpcRequestAsync(...args, cache(), nowMs);
+    expect(outcome(async)).toBe(expected);
+    expect(async).toEqual(sync);
+  });
+
+  it("records the nonce only after the signature verifies, then refuses the replay and a full cache", async () => {
+    const replay = cache();
+    const headers = signed();
+    const forged = { ...headers, [HEADER_SIGNATURE]: toBase64(key.sign(utf8("other"))) };
+    expect(outcome(await verifyRpcRequestAsync(headerGetterFromRecord(forged), procedure, sha256(body), lookup(), replay, nowMs))).toBe(TrustFailure.BAD_SIGNATURE);
+    expect(outcome(await verifyRpcRequestAsync(headerGetterFromRecord(headers), procedure, sha256(body), lookup(), replay, nowMs))).toBe("ok");
+    expect(outcome(await verifyRpcRequestAsync(headerGetterFromRecord(headers), procedure, sha256(body), lookup(), replay, nowMs))).toBe(TrustFailure.REPLAYED_NONCE);
+    expect(outcome(await verifyRpcRequestAsync(headerGetterFromRecord(signed()), procedure, sha256(body), lookup(), replay, nowMs))).toBe(TrustFailure.NONCE_CAPACITY);
+  });
+
+  it("lets only one of two concurrent copies of a call through", async () => {
+    const replay = new ReplayCache({ windowMs: 300_000, maxNoncesPerParticipant: 10 });
+    const headers = signed();
+    const results = await Promise.all([1, 2].map(() => verifyRpcRequestAsync(headerGetterFromRecord(headers), procedure, sha256(body), lookup(), replay, nowMs)));
+    expect(results.map(outcome).sort()).toEqual(["REPLAYED_NONCE", "ok"]);
+  });
+});
+
+describe("response and event signatures on the thread pool", () => {
+  it("signs the shared response vector byte for byte", async () => {
+    const vector = clearmesh.rpc_response;
+    const key = createSigningKey(vector["cm-participant"], vector["cm-key-id"], fromHex(vector.seed));
+    const options = { timestampMs: BigInt(vector["cm-timestamp"]) };
+    const bytes = fromHex(vector.response_bytes_hex);
+    const headers = await signRpcResponseAsync(key, vector.procedure, vector.request_nonce, bytes, options);
+    expect(headers).toEqual(signRpcResponse(key, vector.procedure, vector.request_nonce, bytes, options));
+    expect(headers[HEADER_SIGNATURE]).toBe(vector["cm-signature"]);
+  });
+
+  it("signs an event as signEvent does, and refuses a key the envelope does not name", async () => {
+    const key = createSigningKey("clearing", "clearing-1", generateSeed());
+    const fields = { id: "01J0000000000000000000000", type: "clearmesh.clearing.v1.TransferCommitted", producer: "clearing", keyId: "clearing-1", producedAtMs: 1_764_460_800_000n, subject: "clearmesh.clearing.transfer.committed", payload: utf8("payload") };
+    expect(Buffer.from(await signEventAsync(key, fields))).toEqual(Buffer.from(signEvent(key, fields)));
+    expect(() => signEventAsync(key, { ...fields, keyId: "clearing-2" })).toThrow(/signing key is clearing\/clearing-1/);
+  });
+});
