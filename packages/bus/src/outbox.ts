@@ -14,6 +14,8 @@ export const MAX_OUTBOX_BATCH_SIZE = 1_000;
 export const DEFAULT_OUTBOX_POLL_INTERVAL_MS = 1_000;
 /** Retry delays after a failed cycle: the relay retries forever, never drops an event. */
 export const DEFAULT_OUTBOX_BACKOFF: BackoffOptions = { initialMs: 100, maxMs: 5_000 };
+/** While events flow, the pending count (a COUNT over the outbox) is refreshed at most this often. */
+export const OUTBOX_LAG_REFRESH_MS = 500;
 /** How long one publish waits for JetStream's ack. */
 export const DEFAULT_OUTBOX_PUBLISH_TIMEOUT_MS = 5_000;
 // A transaction-scoped PostgreSQL advisory lock key (next to the store's migration lock):
@@ -110,14 +112,24 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
 
   async function cycle(limit: number): Promise<CycleResult> {
     if (options.store.dialect !== "postgres") return publisher(options.store, limit);
+    // The cycle only deletes acknowledged rows, which is safe to redo: it need not wait for the disk.
     return options.store.transaction(async (tx) => {
       const [row] = await tx.query<{ locked: unknown }>(`SELECT pg_try_advisory_xact_lock(${PG_OUTBOX_RELAY_LOCK}) AS locked`);
       if (!row?.locked) return { kind: "standby" } as const;
       return publisher(tx, limit);
-    });
+    }, { durable: false });
   }
 
-  async function refreshLag(): Promise<void> {
+  let lagRefreshedAtMs = 0;
+  async function refreshLag(result: CycleResult): Promise<void> {
+    if (result.kind === "idle") {
+      // The cycle just found no rows: nothing is pending, no need to count.
+      lag = { pending: 0, oldestCreatedAtMs: undefined };
+      return;
+    }
+    const nowMs = Date.now();
+    if (result.kind === "published" && nowMs - lagRefreshedAtMs < OUTBOX_LAG_REFRESH_MS) return;
+    lagRefreshedAtMs = nowMs;
     const [row] = await options.store.query<{ pending: unknown; oldest: unknown }>(
       "SELECT COUNT(*) AS pending, MIN(created_at_ms) AS oldest FROM outbox",
     );
@@ -136,7 +148,7 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
       const result = await cycle(failures > 0 ? 1 : batchSize).catch(
         (error: unknown): CycleResult => ({ kind: "failed", error, published: 0 }),
       );
-      await refreshLag().catch((error: unknown) => logger.warn({ error: errorText(error) }, "outbox lag query failed"));
+      await refreshLag(result).catch((error: unknown) => logger.warn({ error: errorText(error) }, "outbox lag query failed"));
       if (result.kind === "failed") {
         const delayMs = backoffDelayMs(backoff, failures);
         failures += 1;
@@ -197,12 +209,21 @@ function createBatchPublisher(
   };
 }
 
-async function deleteRows(queryable: Queryable, rows: readonly OutboxRow[]): Promise<void> {
+/**
+ * Deletes acknowledged rows. Outside a transaction (SQLite) the delete commits without waiting
+ * for the disk: if a power failure undid it, the rows would be published again with the same
+ * Nats-Msg-Id, which JetStream drops as duplicates and consumers skip by event id.
+ */
+async function deleteRows(queryable: Queryable | Store, rows: readonly OutboxRow[]): Promise<void> {
   const placeholders = rows.map((_, index) => `$${index + 1}`).join(", ");
-  await queryable.execute(
-    `DELETE FROM outbox WHERE seq IN (${placeholders})`,
-    rows.map((row) => row.seq),
-  );
+  const seqs = rows.map((row) => row.seq);
+  const sql = `DELETE FROM outbox WHERE seq IN (${placeholders})`;
+  if (isStore(queryable)) await queryable.transaction((tx) => tx.execute(sql, seqs), { durable: false });
+  else await queryable.execute(sql, seqs);
+}
+
+function isStore(queryable: Queryable | Store): queryable is Store {
+  return typeof (queryable as Partial<Store>).transaction === "function";
 }
 
 /** A later event stored while an earlier one failed means the stream holds them out of order. */

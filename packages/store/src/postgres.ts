@@ -3,7 +3,7 @@ import type { ClientConfig, CustomTypesConfig, PoolClient, PoolConfig, QueryConf
 import { UniqueViolationError } from "./errors.js";
 import { runMigrations, type MigrationTx } from "./migrations.js";
 import { assertUsable, TxGuard } from "./tx-guard.js";
-import type { Migration, Row, SqlValue, Store, Transaction } from "./types.js";
+import type { Migration, Row, SqlValue, Store, Transaction, TransactionOptions } from "./types.js";
 
 export interface PostgresOptions {
   poolSize?: number;
@@ -92,8 +92,8 @@ export class PostgresStore implements Store {
     }
   }
 
-  transaction<T>(fn: (tx: Transaction) => Promise<T>): Promise<T> {
-    return this.#transaction(fn);
+  transaction<T>(fn: (tx: Transaction) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
+    return this.#transaction(fn, options.durable !== false);
   }
 
   migrate(migrations: readonly Migration[]): Promise<void> {
@@ -119,13 +119,13 @@ export class PostgresStore implements Store {
     return client;
   }
 
-  async #transaction<T>(fn: (tx: PostgresTransaction) => Promise<T>): Promise<T> {
+  async #transaction<T>(fn: (tx: PostgresTransaction) => Promise<T>, durable = true): Promise<T> {
     assertUsable(this, this.#closed);
     const client = await this.pool.connect();
     const tx = new PostgresTransaction(this, client);
     let broken: Error | undefined;
     try {
-      await client.query("BEGIN");
+      await client.query(durable ? "BEGIN" : "BEGIN; SET LOCAL synchronous_commit = off");
       const result = await tx.guard.runCallback(() => fn(tx));
       await tx.guard.finish();
       await client.query("COMMIT");

@@ -6,7 +6,7 @@ import { UniqueViolationError } from "./errors.js";
 import { runMigrations, type MigrationTx } from "./migrations.js";
 import { LruCache, translatePlaceholders } from "./placeholders.js";
 import { assertUsable, TxGuard } from "./tx-guard.js";
-import type { Migration, Row, SqlValue, Store, Transaction } from "./types.js";
+import type { Migration, Row, SqlValue, Store, Transaction, TransactionOptions } from "./types.js";
 
 const STATEMENT_CACHE_SIZE = 500;
 
@@ -140,9 +140,18 @@ export class SqliteStore implements Store {
     return this.#outside(() => this.#runner.run(sql, params));
   }
 
-  async transaction<T>(fn: (tx: Transaction) => Promise<T>): Promise<T> {
+  async transaction<T>(fn: (tx: Transaction) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
     assertUsable(this, this.#closed);
-    return this.#lock.with(() => this.#inTransaction(fn));
+    if (options.durable !== false) return this.#lock.with(() => this.#inTransaction(fn));
+    return this.#lock.with(async () => {
+      // WAL + NORMAL: this commit is not fsync'd; the next FULL commit's fsync covers it.
+      this.#runner.script("PRAGMA synchronous = NORMAL");
+      try {
+        return await this.#inTransaction(fn);
+      } finally {
+        this.#runner.script("PRAGMA synchronous = FULL");
+      }
+    });
   }
 
   migrate(migrations: readonly Migration[]): Promise<void> {

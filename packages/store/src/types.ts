@@ -41,8 +41,14 @@ export interface Store extends Queryable {
    *
    * Use only the `tx` argument inside fn: calling the store itself from inside its own open
    * transaction throws (on SQLite it would deadlock).
+   *
+   * `{ durable: false }` commits without waiting for the disk (SQLite WAL `synchronous =
+   * NORMAL` for this commit; PostgreSQL `SET LOCAL synchronous_commit = off`). The commit is
+   * atomic and ordered like any other, and the next durable commit makes it durable too, but a
+   * power failure (or, on PostgreSQL, a server crash) before then may undo it. Only for work that
+   * is safe to do again, such as deleting outbox rows JetStream already acknowledged.
    */
-  transaction<T>(fn: (tx: Transaction) => Promise<T>): Promise<T>;
+  transaction<T>(fn: (tx: Transaction) => Promise<T>, options?: TransactionOptions): Promise<T>;
   /**
    * Applies the migrations not yet recorded in `schema_migrations`, in list order, each in its
    * own transaction. Safe to call on every start and from several processes at once.
@@ -51,6 +57,11 @@ export interface Store extends Queryable {
   migrate(migrations: readonly Migration[]): Promise<void>;
   /** Waits for running work, then closes the connection(s). Later calls reject with StoreClosedError. */
   close(): Promise<void>;
+}
+
+export interface TransactionOptions {
+  /** Default true: the commit is on disk when `transaction` resolves. */
+  durable?: boolean;
 }
 
 export interface Migration {

@@ -130,6 +130,29 @@ export function storeContract(factory: () => Promise<StoreHarness>): void {
       expect(await store.query(`SELECT id FROM ${t} ORDER BY id`)).toEqual([{ id: 1n }, { id: 2n }]);
     });
 
+    it("commits a non-durable transaction like any other, and later commits are durable again", async () => {
+      const t = table("relaxed");
+      await store.execute(`CREATE TABLE ${t} (id BIGINT PRIMARY KEY)`);
+      const durability = async (queryable: Pick<Store, "query">) => String(Object.values((await queryable.query(
+        store.dialect === "postgres" ? "SHOW synchronous_commit" : "PRAGMA synchronous"))[0]!)[0]);
+      const durableSetting = await durability(store);
+      const inside = await store.transaction(async (tx) => {
+        await tx.execute(`INSERT INTO ${t} VALUES (1)`);
+        return store.dialect === "postgres" ? durability(tx) : "";
+      }, { durable: false });
+      if (store.dialect === "postgres") expect(inside).toBe("off");
+      expect(await store.query(`SELECT id FROM ${t}`)).toEqual([{ id: 1n }]);
+      // Only that commit was relaxed: the connection(s) are back to the durable setting.
+      expect(durableSetting).toBe(store.dialect === "postgres" ? "on" : "2");
+      for (let index = 0; index < 3; index += 1) expect(await durability(store)).toBe(durableSetting);
+      await expect(store.transaction(async (tx) => {
+        await tx.execute(`INSERT INTO ${t} VALUES (2)`);
+        throw new Error("boom");
+      }, { durable: false })).rejects.toThrow("boom");
+      expect(await durability(store)).toBe(durableSetting);
+      expect(await store.query(`SELECT id FROM ${t}`)).toEqual([{ id: 1n }]);
+    });
+
     it("rolls back and rethrows when fn rejects", async () => {
       const t = table("rollback");
       await store.execute(`CREATE TABLE ${t} (id BIGINT PRIMARY KEY)`);
