@@ -36,10 +36,11 @@ export {
   DEFAULT_OUTBOX_PUBLISH_TIMEOUT_MS,
   MAX_OUTBOX_BATCH_SIZE,
   enqueueEvent,
+  enqueueEvents,
   outboxMigrations,
   startOutboxRelay,
 } from "./outbox.js";
-export type { OutboxLag, OutboxRelay, OutboxRelayOptions } from "./outbox.js";
+export type { OutboxEvent, OutboxLag, OutboxRelay, OutboxRelayOptions } from "./outbox.js";
 export {
   CLEARMESH_STREAMS,
   STREAM_DUPLICATE_WINDOW_MS,

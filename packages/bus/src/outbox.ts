@@ -49,6 +49,31 @@ export async function enqueueEvent(tx: Transaction, envelopeBytes: Uint8Array, i
   ]);
 }
 
+/** An event ready for the outbox: its envelope bytes, id and subject. */
+export interface OutboxEvent {
+  bytes: Uint8Array;
+  id: string;
+  subject: string;
+}
+
+/** Rows per INSERT in enqueueEvents (four parameters each). */
+const ENQUEUE_ROWS_PER_STATEMENT = 500;
+
+/**
+ * enqueueEvent for many events in few statements (multi-row INSERTs), in order: they are
+ * published in the order given.
+ */
+export async function enqueueEvents(tx: Transaction, events: readonly OutboxEvent[]): Promise<void> {
+  const createdAtMs = BigInt(Date.now());
+  for (let start = 0; start < events.length; start += ENQUEUE_ROWS_PER_STATEMENT) {
+    const group = events.slice(start, start + ENQUEUE_ROWS_PER_STATEMENT);
+    const tuples = group.map((_, index) => `($${4 * index + 1}, $${4 * index + 2}, $${4 * index + 3}, $${4 * index + 4})`).join(", ");
+    await tx.execute(`INSERT INTO outbox (event_id, subject, data, created_at_ms) VALUES ${tuples}`, group.flatMap((event) => [
+      event.id, event.subject, Buffer.from(event.bytes.buffer, event.bytes.byteOffset, event.bytes.byteLength), createdAtMs,
+    ]));
+  }
+}
+
 export interface OutboxLag {
   /** Rows not yet published (as of the relay's last cycle). */
   pending: number;

@@ -7,6 +7,7 @@ import {
   connectNats,
   decodePayload,
   enqueueEvent,
+  enqueueEvents,
   ensureClearmeshStreams,
   outboxMigrations,
   startConsumer,
@@ -116,13 +117,9 @@ describe("outbox relay", () => {
     const subject = nextSubject();
     const store = await sqliteStore();
     const expected = Array.from({ length: 600 }, (_, index) => `transfer-${index}`);
-    await store.transaction(async (tx) => {
-      for (const transferId of expected.slice(0, 300)) {
-        const event = transferEvent(key, subject, transferId);
-        await enqueueEvent(tx, event.bytes, event.id, subject);
-      }
-    });
-    for (const transferId of expected.slice(300)) await enqueueTransfer(store, subject, transferId);
+    // 550 in one transaction through enqueueEvents (two multi-row statements), the rest one by one.
+    await store.transaction((tx) => enqueueEvents(tx, expected.slice(0, 550).map((transferId) => ({ ...transferEvent(key, subject, transferId), subject }))));
+    for (const transferId of expected.slice(550)) await enqueueTransfer(store, subject, transferId);
     const received: string[] = [];
     await collect(store, subject, received);
     await sleep(20);

@@ -23,18 +23,20 @@ export function translatePlaceholders(sql: string): TranslatedSql {
       i = skip;
       continue;
     }
-    const digits = sql[i] === "$" ? /^\d+/.exec(sql.slice(i + 1))?.[0] : undefined;
-    if (digits !== undefined) {
-      order.push(Number(digits) - 1);
+    // Scanned in place (no slicing): a multi-row INSERT can carry thousands of placeholders.
+    let end = i + 1;
+    if (sql[i] === "$") while (end < sql.length && sql.charCodeAt(end) >= 48 && sql.charCodeAt(end) <= 57) end += 1;
+    if (end > i + 1) {
+      order.push(Number(sql.slice(i + 1, end)) - 1);
       out += "?";
-      i += 1 + digits.length;
+      i = end;
       continue;
     }
     out += sql[i];
     i += 1;
   }
   if (order.some((n) => n < 0)) throw new RangeError("placeholder $0 is not valid; numbering starts at $1");
-  return { sql: out, order, expected: order.length === 0 ? 0 : Math.max(...order) + 1 };
+  return { sql: out, order, expected: order.reduce((highest, n) => Math.max(highest, n + 1), 0) };
 }
 
 /** Returns the index just past a literal/identifier/comment starting at i, or i if none starts there. */

@@ -16,6 +16,16 @@ describe("translatePlaceholders", () => {
     });
   });
 
+  it("translates a multi-row statement with thousands of placeholders, and a $ without digits stays text", () => {
+    const count = 9_000;
+    const sql = `INSERT INTO t (a) VALUES ${Array.from({ length: count }, (_, index) => `($${index + 1})`).join(", ")} -- $x`;
+    const translated = translatePlaceholders(sql);
+    expect(translated.expected).toBe(count);
+    expect(translated.order).toEqual(Array.from({ length: count }, (_, index) => index));
+    expect(translated.sql.endsWith("(?) -- $x")).toBe(true);
+    expect(translatePlaceholders("SELECT $ || $a, $1").sql).toBe("SELECT $ || $a, ?");
+  });
+
   it("leaves statements without placeholders unchanged", () => {
     expect(translatePlaceholders("SELECT 1")).toEqual({ sql: "SELECT 1", order: [], expected: 0 });
   });

@@ -249,14 +249,17 @@ async function transferCitingQuote(db: Queryable, quoteId: string): Promise<stri
   return row?.transfer_id;
 }
 
-/** A stored transfer or stored refusal for an id. */
+/** A stored transfer or stored refusal for an id: one statement (one round trip on PostgreSQL). */
 export async function findDecision(db: Queryable, transferId: string): Promise<Decision | undefined> {
-  const [row] = await db.query<TransferRow>("SELECT * FROM transfers WHERE transfer_id = $1", [transferId]);
-  if (row) return transferFromRow(row);
-  const [failure] = await db.query<{ terms: string; reason: string; message: string; field: string }>(
-    "SELECT terms, reason, message, field FROM transfer_failures WHERE transfer_id = $1", [transferId]);
-  if (!failure) return undefined;
-  const raw = JSON.parse(failure.terms) as Record<string, unknown>;
+  const [row] = await db.query<TransferRow & { transfer_id: string | null; failure_terms: string | null; failure_reason: string; failure_message: string; failure_field: string }>(
+    `SELECT t.*, f.terms AS failure_terms, f.reason AS failure_reason, f.message AS failure_message, f.field AS failure_field
+     FROM (SELECT CAST($1 AS TEXT) AS id) wanted
+     LEFT JOIN transfers t ON t.transfer_id = wanted.id
+     LEFT JOIN transfer_failures f ON f.transfer_id = wanted.id`, [transferId]);
+  if (!row) return undefined;
+  if (row.transfer_id !== null) return transferFromRow(row);
+  if (row.failure_terms === null) return undefined;
+  const raw = JSON.parse(row.failure_terms) as Record<string, unknown>;
   const terms = { ...raw, amount: BigInt(raw.amount as string) } as unknown as TransferTerms;
-  return { terms, reason: failure.reason as TransferFailure["reason"], message: failure.message, field: failure.field || undefined };
+  return { terms, reason: row.failure_reason as TransferFailure["reason"], message: row.failure_message, field: row.failure_field || undefined };
 }
