@@ -2,10 +2,7 @@
 // signatures are checked against what the client sent, never a re-encoding (PROTOCOL.md §3).
 import * as grpc from "@grpc/grpc-js";
 import { create, fromBinary, toBinary, type DescMessage, type DescMethod } from "@bufbuild/protobuf";
-import { createHandlerContext, type ContextValues, type HandlerContext } from "@connectrpc/connect";
-
-/** The context of one call, which must be ended when the call is over. */
-type HandlerContextController = ReturnType<typeof createHandlerContext>;
+import type { ContextValues, HandlerContext } from "@connectrpc/connect";
 import { sha256 } from "@clearmesh/trust";
 import { Code, ConnectError, STATUS_DETAILS_HEADER, rpcError, statusDetailsBytes, toConnectError } from "./errors.js";
 import type { CallPipeline } from "./pipeline.js";
@@ -64,7 +61,7 @@ class GrpcMethodHandler {
   async unary(call: grpc.ServerUnaryCall<Buffer, Uint8Array>, callback: grpc.sendUnaryData<Uint8Array>): Promise<void> {
     const started = performance.now();
     let code: Code | 0 = 0;
-    let context: HandlerContextController | undefined;
+    let context: GrpcCallContext | undefined;
     try {
       const raw = call.request;
       // Verify before anything else, so an unsigned caller learns nothing (not even UNIMPLEMENTED).
@@ -73,11 +70,11 @@ class GrpcMethodHandler {
       const request = decode(this.method.input, raw);
       const result = await withDeadline(Promise.resolve(impl(request, context)), context);
       const bytes = toBinary(this.method.output, create(this.method.output, result as never));
-      const metadata = headersToMetadata(context.responseHeader);
+      const metadata = context.responseMetadata();
       const signature = this.registration.infrastructure ? undefined : await this.pipeline.signResponse(this.procedure, context.values, bytes);
       for (const [name, value] of Object.entries(signature ?? {})) metadata.set(name, value);
       call.sendMetadata(metadata);
-      callback(null, bytes, headersToMetadata(context.responseTrailer));
+      callback(null, bytes, context.trailerMetadata());
     } catch (error) {
       const connectError = toConnectError(error);
       code = connectError.code;
@@ -91,7 +88,7 @@ class GrpcMethodHandler {
   async stream(call: RawCall): Promise<void> {
     const started = performance.now();
     let code: Code | 0 = 0;
-    let context: HandlerContextController | undefined;
+    let context: GrpcCallContext | undefined;
     try {
       const impl = this.requireImpl();
       // Streaming methods are health Watch and reflection: unsigned by design (PROTOCOL.md §1).
@@ -126,21 +123,12 @@ class GrpcMethodHandler {
     return this.impl;
   }
 
-  private context(call: RawCall, values: ContextValues): HandlerContextController {
+  private context(call: RawCall, values: ContextValues): GrpcCallContext {
     const deadline = call.getDeadline();
     const deadlineMs = deadline instanceof Date ? deadline.getTime() : deadline;
-    const remaining = Number.isFinite(deadlineMs) ? Math.max(0, deadlineMs - Date.now()) : Infinity;
-    const context = createHandlerContext({
-      service: this.method.parent,
-      method: this.method,
-      protocolName: "grpc",
-      requestMethod: "POST",
-      url: this.procedure,
-      timeoutMs: Math.min(remaining, this.pipeline.rpcTimeoutMs),
-      shutdownSignal: this.shutdownSignal,
-      requestHeader: metadataToHeaders(call.metadata),
-      contextValues: values,
-    });
+    const nowMs = Date.now();
+    const remaining = Number.isFinite(deadlineMs) ? Math.max(0, deadlineMs - nowMs) : Infinity;
+    const context = new GrpcCallContext(this.method, this.procedure, values, nowMs + Math.min(remaining, this.pipeline.rpcTimeoutMs), this.shutdownSignal, call.metadata);
     (call as grpc.ServerUnaryCall<Buffer, Uint8Array>).on("cancelled", () => context.abort(new ConnectError("call cancelled by the client", Code.Canceled)));
     return context;
   }
@@ -153,15 +141,96 @@ class GrpcMethodHandler {
 
 /**
  * Ends a call's context once it is answered: stops its deadline timer and unhooks it from the
- * server's shutdown signal. Without this every call left a timer running for RPC_TIMEOUT_MS and
- * one more listener on a signal shared by all calls.
+ * server's shutdown signal, if its signal was ever asked for.
  */
-function finish(context: HandlerContextController | undefined): void {
+function finish(context: GrpcCallContext | undefined): void {
   context?.abort(CALL_OVER);
 }
 
 /** One shared abort reason: nothing reads it once the call is answered, and an Error per call costs a stack trace. */
 const CALL_OVER = new ConnectError("the call is over", Code.Canceled);
+
+/**
+ * A call's HandlerContext, built lazily: unary handlers rarely read the signal or the request
+ * headers, so the abort controller, its deadline timer, the shutdown listener and the Headers
+ * objects exist only once something asks for them. It behaves as connect's createHandlerContext:
+ * the signal aborts at the deadline, on server shutdown, on client cancellation and when the
+ * call is over.
+ */
+export class GrpcCallContext implements HandlerContext {
+  readonly protocolName = "grpc";
+  readonly requestMethod = "POST";
+  readonly service;
+  #controller: AbortController | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #unlisten: (() => void) | undefined;
+  #ended: { reason: unknown } | undefined;
+  #requestHeader: Headers | undefined;
+  #responseHeader: Headers | undefined;
+  #responseTrailer: Headers | undefined;
+
+  constructor(
+    readonly method: DescMethod,
+    readonly url: string,
+    readonly values: ContextValues,
+    private readonly deadlineAtMs: number,
+    private readonly shutdownSignal: AbortSignal,
+    private readonly metadata: grpc.Metadata,
+  ) {
+    this.service = method.parent;
+  }
+
+  readonly timeoutMs = (): number | undefined => (Number.isFinite(this.deadlineAtMs) ? this.deadlineAtMs - Date.now() : undefined);
+
+  get signal(): AbortSignal {
+    if (this.#controller) return this.#controller.signal;
+    const controller = (this.#controller = new AbortController());
+    if (this.#ended) {
+      controller.abort(this.#ended.reason);
+      return controller.signal;
+    }
+    if (this.shutdownSignal.aborted) controller.abort(this.shutdownSignal.reason);
+    else {
+      const onShutdown = () => this.abort(this.shutdownSignal.reason);
+      this.shutdownSignal.addEventListener("abort", onShutdown, { once: true });
+      this.#unlisten = () => this.shutdownSignal.removeEventListener("abort", onShutdown);
+    }
+    const remaining = this.timeoutMs();
+    if (remaining !== undefined && !controller.signal.aborted) {
+      this.#timer = setTimeout(() => this.abort(new ConnectError("the operation timed out", Code.DeadlineExceeded)), Math.max(0, remaining));
+    }
+    return controller.signal;
+  }
+
+  get requestHeader(): Headers {
+    return (this.#requestHeader ??= metadataToHeaders(this.metadata));
+  }
+
+  get responseHeader(): Headers {
+    return (this.#responseHeader ??= new Headers());
+  }
+
+  get responseTrailer(): Headers {
+    return (this.#responseTrailer ??= new Headers());
+  }
+
+  /** The response headers the handler set, as gRPC metadata. */
+  responseMetadata(): grpc.Metadata {
+    return this.#responseHeader ? headersToMetadata(this.#responseHeader) : new grpc.Metadata();
+  }
+
+  trailerMetadata(): grpc.Metadata {
+    return this.#responseTrailer ? headersToMetadata(this.#responseTrailer) : new grpc.Metadata();
+  }
+
+  abort(reason: unknown): void {
+    if (this.#ended) return;
+    this.#ended = { reason };
+    clearTimeout(this.#timer);
+    this.#unlisten?.();
+    this.#controller?.abort(reason);
+  }
+}
 
 function decode<T extends DescMessage>(schema: T, raw: Uint8Array) {
   try {
