@@ -4,6 +4,7 @@
 import { fromBinary, toBinary, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
 import type { Queryable, Store } from "@clearmesh/store";
 import type { ClearingEngine } from "./engine/engine.js";
+import { RecentMemory } from "./engine/recent.js";
 import type { Journal, RequestRecord } from "./engine/journal.js";
 import type { Ledger } from "./engine/ledger.js";
 import { LedgerError } from "./engine/types.js";
@@ -12,9 +13,11 @@ import type { ClearingReason } from "./errors.js";
 export type Fingerprint = Record<string, string>;
 
 export class RequestBook {
-  private readonly recent = new Map<string, { record: RequestRecord; atMs: number }>();
+  /** Answers a racing repeat's store read could miss (engine/recent.ts). */
+  private readonly recent: RecentMemory<RequestRecord>;
 
-  constructor(private readonly store: Store, private readonly engine: ClearingEngine, private readonly now: () => number, private readonly retentionMs: number) {
+  constructor(private readonly store: Store, private readonly engine: ClearingEngine) {
+    this.recent = new RecentMemory(engine);
     engine.onLoaded(() => this.recent.clear());
   }
 
@@ -22,10 +25,22 @@ export class RequestBook {
     method: string, requestId: string, fingerprint: Fingerprint, schema: Desc,
     run: (ledger: Ledger, journal: Journal) => MessageShape<Desc>,
   ): Promise<MessageShape<Desc>> {
-    const stored = await findRequest(this.store, method, requestId);
+    const readDone = this.recent.beginRead();
+    try {
+      const stored = await findRequest(this.store, method, requestId);
+      return this.apply(method, requestId, fingerprint, schema, run, stored);
+    } finally {
+      readDone();
+    }
+  }
+
+  private apply<Desc extends DescMessage>(
+    method: string, requestId: string, fingerprint: Fingerprint, schema: Desc,
+    run: (ledger: Ledger, journal: Journal) => MessageShape<Desc>, stored: RequestRecord | undefined,
+  ): Promise<MessageShape<Desc>> {
     const text = JSON.stringify(fingerprint);
     return this.engine.apply((ledger, journal) => {
-      const prior = this.recent.get(`${method}\u0000${requestId}`)?.record ?? stored;
+      const prior = this.recent.get(`${method}\u0000${requestId}`) ?? stored;
       if (prior) return answerRepeat(prior, fingerprint, schema);
       try {
         const answer = run(ledger, journal);
@@ -42,12 +57,7 @@ export class RequestBook {
 
   private remember(journal: Journal, record: RequestRecord): void {
     journal.request(record);
-    const nowMs = this.now();
-    this.recent.set(`${record.method}\u0000${record.requestId}`, { record, atMs: nowMs });
-    for (const [key, entry] of this.recent) {
-      if (nowMs - entry.atMs <= this.retentionMs) break;
-      this.recent.delete(key);
-    }
+    this.recent.set(`${record.method}\u0000${record.requestId}`, record);
   }
 }
 

@@ -19,8 +19,6 @@ import type { ClearingSettings } from "./settings.js";
 import { createSettlementService, startSettlementConsumer } from "./settlement/service.js";
 import { createTransferService } from "./transfers/service.js";
 
-/** Decisions stay in memory for racing repeats this long: well past any call's deadline. */
-const RECENT_RETENTION_FACTOR = 4;
 const INBOX_POLL_MS = 1_000;
 
 export async function startClearing(settings: ClearingSettings, options: { logger?: Logger; now?: () => number } = {}): Promise<RunningService> {
@@ -43,14 +41,13 @@ export async function startClearing(settings: ClearingSettings, options: { logge
         store, participants, policy: { thresholdPercent: settings.positionThresholdPercent }, sealEvents: createEventSealer(identity, now), notifyOutbox, now, logger,
         maxPendingOperations: settings.maxPendingOperations,
       });
-      const retentionMs = RECENT_RETENTION_FACTOR * settings.rpcTimeoutMs;
-      const requests = new RequestBook(store, engine, now, retentionMs);
+      const requests = new RequestBook(store, engine);
       const fxRates = createFxRateService({ store, participants, now, logger });
       const quotes = createQuoteService({ store, participants, rates: fxRates, feeSchedule: settings.feeSchedule, quoteTtlMs: settings.quoteTtlMs, now, logger });
       const parties = createPartyService({ store, participants, now, logger });
       const transfers = createTransferService({
         store, engine, participants, feeSchedule: settings.feeSchedule, now, logger, maxExpiryMs: settings.maxTransferExpiryMs,
-        expiryCheckMs: settings.expiryCheckMs, recentRetentionMs: retentionMs, findQuote: (quoteId) => quotes.findQuote(quoteId),
+        expiryCheckMs: settings.expiryCheckMs, findQuote: (quoteId) => quotes.findQuote(quoteId),
       });
       const liquidity = createLiquidityService({ engine, requests, participants });
       const settlement = createSettlementService({ store, engine, requests, now, logger });

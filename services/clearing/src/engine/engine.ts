@@ -11,6 +11,7 @@ import { Journal } from "./journal.js";
 import { Ledger, type LedgerPolicy } from "./ledger.js";
 import { loadLedger } from "./load.js";
 import { writeBatch } from "./persist.js";
+import type { BatchClock } from "./recent.js";
 import { LedgerError, type ParticipantView } from "./types.js";
 
 export interface EngineDeps {
@@ -35,8 +36,11 @@ interface Batch {
   waiters: Waiter[];
 }
 
-export class ClearingEngine {
+export class ClearingEngine implements BatchClock {
   private ledger!: Ledger;
+  /** Batches cut for commit so far; the one collecting is the next. */
+  private cutBatches = 0;
+  private durableBatches = 0;
   private collecting: Batch = { journal: new Journal(), waiters: [] };
   private committing = false;
   private scheduled = false;
@@ -49,6 +53,16 @@ export class ClearingEngine {
 
   get ready(): boolean {
     return this.state === "ready";
+  }
+
+  /** The batch operations applied now belong to. */
+  collectingBatch(): number {
+    return this.cutBatches + 1;
+  }
+
+  /** The last batch whose changes are durable (every batch before it is too). */
+  committedBatch(): number {
+    return this.durableBatches;
   }
 
   /** Loads the ledger from the store (the caller holds the leader lock). */
@@ -136,6 +150,7 @@ export class ClearingEngine {
     if (batch.journal.isEmpty && batch.waiters.length === 0) return;
     this.collecting = { journal: new Journal(), waiters: [] };
     this.ledger.useJournal(this.collecting.journal);
+    const batchNumber = ++this.cutBatches;
     this.committing = true;
     try {
       // The invariants hold at every batch boundary, or nothing of the batch is written.
@@ -157,6 +172,7 @@ export class ClearingEngine {
         await this.deps.store.transaction((tx) => writeBatch(tx, frozen, events, nowMs));
         if (frozen.events.length > 0) this.deps.notifyOutbox();
       }
+      this.durableBatches = batchNumber;
       for (const waiter of batch.waiters) waiter.resolve();
     } catch (error) {
       this.deps.logger.error({ err: (error as Error).message }, "clearing batch failed; reloading from the store");

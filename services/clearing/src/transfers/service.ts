@@ -14,7 +14,8 @@ import { transferMessage } from "../engine/messages.js";
 import { LedgerError, type ParticipantView, type TransferFailure, type TransferPricing, type TransferRecord, type TransferTerms } from "../engine/types.js";
 import { feeFor, type FeeSchedule } from "../pricing/fees.js";
 import { requireId } from "../validation.js";
-import { RecentDecisions, isFailure, type Decision } from "./recent.js";
+import { RecentMemory } from "../engine/recent.js";
+import { isFailure, type Decision } from "./recent.js";
 import { createTerms, differingField, fulfils, prepareTerms, termsOf } from "./terms.js";
 
 /** A quote as a transfer that cites it needs it (the quotes service provides it). */
@@ -36,15 +37,14 @@ export interface TransferServiceDeps {
   logger: Logger;
   maxExpiryMs: number;
   expiryCheckMs: number;
-  /** How long decisions stay in memory for racing repeats; longer than any call's deadline. */
-  recentRetentionMs: number;
   findQuote: (quoteId: string) => Promise<QuotedPricing | undefined>;
 }
 
 export type TransferService = ReturnType<typeof createTransferService>;
 
 export function createTransferService(deps: TransferServiceDeps) {
-  const recent = new RecentDecisions(deps.recentRetentionMs);
+  // Decisions a racing repeat's store read could miss (engine/recent.ts).
+  const recent = new RecentMemory<Decision>(deps.engine);
   const expiries = new ExpiryQueue();
   deps.engine.onLoaded((ledger) => {
     recent.clear();
@@ -56,22 +56,27 @@ export function createTransferService(deps: TransferServiceDeps) {
   const usedQuotes = new Map<string, string>();
   deps.engine.onLoaded(() => usedQuotes.clear());
 
-  const decided = (decision: Decision) => recent.set(isFailure(decision) ? decision.terms.transferId : decision.transferId, decision, deps.now());
+  const decided = (decision: Decision) => recent.set(isFailure(decision) ? decision.terms.transferId : decision.transferId, decision);
 
   async function submitNew(terms: TransferTerms, caller: Caller): Promise<Transfer> {
     if (caller.participantId !== terms.payerId) {
       throw clearingError("PERMISSION_DENIED", `${caller.participantId} may not pay for ${terms.payerId}`, { field: "payer_id" });
     }
-    const [stored, quote, quoteUser] = await Promise.all([
-      findDecision(deps.store, terms.transferId),
-      terms.quoteId ? deps.findQuote(terms.quoteId) : undefined,
-      terms.quoteId ? transferCitingQuote(deps.store, terms.quoteId) : undefined,
-    ]);
-    return deps.engine.apply((ledger, journal) => {
-      const prior = ledger.pending.get(terms.transferId) ?? recent.get(terms.transferId) ?? stored;
-      if (prior) return answerRepeat(prior, terms);
-      return decideNew(ledger, journal, terms, quote, usedQuotes.get(terms.quoteId) ?? quoteUser);
-    });
+    const readDone = recent.beginRead();
+    try {
+      const [stored, quote, quoteUser] = await Promise.all([
+        findDecision(deps.store, terms.transferId),
+        terms.quoteId ? deps.findQuote(terms.quoteId) : undefined,
+        terms.quoteId ? transferCitingQuote(deps.store, terms.quoteId) : undefined,
+      ]);
+      return deps.engine.apply((ledger, journal) => {
+        const prior = ledger.pending.get(terms.transferId) ?? recent.get(terms.transferId) ?? stored;
+        if (prior) return answerRepeat(prior, terms);
+        return decideNew(ledger, journal, terms, quote, usedQuotes.get(terms.quoteId) ?? quoteUser);
+      });
+    } finally {
+      readDone();
+    }
   }
 
   function decideNew(ledger: Ledger, journal: Journal, terms: TransferTerms, quote: QuotedPricing | undefined, quoteUser: string | undefined): Transfer {
@@ -126,38 +131,34 @@ export function createTransferService(deps: TransferServiceDeps) {
     async commitTransfer(request: CommitTransferRequest, caller: Caller): Promise<Transfer> {
       const transferId = requireId("transfer_id", request.transferId);
       if (request.fulfilment.length > 1024) throw invalidField("fulfilment", "must be at most 1024 bytes");
-      const stored = await findDecision(deps.store, transferId);
-      return deps.engine.apply((ledger) => {
-        const pending = ledger.pending.get(transferId);
-        if (!pending) return answerFinished(recent.get(transferId) ?? stored, caller, "commit", request);
-        if (caller.participantId !== pending.payeeId) throw new LedgerError("PERMISSION_DENIED", `only the payee ${pending.payeeId} may commit`, "transfer_id");
-        const nowMs = deps.now();
-        if (pending.expiresAtMs !== null && nowMs >= pending.expiresAtMs) {
-          decided(ledger.expire(transferId, nowMs));
-          throw new LedgerError("TRANSFER_EXPIRED", `transfer ${transferId} expired`, "transfer_id");
-        }
-        if (!fulfils(pending.conditionHex, request.fulfilment)) throw new LedgerError("FULFILMENT_MISMATCH", "the fulfilment does not match the condition", "fulfilment");
-        const committed = committedPricing(pending, request);
-        const record = ledger.commit(transferId, committed, nowMs);
-        decided(record);
-        return transferMessage(record);
-      });
+      const readDone = recent.beginRead();
+      try {
+        const stored = await findDecision(deps.store, transferId);
+        return deps.engine.apply((ledger) => commitApplied(ledger, transferId, stored, request, caller));
+      } finally {
+        readDone();
+      }
     },
 
     async abortTransfer(request: AbortTransferRequest, caller: Caller): Promise<Transfer> {
       const transferId = requireId("transfer_id", request.transferId);
       if (request.reason.length > 200) throw invalidField("reason", "must be at most 200 characters");
-      const stored = await findDecision(deps.store, transferId);
-      return deps.engine.apply((ledger) => {
-        const pending = ledger.pending.get(transferId);
-        if (!pending) return answerFinished(recent.get(transferId) ?? stored, caller, "abort", undefined);
-        if (caller.participantId !== pending.payerId && caller.participantId !== pending.payeeId) {
-          throw new LedgerError("PERMISSION_DENIED", "only the payer or the payee may abort", "transfer_id");
-        }
-        const record = ledger.abort(transferId, deps.now(), request.reason);
-        decided(record);
-        return transferMessage(record);
-      });
+      const readDone = recent.beginRead();
+      try {
+        const stored = await findDecision(deps.store, transferId);
+        return deps.engine.apply((ledger) => {
+          const pending = ledger.pending.get(transferId);
+          if (!pending) return answerFinished(recent.get(transferId) ?? stored, caller, "abort", undefined);
+          if (caller.participantId !== pending.payerId && caller.participantId !== pending.payeeId) {
+            throw new LedgerError("PERMISSION_DENIED", "only the payer or the payee may abort", "transfer_id");
+          }
+          const record = ledger.abort(transferId, deps.now(), request.reason);
+          decided(record);
+          return transferMessage(record);
+        });
+      } finally {
+        readDone();
+      }
     },
 
     async getTransfer(transferId: string, caller: Caller): Promise<Transfer> {
@@ -189,6 +190,23 @@ export function createTransferService(deps: TransferServiceDeps) {
       return () => clearInterval(timer);
     },
   };
+
+  /** CommitTransfer inside the engine: the pending transfer committed, or the finished one answered. */
+  function commitApplied(ledger: Ledger, transferId: string, stored: Decision | undefined, request: CommitTransferRequest, caller: Caller): Transfer {
+    const pending = ledger.pending.get(transferId);
+    if (!pending) return answerFinished(recent.get(transferId) ?? stored, caller, "commit", request);
+    if (caller.participantId !== pending.payeeId) throw new LedgerError("PERMISSION_DENIED", `only the payee ${pending.payeeId} may commit`, "transfer_id");
+    const nowMs = deps.now();
+    if (pending.expiresAtMs !== null && nowMs >= pending.expiresAtMs) {
+      decided(ledger.expire(transferId, nowMs));
+      throw new LedgerError("TRANSFER_EXPIRED", `transfer ${transferId} expired`, "transfer_id");
+    }
+    if (!fulfils(pending.conditionHex, request.fulfilment)) throw new LedgerError("FULFILMENT_MISMATCH", "the fulfilment does not match the condition", "fulfilment");
+    const committed = committedPricing(pending, request);
+    const record = ledger.commit(transferId, committed, nowMs);
+    decided(record);
+    return transferMessage(record);
+  }
 
   function committedPricing(pending: TransferRecord, request: CommitTransferRequest) {
     if (!request.amount) return { amount: pending.preparedAmount, fee: pending.fee, payeeAmount: pending.payeeAmount };
