@@ -14,6 +14,11 @@ export const MAX_OUTBOX_BATCH_SIZE = 1_000;
 export const DEFAULT_OUTBOX_POLL_INTERVAL_MS = 1_000;
 /** Retry delays after a failed cycle: the relay retries forever, never drops an event. */
 export const DEFAULT_OUTBOX_BACKOFF: BackoffOptions = { initialMs: 100, maxMs: 5_000 };
+/**
+ * On SQLite, acknowledged rows are deleted in one statement at most this often while events flow
+ * (and whenever the relay finds nothing new), instead of one commit per cycle.
+ */
+export const OUTBOX_DELETE_INTERVAL_MS = 250;
 /** While events flow, the pending count (a COUNT over the outbox) is refreshed at most this often. */
 export const OUTBOX_LAG_REFRESH_MS = 500;
 /** How long one publish waits for JetStream's ack. */
@@ -111,8 +116,8 @@ interface OutboxRow {
 type CycleResult =
   | { kind: "idle" }
   | { kind: "standby" }
-  | { kind: "published"; full: boolean }
-  | { kind: "failed"; error: unknown; published: number };
+  | { kind: "published"; full: boolean; lastSeq: bigint }
+  | { kind: "failed"; error: unknown; published: number; lastSeq?: bigint };
 
 
 /**
@@ -135,14 +140,37 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
   let stopped = false;
   let lag: { pending: number; oldestCreatedAtMs: number | undefined } = { pending: 0, oldestCreatedAtMs: undefined };
 
+  // SQLite: rows up to `publishedSeq` are acknowledged; up to `deletedSeq` also deleted. A seq
+  // cursor is sound there because one writer at a time assigns seq, so commit order is seq
+  // order (not so with PostgreSQL's concurrent transactions). Both live in memory: after a restart the undeleted rows are published again with the same
+  // Nats-Msg-Id, which JetStream drops as duplicates (and consumers skip by event id).
+  let publishedSeq = 0n;
+  let deletedSeq = 0n;
+  let deletedAtMs = 0;
+
   async function cycle(limit: number): Promise<CycleResult> {
-    if (options.store.dialect !== "postgres") return publisher(options.store, limit);
+    if (options.store.dialect !== "postgres") {
+      const result = await publisher(options.store, limit, publishedSeq, false);
+      if ((result.kind === "published" || result.kind === "failed") && result.lastSeq !== undefined) publishedSeq = result.lastSeq;
+      const due = result.kind === "idle" || Date.now() - deletedAtMs >= OUTBOX_DELETE_INTERVAL_MS;
+      if (due) await deletePublished();
+      return result;
+    }
     // The cycle only deletes acknowledged rows, which is safe to redo: it need not wait for the disk.
     return options.store.transaction(async (tx) => {
       const [row] = await tx.query<{ locked: unknown }>(`SELECT pg_try_advisory_xact_lock(${PG_OUTBOX_RELAY_LOCK}) AS locked`);
       if (!row?.locked) return { kind: "standby" } as const;
-      return publisher(tx, limit);
+      return publisher(tx, limit, 0n, true);
     }, { durable: false });
+  }
+
+  /** Deletes the acknowledged rows without waiting for the disk (see above: redoing it is safe). */
+  async function deletePublished(): Promise<void> {
+    deletedAtMs = Date.now();
+    if (publishedSeq <= deletedSeq) return;
+    const through = publishedSeq;
+    await options.store.transaction((tx) => tx.execute("DELETE FROM outbox WHERE seq <= $1", [through]), { durable: false });
+    deletedSeq = through;
   }
 
   let lagRefreshedAtMs = 0;
@@ -156,7 +184,8 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
     if (result.kind === "published" && nowMs - lagRefreshedAtMs < OUTBOX_LAG_REFRESH_MS) return;
     lagRefreshedAtMs = nowMs;
     const [row] = await options.store.query<{ pending: unknown; oldest: unknown }>(
-      "SELECT COUNT(*) AS pending, MIN(created_at_ms) AS oldest FROM outbox",
+      "SELECT COUNT(*) AS pending, MIN(created_at_ms) AS oldest FROM outbox WHERE seq > $1",
+      [options.store.dialect === "postgres" ? 0n : publishedSeq],
     );
     lag = {
       pending: Number(row?.pending ?? 0),
@@ -204,51 +233,42 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
       pollSleeper.wake();
       backoffSleeper.wake();
       await running;
+      if (options.store.dialect !== "postgres") {
+        await deletePublished().catch((error: unknown) => logger.warn({ error: errorText(error) }, "outbox cleanup at stop failed; the rows will be published again"));
+      }
     },
   };
 }
 
-/** Reads the oldest rows, publishes them in order, deletes the acknowledged prefix. */
+/**
+ * Reads the oldest rows after `afterSeq`, publishes them in order, and reports the acknowledged
+ * prefix; with `deleteNow` it deletes that prefix in the same cycle (PostgreSQL, where relays
+ * take turns), otherwise the relay deletes it later (SQLite, one relay per file).
+ */
 function createBatchPublisher(
   options: OutboxRelayOptions,
   logger: BusLogger,
-): (queryable: Queryable, limit: number) => Promise<CycleResult> {
+): (queryable: Queryable, limit: number, afterSeq: bigint, deleteNow: boolean) => Promise<CycleResult> {
   const timeout = options.publishTimeoutMs ?? DEFAULT_OUTBOX_PUBLISH_TIMEOUT_MS;
-  return async (queryable, limit) => {
+  return async (queryable, limit, afterSeq, deleteNow) => {
     const rows = await queryable.query<OutboxRow & Record<string, unknown>>(
-      "SELECT seq, event_id, subject, data FROM outbox ORDER BY seq LIMIT $1",
-      [limit],
+      "SELECT seq, event_id, subject, data FROM outbox WHERE seq > $1 ORDER BY seq LIMIT $2",
+      [afterSeq, limit],
     );
     if (rows.length === 0) return { kind: "idle" };
     const acks = rows.map((row) => publishEnvelope(options.js, row.data, row.event_id, row.subject, timeout));
     const settled = await Promise.allSettled(acks);
     const firstFailure = settled.findIndex((outcome) => outcome.status === "rejected");
     const published = firstFailure === -1 ? rows.length : firstFailure;
+    const lastSeq = published > 0 ? rows[published - 1]!.seq : afterSeq;
     if (published > 0) {
-      await deleteRows(queryable, rows.slice(0, published));
+      if (deleteNow) await queryable.execute("DELETE FROM outbox WHERE seq <= $1", [lastSeq]);
       options.onPublished?.(published);
     }
-    if (firstFailure === -1) return { kind: "published", full: rows.length === limit };
+    if (firstFailure === -1) return { kind: "published", full: rows.length === limit, lastSeq };
     warnIfStoredAfterFailure(settled.slice(firstFailure + 1), logger);
-    return { kind: "failed", error: (settled[firstFailure] as PromiseRejectedResult).reason, published };
+    return { kind: "failed", error: (settled[firstFailure] as PromiseRejectedResult).reason, published, lastSeq };
   };
-}
-
-/**
- * Deletes acknowledged rows. Outside a transaction (SQLite) the delete commits without waiting
- * for the disk: if a power failure undid it, the rows would be published again with the same
- * Nats-Msg-Id, which JetStream drops as duplicates and consumers skip by event id.
- */
-async function deleteRows(queryable: Queryable | Store, rows: readonly OutboxRow[]): Promise<void> {
-  const placeholders = rows.map((_, index) => `$${index + 1}`).join(", ");
-  const seqs = rows.map((row) => row.seq);
-  const sql = `DELETE FROM outbox WHERE seq IN (${placeholders})`;
-  if (isStore(queryable)) await queryable.transaction((tx) => tx.execute(sql, seqs), { durable: false });
-  else await queryable.execute(sql, seqs);
-}
-
-function isStore(queryable: Queryable | Store): queryable is Store {
-  return typeof (queryable as Partial<Store>).transaction === "function";
 }
 
 /** A later event stored while an earlier one failed means the stream holds them out of order. */
