@@ -11,6 +11,9 @@ import { createSignedClient, ensureKeyFiles, keyFilePath, loadSigningKey } from 
 import { HEADER_KEY_ID, HEADER_PARTICIPANT, HEADER_SIGNATURE, HEADER_TIMESTAMP, signRpcRequest } from "@clearmesh/trust";
 import { createTestDatabase } from "@clearmesh/store";
 import pg from "pg";
+import { runB2 } from "./b2.js";
+import { runB3 } from "./b3.js";
+import { runB4 } from "./b4.js";
 import { runLoad, startClearingServer, startEchoServer, type MeasuredRow, type RunLoadOptions, type ServerProcess } from "./harness.js";
 import { processCpuMs } from "./server-child.js";
 import { BENCH_BANKS, CREATE_TRANSFER, transferRequest, type LoadgenConfig } from "./workloads.js";
@@ -152,31 +155,31 @@ export const CASES: readonly BenchCase[] = [
     id: "B2",
     title: "PrepareTransfer + CommitTransfer by two signers (transfers/s)",
     target: ">= 25% of B0",
-    status: "not yet built",
-    blockedBy: "the clearing engine (two-phase transfers)",
+    status: "available",
     inFlight: [32],
     smokeInFlight: [32],
     inSmoke: true,
+    run: (context, inFlight) => runB2(context, inFlight),
   },
   {
     id: "B3",
     title: "end-to-end wallet payment of a merchant intent",
     target: ">= 7% of B0, p99 <= 150 ms",
-    status: "not yet built",
-    blockedBy: "the clearing engine, wallet and e-commerce-connector methods",
+    status: "available",
     inFlight: [32],
     smokeInFlight: [32],
     inSmoke: true,
+    run: (context, inFlight) => runB3(context, inFlight),
   },
   {
     id: "B4",
     title: "close a settlement window of 1,000,000 transfers among 100 participants",
     target: "<= 2 s (smoke: 10,000 transfers)",
-    status: "not yet built",
-    blockedBy: "the clearing engine (settlement windows)",
+    status: "available",
     inFlight: [1],
     smokeInFlight: [1],
     inSmoke: true,
+    run: (context, inFlight) => runB4(context, inFlight),
   },
   {
     id: "B5",

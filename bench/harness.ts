@@ -238,11 +238,16 @@ export interface LoadRun {
   figures: MeasuredRow;
 }
 
+/** What runLoad samples: a ServerProcess, or several measured processes presented as one (B3's mesh). */
+export interface StatsSource {
+  stats(resetPeak?: boolean): Promise<ServerStats>;
+}
+
 /**
  * Runs one load generator against `server` and measures the server over the generator's
  * measured window (sampled when the generator reports the window's start and end).
  */
-export async function runLoad(server: ServerProcess<unknown>, config: LoadgenConfig, options: RunLoadOptions = {}): Promise<LoadRun> {
+export async function runLoad(server: StatsSource, config: LoadgenConfig, options: RunLoadOptions = {}): Promise<LoadRun> {
   const child = spawnTsx("loadgen.ts", [JSON.stringify(config)]);
   const sample = (resetPeak: boolean): Promise<Sample> => {
     const cpus = os.cpus();

@@ -67,7 +67,7 @@ describe("npm run bench -- --smoke", () => {
     for (const field of ["cpus", "cpu_model", "total_memory_mb", "node", "platform", "date"]) expect(results.machine).toHaveProperty(field);
   });
 
-  it.each(["B0", "B1", "B5"])("ran %s with calls and no errors", (id) => {
+  it.each(["B0", "B1", "B2", "B3", "B5"])("ran %s with calls and no errors", (id) => {
     for (const entry of row(id)) {
       expect(entry.status, output).toBe("ok");
       expect(entry.in_flight).toBe(32);
@@ -80,8 +80,24 @@ describe("npm run bench -- --smoke", () => {
     }
   });
 
-  it("verified clearing's response signatures in B1 and B5", () => {
-    for (const id of ["B1", "B5"]) for (const entry of row(id)) expect(entry.verified_responses, id).toBeGreaterThan(0);
+  it("verified clearing's response signatures in B1, B2 and B5", () => {
+    for (const id of ["B1", "B2", "B5"]) for (const entry of row(id)) expect(entry.verified_responses, id).toBeGreaterThan(0);
+  });
+
+  it("measured B3's three services each in its own process, and everything after the answers was delivered", () => {
+    for (const entry of row("B3") as Array<Row & Record<string, unknown>>) {
+      const services = entry.services as Record<string, { pid: number; cpu_ms_per_call: number; rss_peak_mb: number }>;
+      expect(Object.keys(services).sort()).toEqual(["clearing", "connector", "wallet"]);
+      expect(new Set(Object.values(services).map((service) => service.pid)).size).toBe(3);
+      for (const [name, service] of Object.entries(services)) {
+        expect(typeof service.cpu_ms_per_call, name).toBe("number");
+        expect(service.rss_peak_mb, name).toBeGreaterThan(0);
+      }
+      // Webhooks and notification events go out after the answer; none may be lost or fail.
+      const drained = entry.after_drain as Record<string, number>;
+      expect(drained, JSON.stringify(drained)).toMatchObject({ connector_webhooks_pending: 0, connector_webhook_failed_attempts: 0, wallet_movements_pending: 0, wallet_outbox_pending: 0, clearing_outbox_pending: 0 });
+      expect(drained.connector_webhooks_received).toBeGreaterThanOrEqual(2 * entry.calls!);
+    }
   });
 
   it("gives B0 the request and response sizes of B1", () => {
@@ -90,6 +106,23 @@ describe("npm run bench -- --smoke", () => {
     expect(b0!.request_bytes).toBe(b1!.request_bytes);
     // Timestamps' nanos vary in length by a byte or so.
     expect(Math.abs(b0!.response_bytes! - b1!.response_bytes!)).toBeLessThanOrEqual(4);
+  });
+
+  it("closed B4's seeded window of 10,000 transfers and checked its nets", () => {
+    for (const entry of row("B4") as Array<Row & Record<string, unknown>>) {
+      expect(entry.status, output).toBe("ok");
+      expect(entry.calls).toBe(1);
+      expect(entry.errors).toBe(0);
+      expect(entry.transfers).toBe(10_000);
+      expect(entry.participants).toBe(100);
+      // Two currencies, 100 banks and the fee account: one net and one instruction per account the window moved.
+      expect(entry.nets_verified).toBe(true);
+      expect(entry.instructions as number).toBeGreaterThanOrEqual(200);
+      for (const field of ["p50_ms", "cpu_ms_per_call", "rss_mb", "seed_ms", "startup_ms", "ledger_load_ms", "empty_close_ms"]) {
+        expect(typeof entry[field], `B4 ${field}`).toBe("number");
+      }
+      expect(entry.p50_ms).toBe(entry.p99_ms);
+    }
   });
 
   it("lists the cases not built yet without numbers", () => {

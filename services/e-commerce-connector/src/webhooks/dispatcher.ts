@@ -12,6 +12,15 @@ import { stateAfterAttempt, type RetryPolicy } from "./schedule.js";
 /** A lease outlives the attempt's timeout by this much, so a live attempt is never taken over. */
 const LEASE_MARGIN_MS = 5_000;
 
+/**
+ * Leases and attempt records commit without waiting for the disk (two fsyncs per webhook were
+ * most of the connector's commits under load). Both are safe to lose: a power failure before the
+ * next durable commit can only undo the last of them, and then the webhook is sent again, which
+ * at-least-once delivery allows (receivers dedupe by id). The webhook itself is written durably
+ * with the change it reports.
+ */
+const NOT_AWAITING_DISK = { durable: false } as const;
+
 export interface DispatcherDeps {
   store: Store;
   /** The connector's service identity: it signs every webhook (PROTOCOL.md §6). */
@@ -57,7 +66,8 @@ export function startWebhookDispatcher(deps: DispatcherDeps): WebhookDispatcher 
       if (slots <= 0) continue;
       for (const webhookId of await dueDeliveries(deps.store, merchantId, nowMs, slots)) {
         if (shutdown.signal.aborted) return;
-        const delivery = await claimDelivery(deps.store, webhookId, deps.owner, nowMs, nowMs + deps.timeoutMs + LEASE_MARGIN_MS);
+        const leaseUntilMs = nowMs + deps.timeoutMs + LEASE_MARGIN_MS;
+        const delivery = await deps.store.transaction((tx) => claimDelivery(tx, webhookId, deps.owner, nowMs, leaseUntilMs), NOT_AWAITING_DISK);
         if (delivery) start(delivery);
       }
     }
@@ -94,7 +104,7 @@ export function startWebhookDispatcher(deps: DispatcherDeps): WebhookDispatcher 
     const next = stateAfterAttempt(deps.policy, delivery.roundAttempts, result, finishedAtMs, random);
     const recorded = await deps.store.transaction((tx) => recordAttempt(tx, delivery, deps.owner, {
       attemptedAtMs, httpStatus: result.httpStatus, error: result.error, durationMs: finishedAtMs - attemptedAtMs, ...next,
-    }));
+    }), NOT_AWAITING_DISK);
     deps.logger.debug({ webhookId: delivery.webhookId, merchantId: delivery.merchantId, status: result.httpStatus, error: result.error, recorded }, "webhook attempt");
   }
 
