@@ -4,7 +4,7 @@
 import { fromBinary, toBinary, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
 import type { Queryable, Store } from "@clearmesh/store";
 import type { ClearingEngine } from "./engine/engine.js";
-import { RecentMemory } from "./engine/recent.js";
+import { RecentMemory, type StoreRead } from "./engine/recent.js";
 import type { Journal, RequestRecord } from "./engine/journal.js";
 import type { Ledger } from "./engine/ledger.js";
 import { LedgerError } from "./engine/types.js";
@@ -25,21 +25,23 @@ export class RequestBook {
     method: string, requestId: string, fingerprint: Fingerprint, schema: Desc,
     run: (ledger: Ledger, journal: Journal) => MessageShape<Desc>,
   ): Promise<MessageShape<Desc>> {
-    const readDone = this.recent.beginRead();
+    const read = this.recent.beginRead();
     try {
       const stored = await findRequest(this.store, method, requestId);
-      return this.apply(method, requestId, fingerprint, schema, run, stored);
+      return this.apply(method, requestId, fingerprint, schema, run, stored, read);
     } finally {
-      readDone();
+      read.done();
     }
   }
 
   private apply<Desc extends DescMessage>(
     method: string, requestId: string, fingerprint: Fingerprint, schema: Desc,
-    run: (ledger: Ledger, journal: Journal) => MessageShape<Desc>, stored: RequestRecord | undefined,
+    run: (ledger: Ledger, journal: Journal) => MessageShape<Desc>, stored: RequestRecord | undefined, read: StoreRead,
   ): Promise<MessageShape<Desc>> {
     const text = JSON.stringify(fingerprint);
     return this.engine.apply((ledger, journal) => {
+      // A read begun before a reload may miss answers memory no longer holds: retry.
+      if (read.stale()) throw new LedgerError("STORE_UNAVAILABLE", "clearing reloaded while this request was being read; retry with the same id");
       const prior = this.recent.get(`${method}\u0000${requestId}`) ?? stored;
       if (prior) return answerRepeat(prior, fingerprint, schema);
       try {

@@ -37,14 +37,24 @@ describe("RecentMemory", () => {
     const laterRead = memory.beginRead(); // began after: sees t-1 in the store
     memory.set("t-2", "decided");
     expect(memory.get("t-1")).toBe("decided");
-    slowRead();
+    slowRead.done();
     memory.set("t-3", "decided");
     expect(memory.get("t-1")).toBeUndefined();
     expect(memory.get("t-2")).toBe("decided"); // batch 2 is not durable yet
-    laterRead();
+    laterRead.done();
     commit();
     memory.set("t-4", "decided");
     expect([memory.get("t-2"), memory.get("t-3"), memory.get("t-4")]).toEqual([undefined, undefined, "decided"]);
+  });
+
+  it("marks reads begun before a reload as stale", () => {
+    const { clock: batches } = clock();
+    const memory = new RecentMemory<string>(batches);
+    const before = memory.beginRead();
+    expect(before.stale()).toBe(false);
+    memory.clear();
+    const after = memory.beginRead();
+    expect([before.stale(), after.stale()]).toEqual([true, false]);
   });
 
   it("a newer decision for the same key replaces the older one and takes its batch", () => {
@@ -63,9 +73,9 @@ describe("RecentMemory", () => {
     const { clock: batches, commit } = clock();
     const memory = new RecentMemory<number>(batches);
     for (let index = 0; index < 10_000; index += 1) {
-      const done = memory.beginRead();
+      const read = memory.beginRead();
       memory.set(`t-${index}`, index);
-      done();
+      read.done();
       if (index % 32 === 31) commit();
     }
     expect(memory.size).toBeLessThanOrEqual(64);

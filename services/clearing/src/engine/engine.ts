@@ -124,6 +124,14 @@ export class ClearingEngine implements BatchClock {
     });
   }
 
+  /**
+   * Whether a transfer is prepared and waiting in memory right now (no durability wait). Lets a
+   * commit or abort skip its store read: a pending transfer's later decisions are all made here.
+   */
+  isPending(transferId: string): boolean {
+    return this.state === "ready" && this.ledger.pending.has(transferId);
+  }
+
   /** Called with the ledger after every load (start, takeover, recovery), to rebuild derived memory. */
   onLoaded(listener: (ledger: Ledger) => void): void {
     this.loadListeners.push(listener);

@@ -10,11 +10,18 @@ export interface BatchClock {
   committedBatch(): number;
 }
 
+export interface StoreRead {
+  done(): void;
+  stale(): boolean;
+}
+
 export class RecentMemory<T> {
   private readonly entries = new Map<string, { value: T; batch: number }>();
   /** Store reads in progress: token → the last durable batch when the read began (ascending). */
   private readonly reads = new Map<number, number>();
   private nextToken = 0;
+  /** Bumped by clear() (a reload): reads begun before it may have seen a store the memory no longer covers. */
+  private epoch = 0;
 
   constructor(private readonly clock: BatchClock) {}
 
@@ -34,19 +41,26 @@ export class RecentMemory<T> {
   }
 
   /**
-   * Marks a store read that starts now; call the returned function once its answer has been
-   * applied by the engine (or abandoned). Until then nothing it could have missed is forgotten.
+   * Marks a store read that starts now; call `done` once its answer has been applied by the
+   * engine (or abandoned). Until then nothing it could have missed is forgotten. `stale()` tells
+   * whether memory was cleared (the engine reloaded) since: then the read may be missing
+   * decisions memory no longer holds, and the call must be retried.
    */
-  beginRead(): () => void {
+  beginRead(): StoreRead {
     const token = this.nextToken++;
+    const epoch = this.epoch;
     this.reads.set(token, this.clock.committedBatch());
-    return () => {
-      this.reads.delete(token);
+    return {
+      done: () => {
+        this.reads.delete(token);
+      },
+      stale: () => this.epoch !== epoch,
     };
   }
 
   clear(): void {
     this.entries.clear();
+    this.epoch += 1;
   }
 
   /** Forgets values whose batch is durable and older than every read in progress. */

@@ -14,7 +14,7 @@ import { transferMessage } from "../engine/messages.js";
 import { LedgerError, type ParticipantView, type TransferFailure, type TransferPricing, type TransferRecord, type TransferTerms } from "../engine/types.js";
 import { feeFor, type FeeSchedule } from "../pricing/fees.js";
 import { requireId } from "../validation.js";
-import { RecentMemory } from "../engine/recent.js";
+import { RecentMemory, type StoreRead } from "../engine/recent.js";
 import { isFailure, type Decision } from "./recent.js";
 import { createTerms, differingField, fulfils, prepareTerms, termsOf } from "./terms.js";
 
@@ -62,7 +62,7 @@ export function createTransferService(deps: TransferServiceDeps) {
     if (caller.participantId !== terms.payerId) {
       throw clearingError("PERMISSION_DENIED", `${caller.participantId} may not pay for ${terms.payerId}`, { field: "payer_id" });
     }
-    const readDone = recent.beginRead();
+    const read = recent.beginRead();
     try {
       const [stored, quote, quoteUser] = await Promise.all([
         findDecision(deps.store, terms.transferId),
@@ -70,12 +70,13 @@ export function createTransferService(deps: TransferServiceDeps) {
         terms.quoteId ? transferCitingQuote(deps.store, terms.quoteId) : undefined,
       ]);
       return deps.engine.apply((ledger, journal) => {
+        requireFresh(read);
         const prior = ledger.pending.get(terms.transferId) ?? recent.get(terms.transferId) ?? stored;
         if (prior) return answerRepeat(prior, terms);
         return decideNew(ledger, journal, terms, quote, usedQuotes.get(terms.quoteId) ?? quoteUser);
       });
     } finally {
-      readDone();
+      read.done();
     }
   }
 
@@ -131,22 +132,27 @@ export function createTransferService(deps: TransferServiceDeps) {
     async commitTransfer(request: CommitTransferRequest, caller: Caller): Promise<Transfer> {
       const transferId = requireId("transfer_id", request.transferId);
       if (request.fulfilment.length > 1024) throw invalidField("fulfilment", "must be at most 1024 bytes");
-      const readDone = recent.beginRead();
+      const read = recent.beginRead();
       try {
-        const stored = await findDecision(deps.store, transferId);
-        return deps.engine.apply((ledger) => commitApplied(ledger, transferId, stored, request, caller));
+        // Prepared and waiting in memory: whatever happens to it next is decided here, so the store has nothing to add.
+        const stored = deps.engine.isPending(transferId) ? undefined : await findDecision(deps.store, transferId);
+        return deps.engine.apply((ledger) => {
+          requireFresh(read);
+          return commitApplied(ledger, transferId, stored, request, caller);
+        });
       } finally {
-        readDone();
+        read.done();
       }
     },
 
     async abortTransfer(request: AbortTransferRequest, caller: Caller): Promise<Transfer> {
       const transferId = requireId("transfer_id", request.transferId);
       if (request.reason.length > 200) throw invalidField("reason", "must be at most 200 characters");
-      const readDone = recent.beginRead();
+      const read = recent.beginRead();
       try {
-        const stored = await findDecision(deps.store, transferId);
+        const stored = deps.engine.isPending(transferId) ? undefined : await findDecision(deps.store, transferId);
         return deps.engine.apply((ledger) => {
+          requireFresh(read);
           const pending = ledger.pending.get(transferId);
           if (!pending) return answerFinished(recent.get(transferId) ?? stored, caller, "abort", undefined);
           if (caller.participantId !== pending.payerId && caller.participantId !== pending.payeeId) {
@@ -157,7 +163,7 @@ export function createTransferService(deps: TransferServiceDeps) {
           return transferMessage(record);
         });
       } finally {
-        readDone();
+        read.done();
       }
     },
 
@@ -222,6 +228,11 @@ export function createTransferService(deps: TransferServiceDeps) {
     if (amount - fee <= 0n) throw new LedgerError("AMOUNT_TOO_SMALL", `${amount} does not cover the fee of ${fee}`, "amount.amount_minor");
     return { amount, fee, payeeAmount: amount - fee };
   }
+}
+
+/** A read begun before the engine reloaded may miss decisions memory no longer holds: retry. */
+function requireFresh(read: StoreRead): void {
+  if (read.stale()) throw new LedgerError("STORE_UNAVAILABLE", "clearing reloaded while this call was being read; retry with the same id");
 }
 
 /** Same id and same request: the transfer as it is now; a refused id: the same refusal. */
