@@ -37,6 +37,7 @@ export {
   MAX_OUTBOX_BATCH_SIZE,
   enqueueEvent,
   enqueueEvents,
+  outboxInserts,
   outboxMigrations,
   startOutboxRelay,
 } from "./outbox.js";

@@ -1,4 +1,4 @@
-import type { Migration, Queryable, Store, Transaction } from "@clearmesh/store";
+import type { Migration, Queryable, Statement, Store, Transaction } from "@clearmesh/store";
 import type { JetStreamClient, PubAck } from "nats";
 import type { BackoffOptions } from "./backoff.js";
 import { Sleeper, backoffDelayMs } from "./backoff.js";
@@ -69,14 +69,22 @@ const ENQUEUE_ROWS_PER_STATEMENT = 500;
  * published in the order given.
  */
 export async function enqueueEvents(tx: Transaction, events: readonly OutboxEvent[]): Promise<void> {
+  for (const statement of outboxInserts(events)) await tx.execute(statement.sql, statement.params);
+}
+
+/** The statements enqueueEvents runs, for a caller that writes its batch with `Store.writeBatch`. */
+export function outboxInserts(events: readonly OutboxEvent[]): Statement[] {
   const createdAtMs = BigInt(Date.now());
+  const statements: Statement[] = [];
   for (let start = 0; start < events.length; start += ENQUEUE_ROWS_PER_STATEMENT) {
     const group = events.slice(start, start + ENQUEUE_ROWS_PER_STATEMENT);
     const tuples = group.map((_, index) => `($${4 * index + 1}, $${4 * index + 2}, $${4 * index + 3}, $${4 * index + 4})`).join(", ");
-    await tx.execute(`INSERT INTO outbox (event_id, subject, data, created_at_ms) VALUES ${tuples}`, group.flatMap((event) => [
-      event.id, event.subject, Buffer.from(event.bytes.buffer, event.bytes.byteOffset, event.bytes.byteLength), createdAtMs,
-    ]));
+    statements.push({
+      sql: `INSERT INTO outbox (event_id, subject, data, created_at_ms) VALUES ${tuples}`,
+      params: group.flatMap((event) => [event.id, event.subject, Buffer.from(event.bytes.buffer, event.bytes.byteOffset, event.bytes.byteLength), createdAtMs]),
+    });
   }
+  return statements;
 }
 
 export interface OutboxLag {

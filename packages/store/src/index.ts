@@ -1,4 +1,4 @@
-export type { Dialect, Migration, OpenStoreOptions, Queryable, Row, SqlValue, Store, Transaction, TransactionOptions } from "./types.js";
+export type { Dialect, Migration, OpenStoreOptions, Queryable, Row, SqlValue, Statement, Store, Transaction, TransactionOptions } from "./types.js";
 export {
   StoreClosedError,
   StoreConfigError,

@@ -3,7 +3,7 @@ import type { ClientConfig, CustomTypesConfig, PoolClient, PoolConfig, QueryConf
 import { UniqueViolationError } from "./errors.js";
 import { runMigrations, type MigrationTx } from "./migrations.js";
 import { assertUsable, TxGuard } from "./tx-guard.js";
-import type { Migration, Row, SqlValue, Store, Transaction, TransactionOptions } from "./types.js";
+import type { Migration, Row, SqlValue, Statement, Store, Transaction, TransactionOptions } from "./types.js";
 
 export interface PostgresOptions {
   poolSize?: number;
@@ -94,6 +94,12 @@ export class PostgresStore implements Store {
 
   transaction<T>(fn: (tx: Transaction) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
     return this.#transaction(fn, options.durable !== false);
+  }
+
+  writeBatch(statements: readonly Statement[]): Promise<void> {
+    return this.#transaction(async (tx) => {
+      for (const statement of statements) await tx.execute(statement.sql, statement.params);
+    });
   }
 
   migrate(migrations: readonly Migration[]): Promise<void> {

@@ -6,7 +6,8 @@ import { UniqueViolationError } from "./errors.js";
 import { runMigrations, type MigrationTx } from "./migrations.js";
 import { LruCache, translatePlaceholders } from "./placeholders.js";
 import { assertUsable, TxGuard } from "./tx-guard.js";
-import type { Migration, Row, SqlValue, Store, Transaction, TransactionOptions } from "./types.js";
+import { SqliteBatchWriter, type WorkerStatement } from "./sqlite-writer.js";
+import type { Migration, Row, SqlValue, Statement, Store, Transaction, TransactionOptions } from "./types.js";
 
 const STATEMENT_CACHE_SIZE = 500;
 
@@ -122,6 +123,8 @@ export class SqliteStore implements Store {
   readonly #runner: SqliteRunner;
   readonly #lock = new AsyncLock();
   #closed = false;
+  #writer: SqliteBatchWriter | undefined;
+  readonly #translated = new LruCache<string, { sql: string; order: number[]; expected: number }>(STATEMENT_CACHE_SIZE);
 
   constructor(
     /** Database file path (used for the leader lock file). */
@@ -154,6 +157,27 @@ export class SqliteStore implements Store {
     });
   }
 
+  async writeBatch(statements: readonly Statement[]): Promise<void> {
+    assertUsable(this, this.#closed);
+    if (this.path === ":memory:") {
+      // A private in-memory database cannot be opened from another thread.
+      return this.transaction(async (tx) => {
+        for (const statement of statements) await tx.execute(statement.sql, statement.params);
+      });
+    }
+    const batch: WorkerStatement[] = statements.map(({ sql, params }) => {
+      let translated = this.#translated.get(sql);
+      if (!translated) {
+        translated = translatePlaceholders(sql);
+        this.#translated.set(sql, translated);
+      }
+      if (params.length !== translated.expected) throw new RangeError(`statement expects ${translated.expected} parameter(s), got ${params.length}`);
+      return { sql: translated.sql, args: translated.order.map((index) => toSqlite(params[index])) };
+    });
+    this.#writer ??= new SqliteBatchWriter(this.path, this.busyTimeoutMs);
+    return this.#writer.run(batch);
+  }
+
   migrate(migrations: readonly Migration[]): Promise<void> {
     assertUsable(this, this.#closed);
     const migrationTransaction = <T>(fn: (tx: MigrationTx) => Promise<T>): Promise<T> =>
@@ -164,6 +188,7 @@ export class SqliteStore implements Store {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    await this.#writer?.close();
     // Callers already queued on the lock run first; then nothing can use the connection.
     await this.#lock.with(() => this.#runner.db.close());
   }

@@ -22,6 +22,12 @@ export interface Queryable {
   execute(sql: string, params?: readonly SqlValue[]): Promise<{ changes: number }>;
 }
 
+/** One statement of a write batch. */
+export interface Statement {
+  sql: string;
+  params: readonly SqlValue[];
+}
+
 export interface Transaction extends Queryable {
   readonly dialect: Dialect;
 }
@@ -49,6 +55,15 @@ export interface Store extends Queryable {
    * is safe to do again, such as deleting outbox rows JetStream already acknowledged.
    */
   transaction<T>(fn: (tx: Transaction) => Promise<T>, options?: TransactionOptions): Promise<T>;
+  /**
+   * Runs write statements in one durable transaction, in order, all or nothing; resolves once it
+   * is committed. For a single writer's batches, whose statements need no answers: on SQLite they
+   * run on a writer thread with its own connection, so statement execution and the fsync do not
+   * stop the event loop (reads on the store keep going and see the batch once it resolves); on
+   * PostgreSQL they run in an ordinary transaction. A failure rejects with the statement's error
+   * (unique violations as UniqueViolationError) and nothing of the batch is kept.
+   */
+  writeBatch(statements: readonly Statement[]): Promise<void>;
   /**
    * Applies the migrations not yet recorded in `schema_migrations`, in list order, each in its
    * own transaction. Safe to call on every start and from several processes at once.

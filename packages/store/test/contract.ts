@@ -228,6 +228,54 @@ export function storeContract(factory: () => Promise<StoreHarness>): void {
     });
   });
 
+  describe("writeBatch", () => {
+    it("writes every statement in order, in one transaction, visible once it resolves", async () => {
+      const t = table("batch");
+      await store.execute(`CREATE TABLE ${t} (id BIGINT PRIMARY KEY, note TEXT NOT NULL, data ${blobType(store)})`);
+      const rows = Array.from({ length: 300 }, (_, index) => [BigInt(index), `row ${index}`, Buffer.from([index % 256])]);
+      await store.writeBatch([
+        { sql: `INSERT INTO ${t} (id, note, data) VALUES ${rows.slice(0, 200).map((_, i) => `($${3 * i + 1}, $${3 * i + 2}, $${3 * i + 3})`).join(", ")}`, params: rows.slice(0, 200).flat() },
+        { sql: `INSERT INTO ${t} (id, note, data) VALUES ${rows.slice(200).map((_, i) => `($${3 * i + 1}, $${3 * i + 2}, $${3 * i + 3})`).join(", ")}`, params: rows.slice(200).flat() },
+        { sql: `UPDATE ${t} SET note = $2 WHERE id = $1`, params: [7n, "updated"] },
+      ]);
+      expect((await store.query(`SELECT COUNT(*) AS n FROM ${t}`))[0]!.n).toBe(300n);
+      expect(await store.query(`SELECT id, note, data FROM ${t} WHERE id IN (7, 299) ORDER BY id`)).toEqual([
+        { id: 7n, note: "updated", data: Buffer.from([7]) },
+        { id: 299n, note: "row 299", data: Buffer.from([299 % 256]) },
+      ]);
+    });
+
+    it("keeps nothing of a batch whose statement fails, and names the violation", async () => {
+      const t = table("batchfail");
+      await store.execute(`CREATE TABLE ${t} (id BIGINT PRIMARY KEY)`);
+      await store.execute(`INSERT INTO ${t} VALUES (1)`);
+      const failed = store.writeBatch([
+        { sql: `INSERT INTO ${t} VALUES ($1)`, params: [2n] },
+        { sql: `INSERT INTO ${t} VALUES ($1)`, params: [1n] },
+      ]);
+      await expect(failed).rejects.toBeInstanceOf(UniqueViolationError);
+      expect(await store.query(`SELECT id FROM ${t} ORDER BY id`)).toEqual([{ id: 1n }]);
+      await expect(store.writeBatch([{ sql: `INSERT INTO ${t} VALUES ($1)`, params: [] }])).rejects.toThrow(/parameter/);
+      await store.writeBatch([{ sql: `INSERT INTO ${t} VALUES ($1)`, params: [3n] }]);
+      expect(await store.query(`SELECT id FROM ${t} ORDER BY id`)).toEqual([{ id: 1n }, { id: 3n }]);
+    });
+
+    it("runs beside the store's own transactions: every write lands once", async () => {
+      const t = table("batchmix");
+      await store.execute(`CREATE TABLE ${t} (id BIGINT PRIMARY KEY, source TEXT NOT NULL)`);
+      const work: Promise<unknown>[] = [];
+      for (let index = 0; index < 40; index += 1) {
+        work.push(store.writeBatch([{ sql: `INSERT INTO ${t} VALUES ($1, $2)`, params: [BigInt(index), "batch"] }]));
+        work.push(store.transaction((tx) => tx.execute(`INSERT INTO ${t} VALUES ($1, $2)`, [BigInt(1_000 + index), "tx"])));
+        work.push(store.execute(`INSERT INTO ${t} VALUES ($1, $2)`, [BigInt(2_000 + index), "execute"]));
+      }
+      await Promise.all(work);
+      expect(await store.query(`SELECT source, COUNT(*) AS n FROM ${t} GROUP BY source ORDER BY source`)).toEqual([
+        { source: "batch", n: 40n }, { source: "execute", n: 40n }, { source: "tx", n: 40n },
+      ]);
+    });
+  });
+
   describe("unique violations", () => {
     it("maps primary key and unique index violations to UniqueViolationError", async () => {
       const t = table("uniq");
@@ -447,6 +495,7 @@ function countingStore(inner: Store): { store: Store; started: () => number; com
     query: (sql, params) => inner.query(sql, params),
     execute: (sql, params) => inner.execute(sql, params),
     migrate: (m) => inner.migrate(m),
+    writeBatch: (statements) => inner.writeBatch(statements),
     close: () => inner.close(),
     async transaction(fn) {
       const id = ++started;

@@ -10,7 +10,7 @@ import type { EventSealer } from "../events.js";
 import { Journal } from "./journal.js";
 import { Ledger, type LedgerPolicy } from "./ledger.js";
 import { loadLedger } from "./load.js";
-import { writeBatch } from "./persist.js";
+import { batchStatements } from "./persist.js";
 import type { BatchClock } from "./recent.js";
 import { LedgerError, type ParticipantView } from "./types.js";
 
@@ -175,9 +175,10 @@ export class ClearingEngine implements BatchClock {
       if (!batch.journal.isEmpty) {
         const frozen = batch.journal.freeze();
         const nowMs = this.deps.now();
-        // Signed before the transaction opens, on the thread pool, so no lock waits for signing.
+        // Signed before the transaction opens, on the thread pool, so no lock waits for signing;
+        // written by the store's batch writer (on SQLite a thread of its own, fsync included).
         const events = await this.deps.sealEvents(frozen.events);
-        await this.deps.store.transaction((tx) => writeBatch(tx, frozen, events, nowMs));
+        await this.deps.store.writeBatch(batchStatements(frozen, events, nowMs));
         if (frozen.events.length > 0) this.deps.notifyOutbox();
       }
       this.durableBatches = batchNumber;

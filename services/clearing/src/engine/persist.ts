@@ -1,10 +1,11 @@
-// Writes a frozen batch in the caller's transaction: accounts, transfers, windows and their
-// nets, instructions, refusals, request answers, and every event into the outbox. Rows of one
-// table go in multi-row statements (a few hundred rows each), so a batch of n transfers costs a
+// The statements that write a frozen batch: accounts, transfers, windows and their nets,
+// instructions, refusals, request answers, and every event into the outbox. Rows of one table
+// go in multi-row statements (a few hundred rows each), so a batch of n transfers costs a
 // handful of statements instead of several per transfer: on PostgreSQL each statement is a round
-// trip, on SQLite a statement execution.
-import { enqueueEvents } from "@clearmesh/bus";
-import type { SqlValue, Transaction } from "@clearmesh/store";
+// trip, on SQLite a statement execution. The engine runs them with Store.writeBatch (on SQLite,
+// on a writer thread).
+import { outboxInserts } from "@clearmesh/bus";
+import type { SqlValue, Statement } from "@clearmesh/store";
 import type { SealedEvent } from "../events.js";
 import type { FrozenBatch } from "./journal.js";
 
@@ -20,14 +21,16 @@ const TRANSFER_COLUMNS = [
 /** `excluded.column` for every listed column: an upsert that takes the new row's values. */
 const takeNew = (columns: readonly string[]) => columns.map((column) => `${column} = excluded.${column}`).join(", ");
 
-export async function writeBatch(tx: Transaction, batch: FrozenBatch, events: readonly SealedEvent[], nowMs: number): Promise<void> {
-  await insertRows(tx, "accounts",
+export function batchStatements(batch: FrozenBatch, events: readonly SealedEvent[], nowMs: number): Statement[] {
+  const statements: Statement[] = [];
+  const insertRows = (table: string, columns: readonly string[], rows: readonly SqlValue[][], tail: string) => statements.push(...insertStatements(table, columns, rows, tail));
+  insertRows("accounts",
     ["participant_id", "currency", "settlement_balance_minor", "net_debit_cap_minor", "position_minor", "reserved_minor", "above_threshold"],
     batch.accounts.map((account) => [
       account.participantId, account.currency, account.settlementBalance, account.netDebitCap, account.position, account.reserved, account.aboveThreshold ? 1n : 0n,
     ]),
     `ON CONFLICT (participant_id, currency) DO UPDATE SET ${takeNew(["settlement_balance_minor", "net_debit_cap_minor", "position_minor", "reserved_minor", "above_threshold"])}`);
-  await insertRows(tx, "transfers", TRANSFER_COLUMNS,
+  insertRows("transfers", TRANSFER_COLUMNS,
     batch.transfers.map((transfer) => [
       transfer.transferId, transfer.kind, transfer.payerId, transfer.payeeId, transfer.currency, transfer.amount, transfer.preparedAmount,
       transfer.fee, transfer.payeeCurrency, transfer.payeeAmount, transfer.fxProviderId, transfer.rate, transfer.quoteId,
@@ -36,7 +39,7 @@ export async function writeBatch(tx: Transaction, batch: FrozenBatch, events: re
       transfer.completedAtMs === null ? null : BigInt(transfer.completedAtMs),
     ]),
     `ON CONFLICT (transfer_id) DO UPDATE SET ${takeNew(["amount_minor", "fee_minor", "payee_amount_minor", "state", "window_id", "completed_at_ms"])}`);
-  await insertRows(tx, "windows",
+  insertRows("windows",
     ["window_id", "sequence", "state", "opened_at_ms", "closed_at_ms", "settled_at_ms", "transfer_count", "attempt", "failure_reason", "failed_instruction_ids"],
     batch.windows.map((window) => [
       window.windowId, BigInt(window.sequence), BigInt(window.state), BigInt(window.openedAtMs),
@@ -44,29 +47,30 @@ export async function writeBatch(tx: Transaction, batch: FrozenBatch, events: re
       window.transferCount, BigInt(window.attempt), window.failureReason, window.failedInstructionIds.join(","),
     ]),
     `ON CONFLICT (window_id) DO UPDATE SET ${takeNew(["state", "closed_at_ms", "settled_at_ms", "transfer_count", "attempt", "failure_reason", "failed_instruction_ids"])}`);
-  await insertRows(tx, "settlement_instructions", ["instruction_id", "window_id", "participant_id", "currency", "net_minor"],
+  insertRows("settlement_instructions", ["instruction_id", "window_id", "participant_id", "currency", "net_minor"],
     batch.windows.flatMap((window) => window.instructions.map((instruction) => [
       instruction.instructionId, window.windowId, instruction.participantId, instruction.currency, instruction.netMinor,
     ])),
     "ON CONFLICT (instruction_id) DO NOTHING");
-  await insertRows(tx, "window_nets", ["window_id", "participant_id", "currency", "net_minor"],
+  insertRows("window_nets", ["window_id", "participant_id", "currency", "net_minor"],
     batch.windowNets.map((net) => [net.windowId, net.participantId, net.currency, net.netMinor]),
     "ON CONFLICT (window_id, participant_id, currency) DO UPDATE SET net_minor = excluded.net_minor");
-  await insertRows(tx, "transfer_failures", ["transfer_id", "terms", "reason", "message", "field", "created_at_ms"],
+  insertRows("transfer_failures", ["transfer_id", "terms", "reason", "message", "field", "created_at_ms"],
     batch.failures.map((failure) => [
       failure.terms.transferId, JSON.stringify(failure.terms, bigintJson), failure.reason, failure.message, failure.field ?? "", BigInt(nowMs),
     ]),
     "ON CONFLICT (transfer_id) DO NOTHING");
-  await insertRows(tx, "requests", ["method", "request_id", "fingerprint", "response", "reason", "message", "field", "created_at_ms"],
+  insertRows("requests", ["method", "request_id", "fingerprint", "response", "reason", "message", "field", "created_at_ms"],
     batch.requests.map((request) => [
       request.method, request.requestId, request.fingerprint, request.response, request.reason, request.message, request.field, BigInt(nowMs),
     ]),
     "ON CONFLICT (method, request_id) DO NOTHING");
   for (const eventIds of chunks(batch.inboxDone, MAX_PARAMETERS)) {
-    await tx.execute(`DELETE FROM settlement_inbox WHERE event_id IN (${eventIds.map((_, index) => `$${index + 1}`).join(", ")})`, eventIds);
+    statements.push({ sql: `DELETE FROM settlement_inbox WHERE event_id IN (${eventIds.map((_, index) => `$${index + 1}`).join(", ")})`, params: eventIds });
   }
   // In the batch's event order: the relay publishes in outbox order.
-  await enqueueEvents(tx, events);
+  statements.push(...outboxInserts(events));
+  return statements;
 }
 
 /**
@@ -74,14 +78,13 @@ export async function writeBatch(tx: Transaction, batch: FrozenBatch, events: re
  * parameter bound allows, rows in order. Within one statement no two rows may share a
  * conflict key (PostgreSQL refuses to update a row twice): the journal keys every map by it.
  */
-async function insertRows(tx: Transaction, table: string, columns: readonly string[], rows: readonly SqlValue[][], tail: string): Promise<void> {
-  if (rows.length === 0) return;
+function insertStatements(table: string, columns: readonly string[], rows: readonly SqlValue[][], tail: string): Statement[] {
   const perStatement = Math.max(1, Math.floor(MAX_PARAMETERS / columns.length));
-  for (const group of chunks(rows, perStatement)) {
+  return chunks(rows, perStatement).map((group) => {
     let next = 1;
     const tuples = group.map((row) => `(${row.map(() => `$${next++}`).join(", ")})`).join(", ");
-    await tx.execute(`INSERT INTO ${table} (${columns.join(", ")}) VALUES ${tuples} ${tail}`, group.flat());
-  }
+    return { sql: `INSERT INTO ${table} (${columns.join(", ")}) VALUES ${tuples} ${tail}`, params: group.flat() };
+  });
 }
 
 function chunks<T>(items: readonly T[], size: number): T[][] {

@@ -1,0 +1,88 @@
+// Runs batches of write statements on a thread of their own (sqlite-writer.worker.mjs), with a
+// second connection to the same file. better-sqlite3 is synchronous: on the service's own
+// connection a batch's statements and the fsync at COMMIT would stop the event loop for as long
+// as they take. WAL lets the service's connection keep reading meanwhile; SQLite's write lock
+// orders the two connections' writes.
+import { Worker } from "node:worker_threads";
+import { mapSqliteError } from "./sqlite.js";
+
+export interface WorkerStatement {
+  /** SQL with positional `?` placeholders. */
+  sql: string;
+  args: unknown[];
+}
+
+type Reply = { type: "done"; id: number } | { type: "failed"; id: number; error: { message: string; code?: string } } | { type: "closed" };
+
+export class SqliteBatchWriter {
+  #worker: Worker | undefined;
+  readonly #pending = new Map<number, { resolve: () => void; reject: (error: unknown) => void }>();
+  #nextId = 0;
+
+  constructor(
+    private readonly path: string,
+    private readonly busyTimeoutMs: number,
+  ) {}
+
+  /** Runs the statements in one transaction; resolves once COMMIT returned (durable: synchronous = FULL). */
+  run(batch: readonly WorkerStatement[]): Promise<void> {
+    const worker = this.#ensureWorker();
+    const id = this.#nextId++;
+    return new Promise((resolve, reject) => {
+      this.#pending.set(id, { resolve, reject });
+      worker.postMessage({ type: "batch", id, batch });
+    });
+  }
+
+  /** Waits for the batches sent, then closes the writer's connection and ends the thread. */
+  async close(): Promise<void> {
+    const worker = this.#worker;
+    if (!worker) return;
+    await Promise.allSettled([...this.#pending.values()].map((entry) => new Promise<void>((settled) => {
+      const { resolve, reject } = entry;
+      entry.resolve = () => { resolve(); settled(); };
+      entry.reject = (error) => { reject(error); settled(); };
+    })));
+    const closed = new Promise<void>((resolve) => {
+      worker.once("exit", () => resolve());
+      worker.on("message", (reply: Reply) => {
+        if (reply.type === "closed") void worker.terminate();
+      });
+    });
+    worker.postMessage({ type: "close" });
+    await closed;
+    this.#worker = undefined;
+  }
+
+  #ensureWorker(): Worker {
+    if (this.#worker) return this.#worker;
+    const worker = new Worker(new URL("./sqlite-writer.worker.mjs", import.meta.url), {
+      workerData: { path: this.path, busyTimeoutMs: this.busyTimeoutMs },
+      // Plain JavaScript: no TypeScript loader (it would start one more isolate in the thread).
+      execArgv: [],
+    });
+    // The service's servers keep the process alive, not this thread.
+    worker.unref();
+    worker.on("message", (reply: Reply) => {
+      if (reply.type === "closed") return;
+      const entry = this.#pending.get(reply.id);
+      if (!entry) return;
+      this.#pending.delete(reply.id);
+      if (reply.type === "done") entry.resolve();
+      else entry.reject(mapSqliteError(Object.assign(new Error(reply.error.message), { code: reply.error.code })));
+    });
+    const lost = (error: unknown) => {
+      if (this.#worker === worker) this.#worker = undefined;
+      // Whether those batches committed is unknown to us; the caller treats a failed batch as lost
+      // and rebuilds from the store, which shows whatever did commit.
+      for (const [id, entry] of this.#pending) {
+        this.#pending.delete(id);
+        entry.reject(error);
+      }
+    };
+    worker.on("error", lost);
+    worker.on("exit", (code) => lost(new Error(`the SQLite writer thread exited (code ${code})`)));
+    this.#worker = worker;
+    return worker;
+  }
+}
