@@ -3,7 +3,7 @@
 #   docker build --build-arg SERVICE=wallet -t clearmesh/wallet .
 #
 # SERVICE (clearing, bank-adapter, wallet, e-commerce-connector, notifier) picks the process the
-# image runs: node --import tsx services/$SERVICE/src/main.ts. Every image holds the whole
+# image runs: node dist/$SERVICE.mjs, the service bundled by `npm run build`. Every image holds the whole
 # workspace, so the same image also runs deploy/local-sinks.ts and deploy/register-participants.ts
 # (docker-compose.yml's `sinks` and `register`).
 ARG NODE_IMAGE=node:20-bookworm-slim
@@ -27,13 +27,16 @@ COPY services/clearing/package.json services/clearing/
 COPY services/e-commerce-connector/package.json services/e-commerce-connector/
 COPY services/notifier/package.json services/notifier/
 COPY services/wallet/package.json services/wallet/
-# Development dependencies stay: tsx runs the TypeScript sources (there is no compiled output).
+# Development dependencies stay: esbuild bundles the services, tsx runs the deploy/*.ts helpers.
 RUN npm ci --no-audit --no-fund \
   && node -e "new (require('better-sqlite3'))(':memory:').close()" \
   && npm cache clean --force
 COPY tsconfig.json ./
 COPY packages packages
 COPY services services
+COPY scripts/build.ts scripts/
+# One JavaScript file per service: plain node runs it, without a TypeScript loader in memory.
+RUN npm run build
 COPY deploy/healthcheck.mjs deploy/local-sinks.ts deploy/participants.ts deploy/participants.txt deploy/register-participants.ts deploy/
 
 # ---- runtime: no compiler, non-root ------------------------------------------------------------
@@ -54,4 +57,4 @@ USER node
 HEALTHCHECK --interval=10s --timeout=5s --start-period=60s --retries=3 \
   CMD ["node", "deploy/healthcheck.mjs"]
 STOPSIGNAL SIGTERM
-CMD ["sh", "-c", "exec node --import tsx \"services/$SERVICE/src/main.ts\""]
+CMD ["sh", "-c", "exec node \"dist/$SERVICE.mjs\""]

@@ -42,9 +42,14 @@ let exitHook = false;
 
 /** Starts `node --import tsx <script>` with an IPC channel; stdout is piped, stderr kept (tail) for errors. */
 export function spawnTsx(script: string, args: readonly string[], options: { env?: Record<string, string | undefined>; nodeArgs?: readonly string[] } = {}): ChildProcess & { stderrTail(): string } {
-  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), "--import", "tsx", path.join(benchDir, script), ...args], {
+  return spawnTracked([...(options.nodeArgs ?? []), "--import", "tsx", path.join(benchDir, script), ...args], options.env);
+}
+
+/** Starts `node <argv>` with an IPC channel; stdout is piped, stderr kept (tail) for errors. */
+function spawnTracked(argv: readonly string[], env: Record<string, string | undefined> | undefined): ChildProcess & { stderrTail(): string } {
+  const child = spawn(process.execPath, argv, {
     cwd: repoRoot,
-    env: { ...process.env, ...options.env },
+    env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "pipe", "ipc"],
   }) as ChildProcess & { stderrTail(): string };
   const tail: string[] = [];
@@ -64,6 +69,28 @@ export function spawnTsx(script: string, args: readonly string[], options: { env
     });
   }
   return child;
+}
+
+/** The measured servers' scripts, bundled by prepareServerBundles into bench/.build/<name>.mjs. */
+const SERVER_SCRIPTS = ["serve-clearing.ts", "serve-echo.ts", "serve-service.ts", "serve-settlement.ts"];
+const bundleDir = path.join(benchDir, ".build");
+let bundled = false;
+
+/**
+ * Bundles the server scripts with the same esbuild settings as `npm run build`, so every measured
+ * service runs on plain node as a deployed one does (no TypeScript loader thread in its memory or
+ * CPU). Inside the repository, so the bundles find node_modules. The load generator stays on tsx.
+ */
+export async function prepareServerBundles(): Promise<void> {
+  const { buildBundles } = await import("../scripts/build.js");
+  await buildBundles(Object.fromEntries(SERVER_SCRIPTS.map((script) => [script.replace(/\.ts$/, ""), `bench/${script}`])), bundleDir);
+  bundled = true;
+}
+
+/** A measured server: its bundle on plain node once prepareServerBundles ran, else its source on tsx. */
+function spawnServer(script: string, args: readonly string[], options: { env?: Record<string, string | undefined>; nodeArgs?: readonly string[] }): ChildProcess & { stderrTail(): string } {
+  if (!bundled || !SERVER_SCRIPTS.includes(script)) return spawnTsx(script, args, options);
+  return spawnTracked([...(options.nodeArgs ?? []), path.join(bundleDir, script.replace(/\.ts$/, ".mjs")), ...args], options.env);
 }
 
 /** On Ctrl-C: ask every child to stop (servers stop their nats-server and remove their folders), then exit. */
@@ -129,7 +156,7 @@ export class ServerProcess<Info> {
   }
 
   static async start<Info extends { grpcPort: number }>(name: string, script: string, args: readonly string[], options: Parameters<typeof spawnTsx>[2] = {}): Promise<ServerProcess<Info>> {
-    const child = spawnTsx(script, args, options);
+    const child = spawnServer(script, args, options);
     try {
       const info = await firstJsonLine<Info>(child, name, 60_000);
       return new ServerProcess(name, child, info, `127.0.0.1:${info.grpcPort}`);

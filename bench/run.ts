@@ -14,7 +14,7 @@ import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { CASES, type BenchCase, type CaseContext } from "./cases.js";
-import { benchDir, stopChildren, type CaseRow } from "./harness.js";
+import { benchDir, prepareServerBundles, stopChildren, type CaseRow } from "./harness.js";
 
 const { values: flags } = parseArgs({
   options: {
@@ -86,6 +86,7 @@ const machine = {
   platform: `${os.platform()} ${os.release()} ${os.arch()}`,
   date: new Date().toISOString(),
   load_average_at_start: os.loadavg().map((value) => Number(value.toFixed(2))),
+  servers: "bundled with esbuild (scripts/build.ts), run on plain node",
 };
 
 const emptyFigures = {
@@ -94,6 +95,8 @@ const emptyFigures = {
 } as const;
 
 const started = Date.now();
+// Measured servers run as bundles on plain node, as deployed services do (npm run build).
+await prepareServerBundles();
 context.log(`clearmesh bench: ${selected.map((entry) => entry.id).join(", ")}; warm-up ${warmupS} s, window ${durationS} s, ${rounds} round(s)${smoke ? " (smoke)" : ""}`);
 // Rounds run every selected case in turn, so a neighbour's burst of work disturbs one round of
 // each case rather than all of one case; each row is then chosen among the least disturbed rounds (see combine).

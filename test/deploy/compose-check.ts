@@ -483,8 +483,9 @@ export function checkDockerfile(dockerfile: string, workspaces: readonly string[
   const user = runtime.filter((line) => /^USER\s/i.test(line)).at(-1);
   if (!user || /^USER\s+(root|0)(:|$)/i.test(user)) problems.push("Dockerfile: the runtime stage must run as a non-root USER");
   if (!runtime.some((line) => /^HEALTHCHECK\b/.test(line) && line.includes("healthcheck.mjs"))) problems.push("Dockerfile: needs a HEALTHCHECK");
-  if (!runtime.some((line) => /^CMD\b/.test(line) && line.includes("--import tsx") && line.includes("services/$SERVICE/src/main.ts"))) {
-    problems.push("Dockerfile: must run node --import tsx services/$SERVICE/src/main.ts");
+  if (!instructions.some((line) => /^RUN\b.*\bnpm run build\b/.test(line))) problems.push("Dockerfile: the build stage must run npm run build");
+  if (!runtime.some((line) => /^CMD\b/.test(line) && line.includes("dist/$SERVICE.mjs") && !line.includes("tsx"))) {
+    problems.push("Dockerfile: must run node dist/$SERVICE.mjs (the bundle npm run build makes)");
   }
   if (runtime.some((line) => /apt-get install/.test(line))) problems.push("Dockerfile: the runtime stage must not install a compiler");
   return problems;
