@@ -12,12 +12,18 @@ export interface WorkerStatement {
   args: unknown[];
 }
 
+/** Distinct statement texts the writer thread keeps prepared; beyond it the least recent is forgotten. */
+const PREPARED_STATEMENTS = 256;
+
 type Reply = { type: "done"; id: number } | { type: "failed"; id: number; error: { message: string; code?: string } } | { type: "closed" };
 
 export class SqliteBatchWriter {
   #worker: Worker | undefined;
   readonly #pending = new Map<number, { resolve: () => void; reject: (error: unknown) => void }>();
   #nextId = 0;
+  /** SQL text → its number on the writer thread (insertion order = least recently used first). */
+  readonly #statementIds = new Map<string, number>();
+  #nextStatementId = 0;
 
   constructor(
     private readonly path: string,
@@ -28,9 +34,29 @@ export class SqliteBatchWriter {
   run(batch: readonly WorkerStatement[]): Promise<void> {
     const worker = this.#ensureWorker();
     const id = this.#nextId++;
+    // Only a statement's number crosses to the thread, with its text the first time: structured
+    // cloning a multi-row INSERT's SQL on every batch cost more than running it.
+    const used = new Set<number>();
+    const messageBatch = batch.map(({ sql, args }) => {
+      let statementId = this.#statementIds.get(sql);
+      const known = statementId !== undefined;
+      if (known) this.#statementIds.delete(sql);
+      statementId ??= this.#nextStatementId++;
+      this.#statementIds.set(sql, statementId);
+      used.add(statementId);
+      return { statement: known ? { id: statementId } : { id: statementId, sql }, args };
+    });
+    const forget: number[] = [];
+    for (const [sql, statementId] of this.#statementIds) {
+      if (this.#statementIds.size <= PREPARED_STATEMENTS) break;
+      if (used.has(statementId)) continue;
+      forget.push(statementId);
+      this.#statementIds.delete(sql);
+    }
     return new Promise((resolve, reject) => {
       this.#pending.set(id, { resolve, reject });
-      worker.postMessage({ type: "batch", id, batch });
+      worker.postMessage({ type: "batch", id, batch: messageBatch });
+      if (forget.length > 0) worker.postMessage({ type: "forget", ids: forget });
     });
   }
 
@@ -68,11 +94,22 @@ export class SqliteBatchWriter {
       const entry = this.#pending.get(reply.id);
       if (!entry) return;
       this.#pending.delete(reply.id);
-      if (reply.type === "done") entry.resolve();
-      else entry.reject(mapSqliteError(Object.assign(new Error(reply.error.message), { code: reply.error.code })));
+      if (reply.type === "done") {
+        entry.resolve();
+        return;
+      }
+      // The failed batch may have stopped before preparing a statement sent with it: start the
+      // numbering afresh on both sides (texts go again), so no later batch names an unknown one.
+      this.#statementIds.clear();
+      worker.postMessage({ type: "forget-all" });
+      entry.reject(mapSqliteError(Object.assign(new Error(reply.error.message), { code: reply.error.code })));
     });
     const lost = (error: unknown) => {
-      if (this.#worker === worker) this.#worker = undefined;
+      if (this.#worker === worker) {
+        this.#worker = undefined;
+        // A new thread knows no statement: texts go again.
+        this.#statementIds.clear();
+      }
       // Whether those batches committed is unknown to us; the caller treats a failed batch as lost
       // and rebuilds from the store, which shows whatever did commit.
       for (const [id, entry] of this.#pending) {

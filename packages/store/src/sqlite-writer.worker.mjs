@@ -15,18 +15,17 @@ db.pragma("foreign_keys = ON");
 db.pragma(`busy_timeout = ${Number(busyTimeoutMs)}`);
 db.defaultSafeIntegers(true);
 
+// Statements by the number the main thread gave their SQL; the SQL text comes once, with the
+// first batch that uses it (the main thread keeps the same numbering, see sqlite-writer.ts).
 const statements = new Map();
-const STATEMENT_CACHE_SIZE = 200;
 
-function prepared(sql) {
-  let statement = statements.get(sql);
-  if (statement) {
-    statements.delete(sql);
-  } else {
+function prepared({ id, sql }) {
+  let statement = statements.get(id);
+  if (!statement) {
+    if (sql === undefined) throw new Error(`the writer thread has no statement ${id}`);
     statement = db.prepare(sql);
-    if (statements.size >= STATEMENT_CACHE_SIZE) statements.delete(statements.keys().next().value);
+    statements.set(id, statement);
   }
-  statements.set(sql, statement);
   return statement;
 }
 
@@ -36,6 +35,14 @@ function bindable(value) {
 }
 
 parentPort.on("message", (message) => {
+  if (message.type === "forget-all") {
+    statements.clear();
+    return;
+  }
+  if (message.type === "forget") {
+    for (const id of message.ids) statements.delete(id);
+    return;
+  }
   if (message.type === "close") {
     db.close();
     parentPort.postMessage({ type: "closed" });
@@ -45,7 +52,7 @@ parentPort.on("message", (message) => {
   try {
     db.exec("BEGIN IMMEDIATE");
     try {
-      for (const { sql, args } of batch) prepared(sql).run(...args.map(bindable));
+      for (const { statement, args } of batch) prepared(statement).run(...args.map(bindable));
       db.exec("COMMIT");
     } catch (error) {
       if (db.inTransaction) db.exec("ROLLBACK");

@@ -260,6 +260,23 @@ export function storeContract(factory: () => Promise<StoreHarness>): void {
       expect(await store.query(`SELECT id FROM ${t} ORDER BY id`)).toEqual([{ id: 1n }, { id: 3n }]);
     });
 
+    it("keeps working across hundreds of distinct statements and after a batch that failed mid-way", async () => {
+      const t = table("batchmany");
+      await store.execute(`CREATE TABLE ${t} (id BIGINT PRIMARY KEY, k INTEGER NOT NULL)`);
+      // 300 distinct statement texts (more than the writer thread keeps prepared), each used twice.
+      for (let round = 0; round < 2; round += 1) {
+        for (let index = 0; index < 300; index += 1) {
+          await store.writeBatch([{ sql: `INSERT INTO ${t} (id, k) VALUES ($1, ${index})`, params: [BigInt(round * 1_000 + index)] }]);
+        }
+      }
+      expect((await store.query(`SELECT COUNT(*) AS n FROM ${t}`))[0]!.n).toBe(600n);
+      // A batch that fails before its second (new) statement is ever prepared, then that statement again.
+      const fresh = `INSERT INTO ${t} (id, k) VALUES ($1, -1)`;
+      await expect(store.writeBatch([{ sql: `INSERT INTO ${t} (id, k) VALUES ($1, 0)`, params: [0n] }, { sql: fresh, params: [5_000n] }])).rejects.toBeInstanceOf(UniqueViolationError);
+      await store.writeBatch([{ sql: fresh, params: [5_001n] }]);
+      expect(await store.query(`SELECT id FROM ${t} WHERE k = -1`)).toEqual([{ id: 5_001n }]);
+    });
+
     it("runs beside the store's own transactions: every write lands once", async () => {
       const t = table("batchmix");
       await store.execute(`CREATE TABLE ${t} (id BIGINT PRIMARY KEY, source TEXT NOT NULL)`);
