@@ -5,6 +5,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { SERVICE_NODE_FLAGS } from "../packages/cli/src/start.js";
 import type { LoadgenMessage, LoadgenResult } from "./loadgen.js";
 import type { ClearingServerInfo } from "./serve-clearing.js";
 import type { ServerReply, ServerRequest, ServerStats } from "./server-child.js";
@@ -71,26 +72,39 @@ function spawnTracked(argv: readonly string[], env: Record<string, string | unde
   return child;
 }
 
-/** The measured servers' scripts, bundled by prepareServerBundles into bench/.build/<name>.mjs. */
+/** The measured servers' scripts, bundled on first use into bench/.build/<name>.mjs. */
 const SERVER_SCRIPTS = ["serve-clearing.ts", "serve-echo.ts", "serve-service.ts", "serve-settlement.ts"];
 const bundleDir = path.join(benchDir, ".build");
-let bundled = false;
+let bundling = false;
+const bundles = new Map<string, Promise<string>>();
 
 /**
- * Bundles the server scripts with the same esbuild settings as `npm run build`, so every measured
- * service runs on plain node as a deployed one does (no TypeScript loader thread in its memory or
- * CPU). Inside the repository, so the bundles find node_modules. The load generator stays on tsx.
+ * From now on measured servers run as bundles made with the same esbuild settings as `npm run
+ * build`, on plain node as a deployed service does (no TypeScript loader thread in its memory or
+ * CPU). Each script is bundled the first time it starts, inside the repository so the bundle
+ * finds node_modules. The load generator stays on tsx.
  */
-export async function prepareServerBundles(): Promise<void> {
-  const { buildBundles } = await import("../scripts/build.js");
-  await buildBundles(Object.fromEntries(SERVER_SCRIPTS.map((script) => [script.replace(/\.ts$/, ""), `bench/${script}`])), bundleDir);
-  bundled = true;
+export function prepareServerBundles(): void {
+  bundling = true;
 }
 
-/** A measured server: its bundle on plain node once prepareServerBundles ran, else its source on tsx. */
-function spawnServer(script: string, args: readonly string[], options: { env?: Record<string, string | undefined>; nodeArgs?: readonly string[] }): ChildProcess & { stderrTail(): string } {
-  if (!bundled || !SERVER_SCRIPTS.includes(script)) return spawnTsx(script, args, options);
-  return spawnTracked([...(options.nodeArgs ?? []), path.join(bundleDir, script.replace(/\.ts$/, ".mjs")), ...args], options.env);
+function bundleOf(script: string): Promise<string> {
+  let bundle = bundles.get(script);
+  if (!bundle) {
+    const name = script.replace(/\.ts$/, "");
+    bundle = import("../scripts/build.js").then(async ({ buildBundles }) => {
+      await buildBundles({ [name]: `bench/${script}` }, bundleDir);
+      return path.join(bundleDir, `${name}.mjs`);
+    });
+    bundles.set(script, bundle);
+  }
+  return bundle;
+}
+
+/** A measured server: its bundle on plain node once prepareServerBundles was called, else its source on tsx. */
+async function spawnServer(script: string, args: readonly string[], options: { env?: Record<string, string | undefined>; nodeArgs?: readonly string[] }): Promise<ChildProcess & { stderrTail(): string }> {
+  if (!bundling || !SERVER_SCRIPTS.includes(script)) return spawnTsx(script, args, options);
+  return spawnTracked([...SERVICE_NODE_FLAGS, ...(options.nodeArgs ?? []), await bundleOf(script), ...args], options.env);
 }
 
 /** On Ctrl-C: ask every child to stop (servers stop their nats-server and remove their folders), then exit. */
@@ -156,7 +170,7 @@ export class ServerProcess<Info> {
   }
 
   static async start<Info extends { grpcPort: number }>(name: string, script: string, args: readonly string[], options: Parameters<typeof spawnTsx>[2] = {}): Promise<ServerProcess<Info>> {
-    const child = spawnServer(script, args, options);
+    const child = await spawnServer(script, args, options);
     try {
       const info = await firstJsonLine<Info>(child, name, 60_000);
       return new ServerProcess(name, child, info, `127.0.0.1:${info.grpcPort}`);

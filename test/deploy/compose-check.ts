@@ -3,6 +3,7 @@
 // the participants of deploy/participants.txt. Returns every problem found as a sentence naming
 // the compose service; an empty list means the file is consistent. compose.test.ts runs it on the
 // real file and on broken copies (a service or a variable removed, an unknown variable added).
+import { SERVICE_NODE_FLAGS } from "../../packages/cli/src/start.js";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -486,6 +487,9 @@ export function checkDockerfile(dockerfile: string, workspaces: readonly string[
   if (!instructions.some((line) => /^RUN\b.*\bnpm run build\b/.test(line))) problems.push("Dockerfile: the build stage must run npm run build");
   if (!runtime.some((line) => /^CMD\b/.test(line) && line.includes("dist/$SERVICE.mjs") && !line.includes("tsx"))) {
     problems.push("Dockerfile: must run node dist/$SERVICE.mjs (the bundle npm run build makes)");
+  }
+  if (!runtime.some((line) => /^CMD\b/.test(line) && SERVICE_NODE_FLAGS.every((flag) => line.includes(flag)))) {
+    problems.push(`Dockerfile: must start node with ${SERVICE_NODE_FLAGS.join(" ")} (as npm start does)`);
   }
   if (runtime.some((line) => /apt-get install/.test(line))) problems.push("Dockerfile: the runtime stage must not install a compiler");
   return problems;
