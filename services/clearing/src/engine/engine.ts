@@ -8,6 +8,7 @@ import type { Store } from "@clearmesh/store";
 import { clearingError } from "../errors.js";
 import type { EventSealer } from "../events.js";
 import { Journal } from "./journal.js";
+import { KnownIds } from "./known-ids.js";
 import { Ledger, type LedgerPolicy } from "./ledger.js";
 import { loadLedger } from "./load.js";
 import { batchStatements } from "./persist.js";
@@ -38,6 +39,7 @@ interface Batch {
 
 export class ClearingEngine implements BatchClock {
   private ledger!: Ledger;
+  private knownIds = new KnownIds(0);
   /** Batches cut for commit so far; the one collecting is the next. */
   private cutBatches = 0;
   private durableBatches = 0;
@@ -75,6 +77,7 @@ export class ClearingEngine implements BatchClock {
     const ledger = new Ledger(this.deps.participants, this.deps.policy, this.collecting.journal);
     const { createdFirstWindow } = await loadLedger(this.deps.store, ledger, this.deps.now());
     ledger.checkInvariants();
+    this.knownIds = await KnownIds.load(this.deps.store);
     this.ledger = ledger;
     for (const listener of this.loadListeners) listener(ledger);
     if (createdFirstWindow) {
@@ -122,6 +125,19 @@ export class ClearingEngine implements BatchClock {
     }).finally(() => {
       this.pendingOperations -= 1;
     });
+  }
+
+  /**
+   * False when no transfer or refusal with this id exists, in the store or decided since the
+   * load: a new id needs no store read. True may be wrong (then the store says no).
+   */
+  mightKnowTransfer(transferId: string): boolean {
+    return this.state !== "ready" || this.knownIds.mightContain(transferId);
+  }
+
+  /** Call inside an operation for every transfer id it decides (kept or refused). */
+  rememberTransfer(transferId: string): void {
+    this.knownIds.add(transferId);
   }
 
   /**

@@ -56,7 +56,11 @@ export function createTransferService(deps: TransferServiceDeps) {
   const usedQuotes = new Map<string, string>();
   deps.engine.onLoaded(() => usedQuotes.clear());
 
-  const decided = (decision: Decision) => recent.set(isFailure(decision) ? decision.terms.transferId : decision.transferId, decision);
+  const decided = (decision: Decision) => {
+    const transferId = isFailure(decision) ? decision.terms.transferId : decision.transferId;
+    recent.set(transferId, decision);
+    deps.engine.rememberTransfer(transferId);
+  };
 
   async function submitNew(terms: TransferTerms, caller: Caller): Promise<Transfer> {
     if (caller.participantId !== terms.payerId) {
@@ -65,7 +69,8 @@ export function createTransferService(deps: TransferServiceDeps) {
     const read = recent.beginRead();
     try {
       const [stored, quote, quoteUser] = await Promise.all([
-        findDecision(deps.store, terms.transferId),
+        // A new id (the usual case) needs no store read: the engine knows every id there is.
+        deps.engine.mightKnowTransfer(terms.transferId) ? findDecision(deps.store, terms.transferId) : undefined,
         terms.quoteId ? deps.findQuote(terms.quoteId) : undefined,
         terms.quoteId ? transferCitingQuote(deps.store, terms.quoteId) : undefined,
       ]);
