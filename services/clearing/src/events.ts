@@ -33,15 +33,18 @@ export interface EventToSeal<Desc extends DescMessage = DescMessage> {
   message: MessageInitShape<Desc>;
 }
 
-/** Signs a batch's events together, on libuv's thread pool, in their order (ids ascend with it). */
-export type EventSealer = (events: readonly EventToSeal[]) => Promise<SealedEvent[]>;
+/**
+ * Starts signing events on libuv's thread pool, in the order given (ids ascend with it); each
+ * promise resolves with the event ready for the outbox.
+ */
+export type EventSealer = (events: readonly EventToSeal[]) => Array<Promise<SealedEvent>>;
 
 export function createEventSealer(identity: SigningKey, now: () => number): EventSealer {
   return (events) => {
     const producedAtMs = BigInt(now());
-    return Promise.all(events.map(async ({ subject, schema, message }) => {
+    return events.map(async ({ subject, schema, message }) => {
       const envelope = await buildEnvelopeAsync(identity, { subject, schema, message: create(schema, message), producedAtMs });
       return { subject, id: envelope.id, bytes: envelope.bytes };
-    }));
+    });
   };
 }

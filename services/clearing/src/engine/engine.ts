@@ -6,7 +6,7 @@
 import type { Logger } from "@clearmesh/runtime";
 import type { Store } from "@clearmesh/store";
 import { clearingError } from "../errors.js";
-import type { EventSealer } from "../events.js";
+import type { EventSealer, SealedEvent } from "../events.js";
 import { Journal } from "./journal.js";
 import { KnownIds } from "./known-ids.js";
 import { Ledger, type LedgerPolicy } from "./ledger.js";
@@ -35,7 +35,11 @@ interface Waiter {
 interface Batch {
   journal: Journal;
   waiters: Waiter[];
+  /** The batch's events being signed, in journal order: signing starts as each operation applies. */
+  sealing: Array<Promise<SealedEvent>>;
 }
+
+const newBatch = (): Batch => ({ journal: new Journal(), waiters: [], sealing: [] });
 
 export class ClearingEngine implements BatchClock {
   private ledger!: Ledger;
@@ -43,7 +47,7 @@ export class ClearingEngine implements BatchClock {
   /** Batches cut for commit so far; the one collecting is the next. */
   private cutBatches = 0;
   private durableBatches = 0;
-  private collecting: Batch = { journal: new Journal(), waiters: [] };
+  private collecting: Batch = newBatch();
   private committing = false;
   private scheduled = false;
   private state: "loading" | "ready" | "reloading" | "stopped" = "loading";
@@ -106,6 +110,7 @@ export class ClearingEngine implements BatchClock {
     try {
       result = operation(this.ledger, batch.journal);
     } catch (error) {
+      this.startSealing(batch);
       if (!(error instanceof LedgerError)) {
         // An invariant broke mid-operation: memory can no longer be trusted.
         this.deps.logger.error({ err: (error as Error).message }, "clearing invariant violated; reloading from the store");
@@ -115,6 +120,7 @@ export class ClearingEngine implements BatchClock {
       if (batch.journal.changes === changesBefore) return Promise.reject(error);
       refusal = error;
     }
+    this.startSealing(batch);
     this.pendingOperations += 1;
     return new Promise<T>((resolve, reject) => {
       batch.waiters.push({
@@ -148,6 +154,16 @@ export class ClearingEngine implements BatchClock {
     return this.state === "ready" && this.ledger.pending.has(transferId);
   }
 
+  /** Starts signing the events the batch journaled since the last call (while the batch still collects). */
+  private startSealing(batch: Batch): void {
+    if (batch.sealing.length < batch.journal.eventCount) {
+      const sealing = this.deps.sealEvents(batch.journal.eventsFrom(batch.sealing.length));
+      // A failure surfaces when the batch awaits them; never as an unhandled rejection meanwhile.
+      for (const promise of sealing) promise.catch(() => {});
+      batch.sealing.push(...sealing);
+    }
+  }
+
   /** Called with the ledger after every load (start, takeover, recovery), to rebuild derived memory. */
   onLoaded(listener: (ledger: Ledger) => void): void {
     this.loadListeners.push(listener);
@@ -172,7 +188,7 @@ export class ClearingEngine implements BatchClock {
     if (this.committing || this.state !== "ready") return;
     const batch = this.collecting;
     if (batch.journal.isEmpty && batch.waiters.length === 0) return;
-    this.collecting = { journal: new Journal(), waiters: [] };
+    this.collecting = newBatch();
     this.ledger.useJournal(this.collecting.journal);
     const batchNumber = ++this.cutBatches;
     this.committing = true;
@@ -191,9 +207,10 @@ export class ClearingEngine implements BatchClock {
       if (!batch.journal.isEmpty) {
         const frozen = batch.journal.freeze();
         const nowMs = this.deps.now();
-        // Signed before the transaction opens, on the thread pool, so no lock waits for signing;
+        // Signed on the thread pool since each operation applied, so little is left to wait for;
         // written by the store's batch writer (on SQLite a thread of its own, fsync included).
-        const events = await this.deps.sealEvents(frozen.events);
+        this.startSealing(batch);
+        const events = await Promise.all(batch.sealing);
         await this.deps.store.writeBatch(batchStatements(frozen, events, nowMs));
         if (frozen.events.length > 0) this.deps.notifyOutbox();
       }
@@ -214,7 +231,7 @@ export class ClearingEngine implements BatchClock {
     const behind = this.collecting === batch ? [] : this.collecting.waiters;
     const error = clearingError("STORE_UNAVAILABLE", "the change could not be stored; retry with the same id");
     for (const waiter of [...batch.waiters, ...behind]) waiter.reject(error);
-    this.collecting = { journal: new Journal(), waiters: [] };
+    this.collecting = newBatch();
     if (this.state !== "ready") return;
     this.state = "reloading";
     void (async () => {

@@ -57,6 +57,15 @@ export class Journal {
   private readonly requests: RequestRecord[] = [];
   private readonly inbox: string[] = [];
 
+  /** Events journaled so far, in order (the engine signs them as they come). */
+  eventsFrom(start: number): readonly PendingEvent[] {
+    return this.events.slice(start);
+  }
+
+  get eventCount(): number {
+    return this.events.length;
+  }
+
   get isEmpty(): boolean {
     return this.accounts.size + this.transfers.size + this.windows.size + this.events.length + this.failures.length + this.requests.length + this.inbox.length === 0;
   }
