@@ -332,6 +332,8 @@ export async function runLoad(server: StatsSource, config: LoadgenConfig, option
       loadgen_cpu_ms_per_call: loadgen.cpu_ms_per_call,
       // The kernel's part of cpu_ms_per_call (socket I/O, fsync).
       cpu_system_ms_per_call: calls > 0 ? round(serverSystemMs / calls, 4) : null,
+      // The event loop's own CPU; with server_event_loop_util it tells work from waiting for a core.
+      main_thread_cpu_ms_per_call: calls > 0 && after.server.mainThreadCpuMs > 0 ? round((after.server.mainThreadCpuMs - before.server.mainThreadCpuMs) / calls, 4) : null,
       helper_cpu_ms_per_call: calls > 0 && helperCpuMs > 0 ? round(helperCpuMs / calls, 4) : null,
       db_cpu_ms_per_call: calls > 0 && options.backendCpuMs ? round(backendCpuMs / calls, 4) : null,
       server_cpu_util: round(serverCpuMs / (loadgen.duration_s * 1000), 3),

@@ -95,8 +95,9 @@ const emptyFigures = {
 } as const;
 
 const started = Date.now();
-// Measured servers run as bundles on plain node, as deployed services do (npm run build).
-prepareServerBundles();
+// Measured servers run as bundles on plain node, as deployed services do (npm run build);
+// BENCH_SOURCES=1 runs them from source on tsx instead (CPU profiles then name source files).
+if (!process.env.BENCH_SOURCES) prepareServerBundles();
 context.log(`clearmesh bench: ${selected.map((entry) => entry.id).join(", ")}; warm-up ${warmupS} s, window ${durationS} s, ${rounds} round(s)${smoke ? " (smoke)" : ""}`);
 // Rounds run every selected case in turn, so a neighbour's burst of work disturbs one round of
 // each case rather than all of one case; each row is then chosen among the least disturbed rounds (see combine).

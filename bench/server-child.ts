@@ -23,6 +23,8 @@ export interface ServerStats {
   peakRssBytes: number;
   /** Cumulative CPU of the helper processes this server started (its nats-server), milliseconds. */
   helperCpuMs: number;
+  /** Cumulative CPU of the main (event-loop) thread alone, milliseconds (Linux /proc; 0 elsewhere). */
+  mainThreadCpuMs: number;
   /** Service-specific figures, e.g. outbox rows not yet published. */
   extra: Record<string, number>;
 }
@@ -69,7 +71,7 @@ export function serveHarness(options: ServerChildOptions): void {
       const elu = performance.eventLoopUtilization();
       const stats: ServerStats = {
         cpuUserUs: cpu.user, cpuSystemUs: cpu.system, eluActiveMs: elu.active, eluIdleMs: elu.idle,
-        rssBytes: rss, heapUsedBytes: memory.heapUsed, heapTotalBytes: memory.heapTotal, externalBytes: memory.external, peakRssBytes: peakRss, helperCpuMs: options.helperCpuMs?.() ?? 0, extra: {},
+        rssBytes: rss, heapUsedBytes: memory.heapUsed, heapTotalBytes: memory.heapTotal, externalBytes: memory.external, peakRssBytes: peakRss, helperCpuMs: options.helperCpuMs?.() ?? 0, mainThreadCpuMs: mainThreadCpuMs(), extra: {},
       };
       if (message.resetPeak) peakRss = rss;
       stats.extra = (await options.extra?.().catch(() => ({}))) ?? {};
@@ -114,6 +116,16 @@ export function childrenCpuMs(): number {
     if (stat?.ppid === process.pid) ticks += stat.ticks;
   }
   return (ticks * 1000) / clockTicks();
+}
+
+/**
+ * Cumulative CPU (user + system, ms) of this process's main thread: its task id is the pid. The
+ * rest of process.cpuUsage() is other threads (libuv's pool signing and verifying, the SQLite
+ * writer, V8's helpers).
+ */
+export function mainThreadCpuMs(): number {
+  if (process.platform !== "linux") return 0;
+  return ((readStat(`${process.pid}/task/${process.pid}`)?.ticks ?? 0) * 1000) / clockTicks();
 }
 
 /** Cumulative CPU (user + system, ms) of the given processes (Linux; 0 elsewhere). */
