@@ -70,7 +70,7 @@ class MeshStats implements StatsSource {
     return {
       cpuUserUs: sum("cpuUserUs"), cpuSystemUs: sum("cpuSystemUs"), eluActiveMs: sum("eluActiveMs"), eluIdleMs: sum("eluIdleMs"),
       rssBytes: max("rssBytes"), heapUsedBytes: max("heapUsedBytes"), heapTotalBytes: max("heapTotalBytes"), externalBytes: max("externalBytes"),
-      peakRssBytes: max("peakRssBytes"), helperCpuMs: sum("helperCpuMs"), extra,
+      peakRssBytes: max("peakRssBytes"), helperCpuMs: sum("helperCpuMs"), mainThreadCpuMs: sum("mainThreadCpuMs"), extra,
     };
   }
 
