@@ -26,7 +26,27 @@ afterAll(() => {
   fs.rmSync(dataDir, { recursive: true, force: true });
 });
 
+/** Every .ts file under a folder, recursively. */
+function sources(dir: string): string[] {
+  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
+    const full = path.join(dir, entry.name);
+    if (entry.isDirectory()) return entry.name === "test" || entry.name === "node_modules" ? [] : sources(full);
+    return entry.name.endsWith(".ts") ? [full] : [];
+  });
+}
+
 describe("npm run build", () => {
+  it("bundles code that reads no file from beside its own source (a bundle does not carry such files)", () => {
+    const allowed = new Set([
+      "packages/store/src/sqlite-writer.ts", // its thread's file is copied beside every bundle
+      "packages/cli/src/start.ts", // npm start runs from the repository, not from a bundle
+    ]);
+    const offenders = [...sources(path.join(root, "services")), ...sources(path.join(root, "packages"))]
+      .map((file) => path.relative(root, file))
+      .filter((file) => !allowed.has(file) && /import\.meta\.(url|dirname|filename)|__dirname|__filename/.test(fs.readFileSync(path.join(root, file), "utf8")));
+    expect(offenders).toEqual([]);
+  });
+
   it("writes one bundle per service and the SQLite writer thread's file", () => {
     expect(fs.readdirSync(outDir).filter((name) => name.endsWith(".mjs")).sort())
       .toEqual([...SERVICES.map((service) => `${service}.mjs`), "sqlite-writer.worker.mjs"].sort());

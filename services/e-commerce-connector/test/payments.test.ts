@@ -242,15 +242,16 @@ describe("bad input changes nothing", () => {
   it("keeps merchants apart: another merchant's intent does not exist for it", async () => {
     const created = await createIntent(shop, 700n);
     const id = created.paymentIntentId;
-    for (const call of [
+    // Each refusal is caught as its call starts: awaiting them one by one would leave the later
+    // ones' rejections unhandled while the first is awaited.
+    const failures = await Promise.all([
       other.client.getPaymentIntent({ paymentIntentId: id }),
       other.client.capturePaymentIntent({ paymentIntentId: id }),
       other.client.cancelPaymentIntent({ paymentIntentId: id }),
       other.client.refundPaymentIntent({ refundId: nextId("rf"), paymentIntentId: id }),
       other.client.confirmPaymentIntent({ paymentIntentId: id, paymentMethod: { case: "card", value: { cardToken: "tok" } } }),
-    ]) {
-      expect(await failureOf(call)).toMatchObject({ code: GrpcCode.NOT_FOUND, reason: "INTENT_NOT_FOUND" });
-    }
+    ].map((call) => failureOf(call)));
+    for (const failure of failures) expect(failure).toMatchObject({ code: GrpcCode.NOT_FOUND, reason: "INTENT_NOT_FOUND" });
     expect(await failureOf(other.client.createPaymentIntent({ paymentIntentId: nextId("pi"), merchantId: "shop-one", amount: usd(1n) }))).toMatchObject({ code: GrpcCode.PERMISSION_DENIED, metadata: { field: "merchant_id" } });
     expect(await failureOf(other.client.createPaymentIntent({ paymentIntentId: id, merchantId: "shop-two", amount: usd(700n) }))).toMatchObject({ reason: "IDEMPOTENCY_CONFLICT", metadata: { field: "merchant_id" } });
     expect((await shop.client.getPaymentIntent({ paymentIntentId: id })).state).toBe(PaymentIntentState.REQUIRES_PAYMENT_METHOD);
