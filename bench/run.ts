@@ -106,7 +106,7 @@ for (let round = 1; round <= rounds; round++) {
   if (rounds > 1) context.log(`round ${round} of ${rounds}`);
   // B0 first: every other row is divided by it.
   for (const entry of [...selected].sort((a, b) => Number(b.id === "B0") - Number(a.id === "B0"))) {
-    if (round > 1 && entry.status !== "available") continue;
+    if (round > 1 && (entry.status !== "available" || round > (entry.maxRounds ?? rounds))) continue;
     for (const row of await runCase(entry)) {
       const key = `${row.case}/${row.in_flight ?? ""}`;
       groups.set(key, [...(groups.get(key) ?? []), row]);
