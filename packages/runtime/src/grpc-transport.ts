@@ -129,7 +129,10 @@ class GrpcMethodHandler {
     const nowMs = Date.now();
     const remaining = Number.isFinite(deadlineMs) ? Math.max(0, deadlineMs - nowMs) : Infinity;
     const context = new GrpcCallContext(this.method, this.procedure, values, nowMs + Math.min(remaining, this.pipeline.rpcTimeoutMs), this.shutdownSignal, call.metadata);
-    (call as grpc.ServerUnaryCall<Buffer, Uint8Array>).on("cancelled", () => context.abort(new ConnectError("call cancelled by the client", Code.Canceled)));
+    // grpc-js also reports "cancelled" once an answered call's stream closes: nothing to abort then.
+    (call as grpc.ServerUnaryCall<Buffer, Uint8Array>).on("cancelled", () => {
+      if (!context.ended) context.abort(new ConnectError("call cancelled by the client", Code.Canceled));
+    });
     return context;
   }
 
@@ -221,6 +224,11 @@ export class GrpcCallContext implements HandlerContext {
 
   trailerMetadata(): grpc.Metadata {
     return this.#responseTrailer ? headersToMetadata(this.#responseTrailer) : new grpc.Metadata();
+  }
+
+  /** Whether the call is over (answered, failed or aborted). */
+  get ended(): boolean {
+    return this.#ended !== undefined;
   }
 
   abort(reason: unknown): void {
