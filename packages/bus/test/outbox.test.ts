@@ -55,7 +55,8 @@ describe("outbox relay", () => {
   }
 
   function relay(options: Omit<OutboxRelayOptions, "js">): OutboxRelay {
-    const started = startOutboxRelay({ js: nc.jetstream(), pollIntervalMs: 50, ...options });
+    // Services hand the relay their connection (one reply subscription); `nc: undefined` tests js.publish.
+    const started = startOutboxRelay({ js: nc.jetstream(), nc, pollIntervalMs: 50, ...options });
     cleanups.push(() => started.stop());
     return started;
   }
@@ -124,7 +125,7 @@ describe("outbox relay", () => {
     await collect(store, subject, received);
     await sleep(20);
     let published = 0;
-    const outbox = relay({ store, batchSize: 256, onPublished: (count) => (published += count) });
+    const outbox = relay({ store, nc: undefined, batchSize: 256, onPublished: (count) => (published += count) });
 
     await waitFor(() => received.length === expected.length, 20_000, "600 events");
     expect(received).toEqual(expected);
@@ -212,7 +213,7 @@ describe("outbox relay on PostgreSQL", () => {
       stoppers.push(() => consumer.stop());
       let published = 0;
       const relays = [first, second].map((store) =>
-        startOutboxRelay({ store, js: nc.jetstream(), batchSize: 32, pollIntervalMs: 20, onPublished: (count) => (published += count) }),
+        startOutboxRelay({ store, js: nc.jetstream(), nc, batchSize: 32, pollIntervalMs: 20, onPublished: (count) => (published += count) }),
       );
       for (const started of relays) stoppers.unshift(() => started.stop());
 

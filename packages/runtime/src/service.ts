@@ -80,7 +80,7 @@ export async function startService<S extends CommonSettings>(spec: ServiceSpec<S
     stops.unshift(() => nc.drain());
     await ensureClearmeshStreams(nc);
     const js = nc.jetstream();
-    const outbox = startOutboxRelay({ store, js, logger: logger });
+    const outbox = startOutboxRelay({ store, js, nc, logger: logger });
     stops.unshift(() => outbox.stop());
     collectOutboxLag(metrics, outbox);
     const directory = new Directory([
