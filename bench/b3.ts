@@ -240,6 +240,8 @@ interface ServiceFigures {
   pid: number;
   cpu_ms_per_call: number | null;
   cpu_system_ms_per_call: number | null;
+  /** The event loop thread's own CPU per payment (the rest went to libuv's pool, V8's helpers, the SQLite writer). */
+  main_thread_cpu_ms_per_call: number | null;
   cpu_util: number | null;
   event_loop_util: number | null;
   rss_peak_mb: number;
@@ -268,6 +270,7 @@ function serviceFigures(mesh: MeshStats, calls: number, durationS: number): Reco
       pid: service.info.pid,
       cpu_ms_per_call: calls > 0 ? round(cpuMs / calls) : null,
       cpu_system_ms_per_call: calls > 0 ? round(systemMs / calls) : null,
+      main_thread_cpu_ms_per_call: calls > 0 && end.mainThreadCpuMs > 0 ? round((end.mainThreadCpuMs - start.mainThreadCpuMs) / calls) : null,
       cpu_util: durationS > 0 ? round(cpuMs / (durationS * 1000), 3) : null,
       event_loop_util: active + idle > 0 ? round(active / (active + idle), 3) : null,
       rss_peak_mb: mb(end.peakRssBytes),

@@ -165,3 +165,40 @@ export class GroupCommitter {
     }
   }
 }
+
+/** Transactions per shared commit at most (groupCommitting). */
+const GROUP_COMMIT_MAX_BATCH = 64;
+
+export interface GroupCommittingStore {
+  /** The store, its durable transactions committed in groups on SQLite. */
+  store: Store;
+  /** Commits what is queued; later durable transactions on `store` fail. */
+  close(): Promise<void>;
+}
+
+/**
+ * A view of `store` whose durable transactions share commits on SQLite: transactions submitted
+ * while one commits run together in the next (GroupCommitter), one fsync for several callers,
+ * each still durable before its caller goes on. A batch that fails is rolled back and each of its
+ * transactions runs again alone, so every transaction given to it must be safe to run again:
+ * effects only through `tx`, expected refusals returned rather than thrown. Non-durable
+ * transactions and everything else go to `store` itself. On PostgreSQL the store is returned
+ * unchanged: commits do not stop the event loop there, and one transaction holding several
+ * callers' rows could deadlock against another instance's.
+ */
+export function groupCommitting(store: Store, options: { maxBatchSize?: number } = {}): GroupCommittingStore {
+  if (store.dialect !== "sqlite") return { store, close: async () => undefined };
+  const committer = new GroupCommitter(store, { maxBatchSize: options.maxBatchSize ?? GROUP_COMMIT_MAX_BATCH });
+  return {
+    store: {
+      dialect: store.dialect,
+      query: (sql, params) => store.query(sql, params),
+      execute: (sql, params) => store.execute(sql, params),
+      transaction: (fn, transactionOptions) => (transactionOptions?.durable === false ? store.transaction(fn, transactionOptions) : committer.submit(fn)),
+      writeBatch: (statements) => store.writeBatch(statements),
+      migrate: (migrations) => store.migrate(migrations),
+      close: () => store.close(),
+    },
+    close: () => committer.close(),
+  };
+}

@@ -9,8 +9,8 @@ export {
 } from "./errors.js";
 export type { UniqueViolationDetails } from "./errors.js";
 export { openStore } from "./open.js";
-export { GroupCommitter } from "./group-commit.js";
-export type { GroupCommitterOptions, GroupCommitterStats } from "./group-commit.js";
+export { GroupCommitter, groupCommitting } from "./group-commit.js";
+export type { GroupCommitterOptions, GroupCommitterStats, GroupCommittingStore } from "./group-commit.js";
 export { acquireLeaderLock, waitForLeaderLock } from "./leader.js";
 export type { LeaderLock, LeaderLockOptions, WaitForLeaderLockOptions } from "./lock-common.js";
 export { createTestDatabase } from "./testing.js";

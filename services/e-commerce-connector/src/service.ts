@@ -2,6 +2,7 @@
 // key source, so merchants' signatures verify), the payment, refund and webhook services over
 // clearing and the bank-adapter (signed as the hosted acquirers), the webhook dispatcher and the
 // sweeper. main.ts runs it as a process; tests start it in theirs.
+import { groupCommitting } from "@clearmesh/store";
 import crypto from "node:crypto";
 import path from "node:path";
 import { BankAdapterService, CommerceService, clearmeshFiles } from "@clearmesh/contracts";
@@ -43,6 +44,9 @@ export async function startCommerceConnector(settings: CommerceConnectorSettings
     migrations: commerceMigrations,
     logger: options.logger,
     async build({ logger, store, directory, identity, clearing, clientTls }) {
+      // Intents' state changes with their webhooks share commits on SQLite (packages/store
+      // groupCommitting): every transaction here is safe to run again (effects only through `tx`).
+      const commits = groupCommitting(store);
       if (!clearing) throw new Error("the e-commerce connector needs a clearing client");
       logger.info({ hosted: hostedIds }, "hosting participants");
       const registry = new MerchantRegistry(store, directory, logger);
@@ -55,9 +59,9 @@ export async function startCommerceConnector(settings: CommerceConnectorSettings
       const newId = () => newUlid(now());
       let dispatcher: WebhookDispatcher | undefined;
       const wakeWebhooks = () => dispatcher?.wake();
-      const changes = createIntentChanges({ store, now, newId, wakeWebhooks });
+      const changes = createIntentChanges({ store: commits.store, now, newId, webhooks: () => dispatcher });
       const settlement = createSettlement({ store, changes, clearing: gateways.clearing, cards: gateways.cards, logger });
-      const payments = createPaymentService({ store, changes, settlement, clearing: gateways.clearing, cards: gateways.cards, directory, now, newId, logger });
+      const payments = createPaymentService({ store: commits.store, changes, settlement, clearing: gateways.clearing, cards: gateways.cards, directory, now, newId, logger });
       const refunds = createRefundService({ store, changes, clearing: gateways.clearing, cards: gateways.cards, now, newId, wakeWebhooks, logger });
       const webhooks = createWebhookService({ store, now, wakeWebhooks });
       const merchants = createMerchantService({ store, registry, directory, hostedAcquirers: new Set(hostedIds), now });
@@ -77,6 +81,7 @@ export async function startCommerceConnector(settings: CommerceConnectorSettings
         stop: async () => {
           await sweeper.stop();
           await stopDispatcher.stop();
+          await commits.close();
           registry.stop();
           bank.close();
         },

@@ -10,7 +10,7 @@ import { createTestDatabase, openStore, type Store, type TestDatabase } from "@c
 import type { IntentRecord } from "../src/intents/model.js";
 import { findIntent, insertIntent, reserveRefund, transitionIntent } from "../src/intents/repository.js";
 import { commerceMigrations } from "../src/migrations.js";
-import { claimDelivery, enqueueWebhook } from "../src/webhooks/repository.js";
+import { claimDelivery, claimNextDue, enqueueWebhook } from "../src/webhooks/repository.js";
 import { intentMessage } from "../src/intents/model.js";
 
 const engines = [
@@ -75,5 +75,31 @@ describe.each(engines)("intent repository on $name", ({ url }) => {
     expect(claims.find((claim) => claim !== undefined)?.state).toBe(WebhookDeliveryState.PENDING);
     // After the lease lapses another instance may take it.
     expect(await claimDelivery(second, "wh-1", "b", 10_001, 20_000)).toBeDefined();
+  });
+
+  it("writes a webhook leased to its writer, and hands each merchant's oldest due webhook to one instance", async () => {
+    const record = (await findIntent(first, "pi-race"))!;
+    const webhook = (webhookId: string, merchantId: string, nowMs: number) => ({ webhookId, merchantId, type: "payment_intent.succeeded", paymentIntent: intentMessage(record), nowMs });
+    // Written leased: nobody else may claim it until the lease lapses.
+    const leased = await first.transaction((tx) => enqueueWebhook(tx, webhook("wh-leased", "shop-next", 100), { owner: "a", untilMs: 5_000 }));
+    expect(leased).toMatchObject({ webhookId: "wh-leased", roundAttempts: 0, nextAttemptAtMs: 100, state: WebhookDeliveryState.PENDING });
+    expect(await claimDelivery(second, "wh-leased", "b", 200, 10_000)).toBeUndefined();
+    await first.transaction(async (tx) => {
+      await enqueueWebhook(tx, webhook("wh-newer", "shop-next", 300));
+      await enqueueWebhook(tx, webhook("wh-older", "shop-next", 200));
+      await enqueueWebhook(tx, webhook("wh-other", "shop-else", 100));
+    });
+    // Oldest due first, and never one webhook to two racing instances (the loser of a race on
+    // one row gets the next, or nothing).
+    const claims = (await Promise.all([claimNextDue(first, "shop-next", "a", 400, 10_000), claimNextDue(second, "shop-next", "b", 400, 10_000)]))
+      .filter((claim) => claim !== undefined).map((claim) => claim!.webhookId);
+    expect(claims[0] === "wh-older" || claims[1] === "wh-older").toBe(true);
+    expect(new Set(claims).size).toBe(claims.length);
+    if (claims.length === 1) expect((await claimNextDue(second, "shop-next", "b", 400, 10_000))?.webhookId).toBe("wh-newer");
+    // Nothing due yet, and nothing left unleased.
+    expect(await claimNextDue(second, "shop-else", "b", 50, 10_000)).toBeUndefined();
+    expect(await claimNextDue(second, "shop-next", "b", 400, 10_000)).toBeUndefined();
+    // The writer's lease lapses like any other.
+    expect((await claimNextDue(second, "shop-next", "b", 5_001, 20_000))?.webhookId).toBe("wh-leased");
   });
 });

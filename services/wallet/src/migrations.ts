@@ -150,7 +150,17 @@ function bankTables(): string {
     CREATE UNIQUE INDEX movements_paid_intent ON movements (provider_id, reference) WHERE kind = 'payment' AND state <> 'failed';`;
 }
 
+/**
+ * The merchant's reference of a paid intent (its order number), kept with the payment so the
+ * `payment.succeeded` notification names it whoever books the payment: the call, clearing's
+ * committed event or the reconciler.
+ */
+function merchantReferences(): string {
+  return "ALTER TABLE movements ADD COLUMN merchant_reference TEXT NOT NULL DEFAULT ''";
+}
+
 export const walletMigrations: readonly Migration[] = [
   { id: "wallet-0001-users-books", sql: walletTables() },
   { id: "wallet-0002-bank-links-payments", sql: bankTables() },
+  { id: "wallet-0003-merchant-references", sql: merchantReferences() },
 ];

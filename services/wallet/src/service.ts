@@ -7,6 +7,7 @@
 // - the reconciler that settles holds whose outcome is unknown (payments/reconciler.ts),
 // - the registrar that registers users' aliases at clearing (aliases/registrar.ts),
 // - notifications through the outbox (notifications/).
+import { groupCommitting } from "@clearmesh/store";
 import path from "node:path";
 import { BankAdapterService, CommerceService, WalletService, clearmeshFiles } from "@clearmesh/contracts";
 import { createSignedClient, loadHostedKeys, registration, startService, type Logger, type RunningService } from "@clearmesh/runtime";
@@ -14,6 +15,7 @@ import { startAliasRegistrar } from "./aliases/registrar.js";
 import { UNSIGNED_METHODS, walletHandlers } from "./handlers.js";
 import { walletMigrations } from "./migrations.js";
 import { createNotifier } from "./notifications/notify.js";
+import { TransferBookings } from "./payments/bookings.js";
 import { clearingGateway, type ClearingGateway } from "./payments/clearing.js";
 import { createBankLinkService } from "./payments/bank.js";
 import { startTransferConsumers } from "./payments/events.js";
@@ -48,6 +50,10 @@ export async function startWallet(settings: WalletSettings, options: WalletOptio
     migrations: walletMigrations,
     logger: options.logger,
     async build({ logger, store, nc, directory, identity, outbox, metrics, clearing, clientTls }) {
+      // Intent payments' holds and bookings, the reconciler's and the consumers' events share
+      // commits on SQLite (packages/store groupCommitting): every transaction here is safe to run
+      // again (effects only through `tx`, refusals returned, not thrown).
+      const commits = groupCommitting(store);
       logger.info({ hosted: providers }, "hosting participants");
       const deadlineMs = settings.clearingCallDeadlineMs;
       const gateway = options.clearing ?? clearingGateway(clearing!, hostedKeys, deadlineMs);
@@ -68,13 +74,14 @@ export async function startWallet(settings: WalletSettings, options: WalletOptio
       const { holdTimeoutMs } = settings;
       const payments = createSendService({ store, dataKeys, clearing: gateway, notifier, holdTimeoutMs, now, logger, wake });
       const bankLinks = createBankLinkService({ store, dataKeys, bank, clearing: gateway, notifier, send: payments, holdTimeoutMs, now, logger, wake });
-      const intents = createIntentPaymentService({ store, dataKeys, clearing: gateway, commerce, notifier, holdTimeoutMs, paymentTransferTtlMs: settings.paymentTransferTtlMs, now, logger, wake });
+      const bookings = new TransferBookings();
+      const intents = createIntentPaymentService({ store: commits.store, dataKeys, clearing: gateway, commerce, notifier, holdTimeoutMs, paymentTransferTtlMs: settings.paymentTransferTtlMs, now, logger, wake, bookings });
       const reconciler = startReconciler({
-        store, clearing: gateway, notifier, holdTimeoutMs, intervalMs: settings.reconcileIntervalMs, now, logger, wake,
+        store: commits.store, clearing: gateway, notifier, holdTimeoutMs, intervalMs: settings.reconcileIntervalMs, now, logger, wake,
         resolveTopUp: (movement) => bankLinks.resolveTopUp(movement), paymentStillDeciding: (movement) => intents.connectorStillDeciding(movement),
       });
       const consumers = startTransferConsumers({
-        nc, store, directory, metrics, hostedProviders: new Set(providers), dataKeys, notifier, logger, now, wake,
+        nc, store: commits.store, directory, metrics, hostedProviders: new Set(providers), dataKeys, notifier, logger, now, wake, bookings,
       });
       return {
         registrations: [registration(WalletService, walletHandlers({ store, dataKeys, users, payments, bankLinks, intents, providers, now, logger }), { unsignedMethods: UNSIGNED_METHODS })],
@@ -84,6 +91,7 @@ export async function startWallet(settings: WalletSettings, options: WalletOptio
           await reconciler.stop();
           await registrar.stop();
           await consumers.stop();
+          await commits.close();
           bankClient.close();
           commerceClient.close();
         },

@@ -247,7 +247,7 @@ describe("wallet payments", () => {
     const gateway = clearingGateway(walletMesh.clearingAs("wallet-b") as never, new Map([["wallet-b", walletMesh.mesh.keys.get("wallet-b")!]]), 3_000);
     const row = (transferId: string, amountMinor: bigint) => ({
       movement_id: `mv-${transferId}`, provider_id: "wallet-b", user_id: "u", kind: "sent", state: "pending", currency: "USD", amount_minor: amountMinor, fee_minor: 0n,
-      counterparty_sealed: null, counterparty_provider_id: "wallet-a", request_id: null, fingerprint: null, transfer_id: transferId, quote_id: null, reference: null, counterparty_name: "",
+      counterparty_sealed: null, counterparty_provider_id: "wallet-a", request_id: null, fingerprint: null, transfer_id: transferId, quote_id: null, reference: null, counterparty_name: "", merchant_reference: "",
       failure_reason: "", failure_message: "", created_at_ms: 0n, completed_at_ms: null, next_check_at_ms: 0n,
     }) as const;
     // wallet-b pays outside its books here; wallet-a receives into suspense, so its books stay exact.

@@ -7,7 +7,9 @@ import { checkPasswordPolicy, hashPassword, loadCommonPasswords, needsRehash, pa
 import { base32Decode, base32Encode, hotp, matchTotp, otpauthUri, totp, type TotpParameters } from "../src/users/totp.js";
 import { WalletError } from "../src/errors.js";
 
-const vectors = JSON.parse(fs.readFileSync("/work/shared/vectors/totp-rfc6238.json", "utf8")) as {
+// shared/ sits beside the repository (CLEARMESH_SHARED_DIR elsewhere), as in packages/trust's tests.
+const sharedDirectory = process.env.CLEARMESH_SHARED_DIR ?? new URL("../../../../shared/", import.meta.url).pathname;
+const vectors = JSON.parse(fs.readFileSync(`${sharedDirectory.replace(/\/?$/, "/")}vectors/totp-rfc6238.json`, "utf8")) as {
   secret_ascii: string;
   vectors: Array<{ unix_time: number; sha1_8_digits: string }>;
 };
@@ -112,3 +114,4 @@ describe("docs/wallet.md", () => {
     for (const reason of Object.keys(walletReasons)) expect(page, reason).toContain(`| \`${reason}\` |`);
   });
 });
+

@@ -62,7 +62,8 @@ export function createPaymentService(deps: PaymentServiceDeps) {
   return {
     async create(request: CreatePaymentIntentRequest, merchant: MerchantRecord): Promise<PaymentIntent> {
       const wanted = validIntent(request, merchant, deps.directory, deps.now());
-      if (await insertIntent(deps.store, wanted)) return intentMessage(wanted);
+      // In a transaction of its own, so merchants creating intents at once share commits (packages/store groupCommitting).
+      if (await deps.store.transaction((tx) => insertIntent(tx, wanted))) return intentMessage(wanted);
       const existing = (await findIntent(deps.store, wanted.paymentIntentId))!;
       const field = differingField(existing, wanted);
       if (field) throw new CommerceFailure("IDEMPOTENCY_CONFLICT", `payment intent ${wanted.paymentIntentId} was created with a different ${field}`, { field });

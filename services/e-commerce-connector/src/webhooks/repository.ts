@@ -79,15 +79,30 @@ export function webhookBody(input: WebhookInput): Uint8Array {
   return utf8(toJsonString(WebhookEventSchema, event));
 }
 
-/** Writes a webhook into the outbox inside the caller's transaction; due at once. */
-export async function enqueueWebhook(tx: Queryable, input: WebhookInput): Promise<void> {
+/** A lease taken when a webhook is written: the writing instance sends its first attempt. */
+export interface WrittenLease {
+  owner: string;
+  untilMs: number;
+}
+
+/**
+ * Writes a webhook into the outbox inside the caller's transaction; due at once. With `lease`
+ * it is written already leased to that instance, which attempts it right after the commit
+ * (the lease lapses like any other if it never does). Returns the delivery as written.
+ */
+export async function enqueueWebhook(tx: Queryable, input: WebhookInput, lease?: WrittenLease): Promise<DeliveryRecord> {
   const body = webhookBody(input);
   await tx.execute(
     `INSERT INTO webhook_deliveries (webhook_id, merchant_id, type, payment_intent_id, body, state, attempt_count, round_attempts,
        next_attempt_at_ms, lease_owner, lease_until_ms, created_at_ms)
-     VALUES ($1, $2, $3, $4, $5, $6, 0, 0, $7, '', 0, $7)`,
-    [input.webhookId, input.merchantId, input.type, input.paymentIntent.paymentIntentId, Buffer.from(body), WebhookDeliveryState.PENDING, BigInt(input.nowMs)],
+     VALUES ($1, $2, $3, $4, $5, $6, 0, 0, $7, $8, $9, $7)`,
+    [input.webhookId, input.merchantId, input.type, input.paymentIntent.paymentIntentId, Buffer.from(body), WebhookDeliveryState.PENDING, BigInt(input.nowMs),
+      lease?.owner ?? "", BigInt(lease?.untilMs ?? 0)],
   );
+  return {
+    webhookId: input.webhookId, merchantId: input.merchantId, type: input.type, paymentIntentId: input.paymentIntent.paymentIntentId, body,
+    state: WebhookDeliveryState.PENDING, attemptCount: 0, roundAttempts: 0, nextAttemptAtMs: input.nowMs, createdAtMs: input.nowMs,
+  };
 }
 
 /** Merchants with due, unleased deliveries, the longest waiting first, skipping busy ones. */
@@ -120,6 +135,25 @@ export async function claimDelivery(db: Queryable, webhookId: string, owner: str
     `UPDATE webhook_deliveries SET lease_owner = $2, lease_until_ms = $4
      WHERE webhook_id = $1 AND state = $5 AND next_attempt_at_ms <= $3 AND lease_until_ms <= $3 RETURNING *`,
     [webhookId, owner, BigInt(nowMs), BigInt(leaseUntilMs), WebhookDeliveryState.PENDING],
+  );
+  return row ? deliveryFromRow(row) : undefined;
+}
+
+/**
+ * Takes one merchant's oldest due, unleased delivery for one attempt (the same conditions as
+ * claimDelivery, re-checked on the row itself, so two instances never both get it); undefined
+ * when it has none.
+ */
+export async function claimNextDue(db: Queryable, merchantId: string, owner: string, nowMs: number, leaseUntilMs: number): Promise<DeliveryRecord | undefined> {
+  const [row] = await db.query<DeliveryRow>(
+    `UPDATE webhook_deliveries SET lease_owner = $2, lease_until_ms = $4
+     WHERE webhook_id = (
+         SELECT webhook_id FROM webhook_deliveries
+         WHERE merchant_id = $1 AND state = $5 AND next_attempt_at_ms <= $3 AND lease_until_ms <= $3
+         ORDER BY next_attempt_at_ms, webhook_id LIMIT 1)
+       AND state = $5 AND next_attempt_at_ms <= $3 AND lease_until_ms <= $3
+     RETURNING *`,
+    [merchantId, owner, BigInt(nowMs), BigInt(leaseUntilMs), WebhookDeliveryState.PENDING],
   );
   return row ? deliveryFromRow(row) : undefined;
 }

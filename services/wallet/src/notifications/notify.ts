@@ -9,8 +9,7 @@ import { Channel, NotificationPreferencesSchema, NotificationRequestedSchema, ty
 import type { Queryable, Store, Transaction } from "@clearmesh/store";
 import { maskEmail, maskPhone, seal, type DataKeyRing, type SigningKey } from "@clearmesh/trust";
 import { invalidField } from "../errors.js";
-import { openPersonal } from "../users/personal.js";
-import { loadUserKey } from "../users/repository.js";
+import { openPersonal, openUserKey } from "../users/personal.js";
 
 export const NOTIFY_REQUESTED_SUBJECT = "clearmesh.notify.requested";
 
@@ -47,18 +46,28 @@ export function moneyParameter(currency: string, amountMinor: bigint): string {
 export function createNotifier(deps: { identity: SigningKey; dataKeys: DataKeyRing; notifyDataKeys: DataKeyRing; now: () => number }): Notifier {
   return {
     async notify(tx, notification) {
-      const channels = await channelsOf(tx, notification.userId, notification.kind);
+      // The user's preference for the kind, key and sealed addresses in one read.
+      const [row] = await tx.query<{ channels: string | null; sealed_key: string | null; email_sealed: string | null; phone_sealed: string | null }>(
+        `SELECT p.channels, k.sealed_key, u.email_sealed, u.phone_sealed FROM users u
+           LEFT JOIN user_keys k ON k.user_id = u.user_id
+           LEFT JOIN notification_preferences p ON p.user_id = u.user_id AND p.kind = $2
+         WHERE u.user_id = $1`,
+        [notification.userId, notification.kind],
+      );
+      const channels = channelsFrom(row?.channels ?? null, notification.kind);
       if (channels.length === 0) return;
-      const key = await loadUserKey(tx, deps.dataKeys, notification.userId);
-      const [user] = await tx.query<{ email_sealed: string | null; phone_sealed: string | null }>("SELECT email_sealed, phone_sealed FROM users WHERE user_id = $1", [notification.userId]);
       // An erased user has no address left to write to.
-      if (!key || !user?.email_sealed || !user.phone_sealed) return;
-      const addresses = { email: openPersonal(key, user.email_sealed), phone: openPersonal(key, user.phone_sealed) };
+      if (!row?.sealed_key || !row.email_sealed || !row.phone_sealed) return;
+      const key = openUserKey(deps.dataKeys, row.sealed_key);
+      const sealed = { email: row.email_sealed, phone: row.phone_sealed };
+      // Only the addresses asked for are opened (the hint shows the first channel's).
+      const addresses: Partial<Record<"email" | "phone", string>> = {};
+      for (const channel of channels) addresses[ADDRESS_OF[channel]!] ??= openPersonal(key, sealed[ADDRESS_OF[channel]!]);
       const sealedParameters: Record<string, string> = {};
-      for (const channel of channels) sealedParameters[ADDRESS_OF[channel]!] = seal(deps.notifyDataKeys, addresses[ADDRESS_OF[channel]!]);
+      for (const channel of channels) sealedParameters[ADDRESS_OF[channel]!] = seal(deps.notifyDataKeys, addresses[ADDRESS_OF[channel]!]!);
       const message = create(NotificationRequestedSchema, {
         notificationId: notification.notificationId, kind: notification.kind, channels: [...channels], parameters: notification.parameters, sealedParameters,
-        recipientHint: channels[0] === Channel.SMS ? maskPhone(addresses.phone) : maskEmail(addresses.email),
+        recipientHint: channels[0] === Channel.SMS ? maskPhone(addresses.phone!) : maskEmail(addresses.email!),
       });
       const envelope = buildEnvelope(deps.identity, { subject: NOTIFY_REQUESTED_SUBJECT, schema: NotificationRequestedSchema, message, producedAtMs: BigInt(deps.now()) });
       await enqueueEvent(tx, envelope.bytes, envelope.id, NOTIFY_REQUESTED_SUBJECT);
@@ -68,8 +77,13 @@ export function createNotifier(deps: { identity: SigningKey; dataKeys: DataKeyRi
 
 async function channelsOf(db: Queryable, userId: string, kind: string): Promise<readonly Channel[]> {
   const [row] = await db.query<{ channels: string }>("SELECT channels FROM notification_preferences WHERE user_id = $1 AND kind = $2", [userId, kind]);
-  if (!row) return NOTIFICATION_KINDS[kind] ?? [Channel.EMAIL];
-  return row.channels === "" ? [] : row.channels.split(",").map((name) => Channel[name as keyof typeof Channel]);
+  return channelsFrom(row?.channels ?? null, kind);
+}
+
+/** The channels of a stored preference (null: none stored, the kind's default; empty: the kind is off). */
+function channelsFrom(stored: string | null, kind: string): readonly Channel[] {
+  if (stored === null) return NOTIFICATION_KINDS[kind] ?? [Channel.EMAIL];
+  return stored === "" ? [] : stored.split(",").map((name) => Channel[name as keyof typeof Channel]);
 }
 
 export async function notificationPreferences(db: Queryable, userId: string): Promise<NotificationPreferences> {

@@ -14,6 +14,7 @@ import { TransferAbortedSchema, TransferCommittedSchema, TransferExpiredSchema, 
 import type { Directory, Logger, ServiceMetrics } from "@clearmesh/runtime";
 import type { Store, Transaction } from "@clearmesh/store";
 import type { Notifier } from "../notifications/notify.js";
+import type { TransferBookings } from "./bookings.js";
 import { creditIncoming, type IncomingDeps } from "./incoming.js";
 import { completeTopUp } from "./bank.js";
 import { completeOutgoing, failOutgoing, findMovementByTransfer, findOutgoingByTransfer } from "./movements.js";
@@ -38,6 +39,8 @@ export interface TransferConsumerDeps extends IncomingDeps {
   logger: Logger;
   /** Wakes the outbox relay after an event's transaction committed. */
   wake: () => void;
+  /** Calls waiting for a committed transfer to be booked (PayPaymentIntent). */
+  bookings?: TransferBookings;
 }
 
 export interface RunningTransferConsumers {
@@ -46,8 +49,15 @@ export interface RunningTransferConsumers {
 }
 
 export function startTransferConsumers(deps: TransferConsumerDeps): RunningTransferConsumers {
-  const definitions: Array<[string, string, (event: VerifiedEvent, tx: Transaction) => Promise<void>]> = [
-    ["wallet-transfer-committed", TRANSFER_SUBJECTS.committed, (event, tx) => onCommitted(deps, decodePayload(event, TransferCommittedSchema).transfer, tx)],
+  const { bookings } = deps;
+  /** After a committed event's transaction: a call waiting for that transfer may answer now. */
+  const committedBooked = (event: VerifiedEvent) => {
+    if (!bookings?.listening) return;
+    const transfer = decodePayload(event, TransferCommittedSchema).transfer;
+    if (transfer && deps.hostedProviders.has(transfer.payerId)) bookings.settled(transfer.transferId);
+  };
+  const definitions: Array<[string, string, (event: VerifiedEvent, tx: Transaction) => Promise<void>, ((event: VerifiedEvent) => void)?]> = [
+    ["wallet-transfer-committed", TRANSFER_SUBJECTS.committed, (event, tx) => onCommitted(deps, decodePayload(event, TransferCommittedSchema).transfer, tx), committedBooked],
     ["wallet-transfer-aborted", TRANSFER_SUBJECTS.aborted, (event, tx) => onEnded(deps, decodePayload(event, TransferAbortedSchema).transfer, "TRANSFER_ABORTED", tx)],
     ["wallet-transfer-expired", TRANSFER_SUBJECTS.expired, (event, tx) => onEnded(deps, decodePayload(event, TransferExpiredSchema).transfer, "TRANSFER_EXPIRED", tx)],
   ];
@@ -56,7 +66,7 @@ export function startTransferConsumers(deps: TransferConsumerDeps): RunningTrans
   const ready = (async () => {
     // Clearing's own directory record first, so events signed by a key it added later verify.
     while (!stopped && deps.directory.get(CLEARING_PRODUCER) === undefined) await sleep(100);
-    for (const [durable, subject, handler] of definitions) {
+    for (const [durable, subject, handler, processed] of definitions) {
       for (let attempt = 0; !stopped; attempt += 1) {
         try {
           running.push(await startConsumer({
@@ -64,7 +74,13 @@ export function startTransferConsumers(deps: TransferConsumerDeps): RunningTrans
             keyLookup: (producer, keyId) => (producer === CLEARING_PRODUCER ? deps.directory.activePublicKey(producer, keyId) : undefined),
             onInvalid: (reason) => deps.metrics.invalidEvents.inc({ consumer: durable, reason }),
             onRedelivery: () => deps.metrics.eventRedeliveries.inc({ consumer: durable }),
-            onProcessed: () => deps.wake(),
+            onProcessed: (event) => {
+              deps.wake();
+              processed?.(event);
+            },
+            // A repeat of an event booked before (a redelivery, or a restart): nothing changed now, but
+            // the transfer is booked, so a call waiting for it may answer.
+            onDuplicate: processed,
           }));
           break;
         } catch (error) {

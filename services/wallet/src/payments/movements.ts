@@ -34,6 +34,8 @@ export type MovementRow = {
   quote_id: string | null;
   reference: string | null;
   counterparty_name: string;
+  /** A payment's merchant reference (the intent's order number); empty otherwise. */
+  merchant_reference: string;
   failure_reason: string;
   failure_message: string;
   created_at_ms: bigint;
@@ -60,6 +62,8 @@ export interface NewMovement {
   reference?: string;
   /** A counterparty that is no person, shown in notifications (a merchant id). */
   counterpartyName?: string;
+  /** A payment's merchant reference, shown in its notification. */
+  merchantReference?: string;
   nowMs: number;
   nextCheckAtMs?: number;
 }
@@ -68,13 +72,13 @@ export interface NewMovement {
 export async function insertMovement(tx: Queryable, movement: NewMovement): Promise<boolean> {
   const { changes } = await tx.execute(
     `INSERT INTO movements (movement_id, provider_id, user_id, kind, state, currency, amount_minor, fee_minor, counterparty_sealed, counterparty_provider_id,
-       request_id, fingerprint, transfer_id, quote_id, created_at_ms, completed_at_ms, next_check_at_ms, reference, counterparty_name)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) ON CONFLICT DO NOTHING`,
+       request_id, fingerprint, transfer_id, quote_id, created_at_ms, completed_at_ms, next_check_at_ms, reference, counterparty_name, merchant_reference)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20) ON CONFLICT DO NOTHING`,
     [
       movement.movementId, movement.providerId, movement.userId, movement.kind, movement.state, movement.currency, movement.amountMinor,
       movement.feeMinor ?? 0n, movement.counterpartySealed, movement.counterpartyProviderId, movement.requestId ?? null, movement.fingerprint ?? null,
       movement.transferId ?? null, movement.quoteId ?? null, BigInt(movement.nowMs), movement.state === "pending" ? null : BigInt(movement.nowMs),
-      BigInt(movement.nextCheckAtMs ?? 0), movement.reference ?? null, movement.counterpartyName ?? "",
+      BigInt(movement.nextCheckAtMs ?? 0), movement.reference ?? null, movement.counterpartyName ?? "", movement.merchantReference ?? "",
     ],
   );
   return changes === 1;
@@ -133,9 +137,15 @@ export async function completeOutgoing(
   if (!posted.ok) throw new Error(`books invariant: completing ${movement.movement_id} refused on ${posted.accountId} (${posted.problem})`);
   await notifier.notify(tx, {
     notificationId: `${movement.movement_id}.done`, userId: movement.user_id, kind: COMPLETED_KIND[movement.kind],
-    parameters: { amount: moneyParameter(movement.currency, committed), ...(movement.kind === "payment" ? { merchant: movement.counterparty_name } : {}), ...parameters },
+    parameters: { amount: moneyParameter(movement.currency, committed), ...paymentParameters(movement), ...parameters },
   });
   return true;
+}
+
+/** What a payment's notification names: the merchant and, when it gave one, its reference. */
+function paymentParameters(movement: MovementRow): Record<string, string> {
+  if (movement.kind !== "payment") return {};
+  return { merchant: movement.counterparty_name, ...(movement.merchant_reference ? { reference: movement.merchant_reference } : {}) };
 }
 
 /** Fails a pending outgoing movement and releases its hold. False when it was not pending. */

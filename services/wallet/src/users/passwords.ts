@@ -2,8 +2,8 @@
 // node:crypto with a salt per hash and the cost parameters stored in the hash, so the cost can be
 // raised later and old hashes still verify (a login rehashes them at the new cost).
 import { randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from "node:crypto";
-import fs from "node:fs";
 import { WalletError } from "../errors.js";
+import { COMMON_PASSWORDS } from "./common-passwords.js";
 
 export const MIN_PASSWORD_CHARS = 12;
 /** Longer inputs only cost hashing time; nobody types more. */
@@ -20,9 +20,8 @@ export interface ScryptParameters {
   parallelization: number;
 }
 
-/** The shipped list of common passwords, lower-cased (services/wallet/src/users/common-passwords.txt). */
-export function loadCommonPasswords(file = new URL("./common-passwords.txt", import.meta.url)): ReadonlySet<string> {
-  const text = fs.readFileSync(file, "utf8");
+/** The shipped list of common passwords, lower-cased (services/wallet/src/users/common-passwords.ts), or another list in its format. */
+export function loadCommonPasswords(text = COMMON_PASSWORDS): ReadonlySet<string> {
   return new Set(text.split("\n").map((line) => line.trim().toLowerCase()).filter((line) => line !== "" && !line.startsWith("#")));
 }
 

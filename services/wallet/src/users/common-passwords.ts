@@ -1,6 +1,8 @@
-# Common passwords the wallet refuses (compared lower-cased). Shorter ones are refused by the
-# 12-character minimum anyway; this list holds the long ones people still pick: keyboard walks,
-# repeated digits, words with years and suffixes. Extend it freely: one password per line.
+// The shipped list of common passwords the wallet refuses, compared lower-cased. Shorter ones are
+// refused by the 12-character minimum anyway; this list holds the long ones people still pick:
+// keyboard walks, repeated digits, words with years and suffixes. Extend it freely: one password
+// per line. It is a module, not a data file, so it travels inside a bundled service (dist/wallet.mjs).
+export const COMMON_PASSWORDS = `
 123456789012
 1234567890123
 12345678901234
@@ -142,3 +144,4 @@ iphone123456
 google123456
 facebook1234
 linkedin1234
+`;
