@@ -3,7 +3,7 @@
 // by the CLI and by tests.
 import * as grpc from "@grpc/grpc-js";
 import { create, fromBinary, toBinary, type DescMethodUnary, type DescService, type MessageInitShape, type MessageShape } from "@bufbuild/protobuf";
-import { HEADER_NONCE, signRpcRequest, verifyRpcResponse, type ResponseKeyLookup, type SigningKey } from "@clearmesh/trust";
+import { HEADER_NONCE, signRpcRequestAsync, verifyRpcResponseAsync, type ResponseKeyLookup, type SigningKey } from "@clearmesh/trust";
 import { Code, rpcError } from "./errors.js";
 import { headerGetter } from "./grpc-transport.js";
 import { procedureOf } from "./registration.js";
@@ -70,20 +70,21 @@ export function createSignedClient<S extends DescService>(service: S, options: S
       const procedure = procedureOf(method);
       const bytes = toBinary(method.input, create(method.input, request));
       const signer = callOptions.signer ?? options.signer;
-      const headers = { ...(signer ? signRpcRequest(signer, procedure, bytes) : {}), ...callOptions.metadata };
+      // Signed and checked on libuv's thread pool: a service calling others keeps its event loop.
+      const headers = { ...(signer ? await signRpcRequestAsync(signer, procedure, bytes) : {}), ...callOptions.metadata };
       const result = await raw(procedure, bytes, headers, callOptions.deadlineMs);
-      if (options.responseKeys && signer) verifyResponse(options, procedure, headers[HEADER_NONCE]!, result);
+      if (options.responseKeys && signer) await verifyResponse(options, procedure, headers[HEADER_NONCE]!, result);
       return fromBinary(method.output, result.bytes);
     };
   }
   return { ...methods, raw, close: () => client.close() } as SignedClient<S>;
 }
 
-function verifyResponse(options: SignedClientOptions, procedure: string, nonce: string, result: RawCallResult): void {
+async function verifyResponse(options: SignedClientOptions, procedure: string, nonce: string, result: RawCallResult): Promise<void> {
   const getHeader = headerGetter(result.headers);
   const responder = getHeader("cm-participant");
   const expectedOk = options.expectedResponder === undefined || responder === options.expectedResponder;
-  if (!expectedOk || !verifyRpcResponse(getHeader, procedure, nonce, result.bytes, options.responseKeys!)) {
+  if (!expectedOk || !(await verifyRpcResponseAsync(getHeader, procedure, nonce, result.bytes, options.responseKeys!))) {
     throw rpcError(Code.Unauthenticated, "BAD_RESPONSE_SIGNATURE", `the response to ${procedure} is not signed by ${options.expectedResponder ?? "a known key"}`);
   }
 }

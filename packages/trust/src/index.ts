@@ -34,11 +34,13 @@ export {
   rpcRequestSignedText,
   rpcResponseSignedText,
   signRpcRequest,
+  signRpcRequestAsync,
   signRpcResponse,
   signRpcResponseAsync,
   verifyRpcRequest,
   verifyRpcRequestAsync,
   verifyRpcResponse,
+  verifyRpcResponseAsync,
 } from "./rpc.js";
 export type {
   KeyLookup,

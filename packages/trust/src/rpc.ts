@@ -116,7 +116,23 @@ export function signRpcRequest(
   requestBytes: Uint8Array,
   options: RpcSignOptions = {},
 ): Record<string, string> {
-  const fields: RpcRequestFields = {
+  const fields = requestFields(key, procedure, requestBytes, options);
+  return requestHeaders(fields, key.sign(utf8(rpcRequestSignedText(fields))));
+}
+
+/** signRpcRequest with the signature computed on libuv's thread pool. */
+export async function signRpcRequestAsync(
+  key: SigningKey,
+  procedure: string,
+  requestBytes: Uint8Array,
+  options: RpcSignOptions = {},
+): Promise<Record<string, string>> {
+  const fields = requestFields(key, procedure, requestBytes, options);
+  return requestHeaders(fields, await key.signAsync(utf8(rpcRequestSignedText(fields))));
+}
+
+function requestFields(key: SigningKey, procedure: string, requestBytes: Uint8Array, options: RpcSignOptions): RpcRequestFields {
+  return {
     procedure,
     participantId: key.participantId,
     keyId: key.keyId,
@@ -124,7 +140,9 @@ export function signRpcRequest(
     nonce: options.nonce ?? generateNonce(),
     requestDigest: sha256(requestBytes),
   };
-  const signature = key.sign(utf8(rpcRequestSignedText(fields)));
+}
+
+function requestHeaders(fields: RpcRequestFields, signature: Uint8Array): Record<string, string> {
   return {
     [HEADER_PARTICIPANT]: fields.participantId,
     [HEADER_KEY_ID]: fields.keyId,
@@ -336,18 +354,42 @@ export function verifyRpcResponse(
   responseBytes: Uint8Array,
   lookupKey: ResponseKeyLookup,
 ): boolean {
+  const checked = responseToVerify(getHeader, procedure, requestNonce, responseBytes, lookupKey);
+  return checked !== undefined && ed25519Verify(checked.publicKey, checked.message, checked.signature);
+}
+
+/** verifyRpcResponse with the Ed25519 check on libuv's thread pool. */
+export async function verifyRpcResponseAsync(
+  getHeader: HeaderGetter,
+  procedure: string,
+  requestNonce: string,
+  responseBytes: Uint8Array,
+  lookupKey: ResponseKeyLookup,
+): Promise<boolean> {
+  const checked = responseToVerify(getHeader, procedure, requestNonce, responseBytes, lookupKey);
+  return checked !== undefined && ed25519VerifyAsync(checked.publicKey, checked.message, checked.signature);
+}
+
+/** The key, signed bytes and signature of a response, or undefined when a header is unusable. */
+function responseToVerify(
+  getHeader: HeaderGetter,
+  procedure: string,
+  requestNonce: string,
+  responseBytes: Uint8Array,
+  lookupKey: ResponseKeyLookup,
+): { publicKey: Uint8Array; message: Uint8Array; signature: Uint8Array } | undefined {
   const participantId = getHeader(HEADER_PARTICIPANT) ?? "";
   const keyId = getHeader(HEADER_KEY_ID) ?? "";
   const timestampMs = getHeader(HEADER_TIMESTAMP) ?? "";
   const signature = decodeSignature(getHeader(HEADER_SIGNATURE) ?? "");
-  if (!PARTICIPANT_ID_PATTERN.test(participantId) || !TOKEN_PATTERN.test(keyId)) return false;
-  if (parseMillisecondsHeader(timestampMs) === undefined || signature === undefined) return false;
-  if (/[\r\n]/.test(procedure) || /[\r\n]/.test(requestNonce)) return false;
+  if (!PARTICIPANT_ID_PATTERN.test(participantId) || !TOKEN_PATTERN.test(keyId)) return undefined;
+  if (parseMillisecondsHeader(timestampMs) === undefined || signature === undefined) return undefined;
+  if (/[\r\n]/.test(procedure) || /[\r\n]/.test(requestNonce)) return undefined;
   const publicKey = activePublicKey(lookupKey(participantId, keyId));
-  if (publicKey === undefined) return false;
+  if (publicKey === undefined) return undefined;
   const responseDigest = sha256(responseBytes);
-  const signedText = rpcResponseSignedText({ procedure, requestNonce, participantId, keyId, timestampMs, responseDigest });
-  return ed25519Verify(publicKey, utf8(signedText), signature);
+  const message = utf8(rpcResponseSignedText({ procedure, requestNonce, participantId, keyId, timestampMs, responseDigest }));
+  return { publicKey, message, signature };
 }
 
 function activePublicKey(found: Uint8Array | KeyRecord | undefined): Uint8Array | undefined {

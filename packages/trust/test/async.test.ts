@@ -20,10 +20,13 @@ import {
   signRpcRequest,
   signRpcResponse,
   signRpcResponseAsync,
+  signRpcRequestAsync,
   toBase64,
   utf8,
   verifyRpcRequest,
   verifyRpcRequestAsync,
+  verifyRpcResponse,
+  verifyRpcResponseAsync,
 } from "../src/index.js";
 import type { KeyLookup, KeyRecord, RpcRequestVerification } from "../src/index.js";
 import { loadVectors, type ClearmeshVectors, type Rfc8032Vectors } from "./vectors.js";
@@ -132,6 +135,37 @@ describe("response and event signatures on the thread pool", () => {
     const headers = await signRpcResponseAsync(key, vector.procedure, vector.request_nonce, bytes, options);
     expect(headers).toEqual(signRpcResponse(key, vector.procedure, vector.request_nonce, bytes, options));
     expect(headers[HEADER_SIGNATURE]).toBe(vector["cm-signature"]);
+  });
+
+  it("signs the shared request vector byte for byte", async () => {
+    const vector = clearmesh.rpc_request;
+    const key = createSigningKey(vector["cm-participant"], vector["cm-key-id"], fromHex(vector.seed));
+    const options = { timestampMs: BigInt(vector["cm-timestamp"]), nonce: vector["cm-nonce"] };
+    const bytes = fromHex(vector.request_bytes_hex);
+    const headers = await signRpcRequestAsync(key, vector.procedure, bytes, options);
+    expect(headers).toEqual(signRpcRequest(key, vector.procedure, bytes, options));
+    expect(headers[HEADER_SIGNATURE]).toBe(vector["cm-signature"]);
+  });
+
+  it("verifies responses as the synchronous check does, good and tampered", async () => {
+    const vector = clearmesh.rpc_response;
+    const headers: Record<string, string> = {
+      "cm-participant": vector["cm-participant"], "cm-key-id": vector["cm-key-id"], "cm-timestamp": vector["cm-timestamp"], "cm-signature": vector["cm-signature"],
+    };
+    const bytes = fromHex(vector.response_bytes_hex);
+    const lookup = () => fromHex(vector.public_key);
+    const cases: Array<[Record<string, string>, Uint8Array, string, boolean]> = [
+      [headers, bytes, vector.request_nonce, true],
+      [headers, Uint8Array.from([...bytes, 0]), vector.request_nonce, false],
+      [headers, bytes, `${vector.request_nonce}x`, false],
+      [{ ...headers, "cm-signature": "not base64" }, bytes, vector.request_nonce, false],
+      [{ ...headers, "cm-timestamp": "soon" }, bytes, vector.request_nonce, false],
+    ];
+    for (const [given, body, nonce, expected] of cases) {
+      const getHeader = headerGetterFromRecord(given);
+      expect(await verifyRpcResponseAsync(getHeader, vector.procedure, nonce, body, lookup)).toBe(expected);
+      expect(verifyRpcResponse(getHeader, vector.procedure, nonce, body, lookup)).toBe(expected);
+    }
   });
 
   it("signs an event as signEvent does, and refuses a key the envelope does not name", async () => {
