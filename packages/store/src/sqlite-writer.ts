@@ -86,6 +86,8 @@ export class SqliteBatchWriter {
       workerData: { path: this.path, busyTimeoutMs: this.busyTimeoutMs },
       // Plain JavaScript: no TypeScript loader (it would start one more isolate in the thread).
       execArgv: [],
+      // The thread runs statements, not JavaScript: a small heap keeps its memory small.
+      resourceLimits: { maxYoungGenerationSizeMb: 2, maxOldGenerationSizeMb: 64 },
     });
     // The service's servers keep the process alive, not this thread.
     worker.unref();
