@@ -45,6 +45,8 @@ export interface BenchCase {
   inSmoke: boolean;
   /** Rounds of a full run this case takes part in at most (default: all). */
   maxRounds?: number;
+  /** False for a case whose figure is no call rate (B4's close): it gets no ratio to B0. */
+  comparesToB0?: boolean;
   run?(context: CaseContext, inFlight: readonly number[]): Promise<MeasuredRow[]>;
 }
 
@@ -183,6 +185,7 @@ export const CASES: readonly BenchCase[] = [
     inSmoke: true,
     // One close of a million seeded transfers is the figure; its seeding takes most of a round's time.
     maxRounds: 1,
+    comparesToB0: false,
     run: (context, inFlight) => runB4(context, inFlight),
   },
   {

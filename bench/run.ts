@@ -116,6 +116,7 @@ for (let round = 1; round <= rounds; round++) {
 const rows = [...groups.values()].map(combine);
 for (const row of rows) {
   if (row.status !== "ok" || row.throughput_per_s === null) continue;
+  if (CASES.find((entry) => entry.id === row.case)?.comparesToB0 === false) continue;
   const baseline = rows.find((candidate) => candidate.case === "B0" && candidate.status === "ok" && candidate.in_flight === row.in_flight);
   row.ratio_to_b0 = baseline?.throughput_per_s ? Number((row.throughput_per_s / baseline.throughput_per_s).toFixed(3)) : null;
   // Round by round too: B0 and this case ran minutes apart at most, under the same neighbours.
