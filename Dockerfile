@@ -58,4 +58,4 @@ HEALTHCHECK --interval=10s --timeout=5s --start-period=60s --retries=3 \
   CMD ["node", "deploy/healthcheck.mjs"]
 STOPSIGNAL SIGTERM
 # The V8 flag caps the young generation (packages/cli/src/start.ts SERVICE_NODE_FLAGS; docs/performance.md).
-CMD ["sh", "-c", "exec node --max-semi-space-size=8 \"dist/$SERVICE.mjs\""]
+CMD ["sh", "-c", "exec node --max-semi-space-size=4 \"dist/$SERVICE.mjs\""]

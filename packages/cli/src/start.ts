@@ -15,10 +15,10 @@ import type { SigningKey } from "@clearmesh/trust";
 
 /**
  * V8 flags every service process runs with (the Dockerfile's CMD and the bench use the same):
- * young-generation semi-spaces capped at 8 MB instead of V8's 16 MB, which under load kept about
- * 30 MB more resident for no throughput measured (docs/performance.md).
+ * young-generation semi-spaces capped at 4 MB instead of V8's 16 MB, which under load kept about
+ * 35 MB more resident for no throughput measured (docs/performance.md).
  */
-export const SERVICE_NODE_FLAGS = ["--max-semi-space-size=8"] as const;
+export const SERVICE_NODE_FLAGS = ["--max-semi-space-size=4"] as const;
 
 const repositoryRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
 const STARTUP_TIMEOUT_MS = 60_000;
