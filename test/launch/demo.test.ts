@@ -3,25 +3,18 @@
 // demo as a child process, twice on the same mesh: each run exits 0 with every check OK.
 import { execFile } from "node:child_process";
 import fs from "node:fs";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SERVICE_NAMES } from "@clearmesh/runtime";
+import { testPort } from "../support/ports.js";
 import { portVariable, startMesh, type RunningMesh } from "../../packages/cli/src/start.js";
 
 const run = promisify(execFile);
 const root = path.resolve(import.meta.dirname, "../..");
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = net.createServer().listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
+const freePort = testPort;
 
 describe("npm run demo", () => {
   let dataDir: string;

@@ -9,20 +9,14 @@ import path from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SERVICE_NAMES, type ServiceName } from "@clearmesh/runtime";
+import { testPort } from "../support/ports.js";
 import { portVariable } from "../../packages/cli/src/start.js";
 
 const run = promisify(execFile);
 const root = path.resolve(import.meta.dirname, "../..");
 const buf = path.join(root, "node_modules/.bin/buf");
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = net.createServer().listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
+const freePort = testPort;
 
 function isListening(port: number): Promise<boolean> {
   return new Promise((resolve) => {

@@ -1,6 +1,7 @@
 // Clearing issue acceptance: killing the active clearing instance under load (kill -9) with a
 // standby running — the standby takes over, and no acknowledged transfer is lost or applied
 // twice. Both instances are real processes on one SQLite store; the leader lock decides.
+import { testPorts } from "../support/ports.js";
 import { spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
@@ -14,15 +15,7 @@ import type { SigningKey } from "@clearmesh/trust";
 
 const root = path.resolve(import.meta.dirname, "../..");
 
-async function freePorts(count: number): Promise<number[]> {
-  const net = await import("node:net");
-  return Promise.all(Array.from({ length: count }, () => new Promise<number>((resolve) => {
-    const server = net.createServer().listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as import("node:net").AddressInfo;
-      server.close(() => resolve(port));
-    });
-  })));
-}
+const freePorts = testPorts;
 
 describe("clearing failover", () => {
   let dataDir: string;

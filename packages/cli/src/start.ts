@@ -56,6 +56,16 @@ export function portVariable(service: ServiceName, kind: "grpc" | "http"): strin
   return `${service.toUpperCase().replaceAll("-", "_")}_${kind.toUpperCase()}_PORT`;
 }
 
+/** The last lines of a service's log, so a failed start says why without the file (which may be gone). */
+function logTail(file: string, lines = 12): string {
+  try {
+    const tail = fs.readFileSync(file, "utf8").trimEnd().split("\n").slice(-lines).join("\n");
+    return tail ? `\n--- last lines of ${path.basename(file)} ---\n${tail}` : "";
+  } catch {
+    return "";
+  }
+}
+
 export async function startMesh(options: MeshOptions = {}): Promise<RunningMesh> {
   const environment = options.environment ?? process.env;
   const print = options.print ?? ((line: string) => process.stdout.write(`${line}\n`));
@@ -89,7 +99,11 @@ export async function startMesh(options: MeshOptions = {}): Promise<RunningMesh>
     const sinkUrls = { SMTP_URL: environment.SMTP_URL || sinks?.smtpUrl, SMS_GATEWAY_URL: environment.SMS_GATEWAY_URL || sinks?.smsGatewayUrl };
     const child = spawnService(service, { ...environment, ...sinkUrls, CLEARMESH_DATA_DIR: dataDir, NATS_URL: nats.url, GRPC_PORT: String(ports[service].grpc), HTTP_PORT: String(ports[service].http), CLEARING_ADDRESS: `127.0.0.1:${ports.clearing.grpc}`, BANK_ADAPTER_ADDRESS: `127.0.0.1:${ports["bank-adapter"].grpc}`, COMMERCE_ADDRESS: `127.0.0.1:${ports["e-commerce-connector"].grpc}` }, dataDir);
     children.push(child);
-    child.once("exit", (code) => { if (!stopping) reportFailure(`${service} exited with code ${code}; see ${path.join(dataDir, "logs", `${service}.log`)}`); });
+    child.once("exit", (code) => {
+      if (stopping) return;
+      const logFile = path.join(dataDir, "logs", `${service}.log`);
+      reportFailure(`${service} exited with code ${code}; see ${logFile}${logTail(logFile)}`);
+    });
   };
   try {
     sinks = await startSinks(environment, dataDir);
