@@ -14,6 +14,7 @@ export interface StoredAck {
 
 /** How often pending publishes are checked against their timeout. */
 const TIMEOUT_SWEEP_MS = 100;
+const utf8Decoder = new TextDecoder();
 
 interface Pending {
   resolve: (ack: StoredAck) => void;
@@ -74,7 +75,7 @@ export class JetStreamPublisher {
     }
     let body: { stream?: string; seq?: number; duplicate?: boolean; error?: { code?: number; description?: string } };
     try {
-      body = JSON.parse(new TextDecoder().decode(msg.data)) as typeof body;
+      body = JSON.parse(utf8Decoder.decode(msg.data)) as typeof body;
     } catch {
       pending.reject(new Error(`JetStream answered ${pending.msgId} with something that is not an ack`));
       return;
