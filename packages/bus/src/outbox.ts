@@ -281,7 +281,12 @@ function createBatchPublisher(
     const published = firstFailure === -1 ? rows.length : firstFailure;
     const lastSeq = published > 0 ? rows[published - 1]!.seq : afterSeq;
     if (published > 0) {
-      if (deleteNow) await queryable.execute("DELETE FROM outbox WHERE seq <= $1", [lastSeq]);
+      // Exactly the rows published: on PostgreSQL a row with a lower seq may have committed after
+      // the SELECT, unpublished, so "seq <= last" could delete it unsent.
+      if (deleteNow) {
+        const seqs = rows.slice(0, published).map((row) => row.seq);
+        await queryable.execute(`DELETE FROM outbox WHERE seq IN (${seqs.map((_, index) => `$${index + 1}`).join(", ")})`, seqs);
+      }
       options.onPublished?.(published);
     }
     if (firstFailure === -1) return { kind: "published", full: rows.length === limit, lastSeq };
