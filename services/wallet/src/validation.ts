@@ -1,45 +1,21 @@
 // Pure checks of request fields: ids, money, aliases (e-mail, E.164 phone), names, pages.
-// Messages name the field and never echo a value that may be personal.
-import type { Money } from "@clearmesh/contracts";
+// Messages name the field and never echo a value that may be personal. Ids, currencies, money
+// and the alias rule are the runtime's shared ones (packages/runtime/src/fields.ts), the same
+// clearing applies to party lookups.
+import { INT64_MAX, PHONE_PATTERN, aliasOf, fieldChecks, normalizedEmail, type AliasKind } from "@clearmesh/runtime";
 import { maskEmail, maskPhone } from "@clearmesh/trust";
 import { invalidField } from "./errors.js";
 
-export const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$/;
-export const CURRENCY_PATTERN = /^[A-Z]{3}$/;
-export const INT64_MAX = 2n ** 63n - 1n;
-/** E.164: a plus, a country code not starting with 0, 7 to 15 digits in all (as clearing). */
-export const PHONE_PATTERN = /^\+[1-9]\d{6,14}$/;
-const EMAIL_PATTERN = /^[a-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*@[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+$/;
-const MAX_EMAIL_CHARS = 254;
-const MAX_LOCAL_PART_CHARS = 64;
+export { INT64_MAX, PHONE_PATTERN, type AliasKind };
+export const { requireId, requireCurrency, requirePositiveMoney } = fieldChecks(invalidField);
 export const MAX_DISPLAY_NAME_CHARS = 100;
 export const DEFAULT_PAGE_SIZE = 50;
 export const MAX_PAGE_SIZE = 500;
 
-export function requireId(field: string, value: string): string {
-  if (!ID_PATTERN.test(value)) throw invalidField(field, "must be 1-64 characters of [A-Za-z0-9._:-] (a UUID or ULID)");
-  return value;
-}
-
-export function requireCurrency(field: string, value: string): string {
-  if (!CURRENCY_PATTERN.test(value)) throw invalidField(field, "must be an ISO 4217 code of three upper-case letters");
-  return value;
-}
-
-/** A positive amount that fits int64. */
-export function requirePositiveMoney(field: string, money: Money | undefined): { currency: string; amountMinor: bigint } {
-  if (!money) throw invalidField(field, "is required");
-  const currency = requireCurrency(`${field}.currency`, money.currency);
-  if (money.amountMinor <= 0n) throw invalidField(`${field}.amount_minor`, "must be positive");
-  if (money.amountMinor > INT64_MAX) throw invalidField(`${field}.amount_minor`, "exceeds int64");
-  return { currency, amountMinor: money.amountMinor };
-}
-
-/** A normalised e-mail address (lower-cased), or INVALID_ARGUMENT naming the field. */
+/** A normalised e-mail address (trimmed, lower-cased), or INVALID_ARGUMENT naming the field. */
 export function normalizeEmail(field: string, value: string): string {
-  const lower = value.trim().toLowerCase();
-  const at = lower.indexOf("@");
-  if (lower.length <= MAX_EMAIL_CHARS && at > 0 && at <= MAX_LOCAL_PART_CHARS && EMAIL_PATTERN.test(lower)) return lower;
+  const email = normalizedEmail(value.trim());
+  if (email !== undefined) return email;
   throw invalidField(field, "must be an e-mail address");
 }
 
@@ -48,16 +24,11 @@ export function requirePhone(field: string, value: string): string {
   return value;
 }
 
-export type AliasKind = "email" | "phone";
-
-/** An alias as clearing stores it: an E.164 number as is, an e-mail address lower-cased. */
+/** An alias as clearing stores it: an E.164 number as is, an e-mail address (trimmed) lower-cased. */
 export function normalizeAlias(field: string, value: string): { alias: string; kind: AliasKind } {
-  if (PHONE_PATTERN.test(value)) return { alias: value, kind: "phone" };
-  try {
-    return { alias: normalizeEmail(field, value), kind: "email" };
-  } catch {
-    throw invalidField(field, "must be an E.164 phone number or an e-mail address");
-  }
+  const alias = aliasOf(PHONE_PATTERN.test(value) ? value : value.trim());
+  if (alias) return alias;
+  throw invalidField(field, "must be an E.164 phone number or an e-mail address");
 }
 
 /** The alias as logs, messages and statements may show it. */

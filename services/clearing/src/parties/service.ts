@@ -4,19 +4,13 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { ParticipantStatus, PartySchema, type LookupPartyRequest, type Party, type RegisterPartyRequest } from "@clearmesh/contracts";
-import type { Caller, Logger } from "@clearmesh/runtime";
+import { aliasOf, type Caller, type Logger } from "@clearmesh/runtime";
 import type { Queryable, Store } from "@clearmesh/store";
 import { maskEmail, maskPhone } from "@clearmesh/trust";
 import { LedgerError, type ParticipantView } from "../engine/types.js";
 import { clearingError, invalidField } from "../errors.js";
 import { requireParticipantId } from "../validation.js";
 
-/** E.164: a plus, a country code not starting with 0, at most 15 digits in all. */
-export const PHONE_PATTERN = /^\+[1-9]\d{6,14}$/;
-/** A practical e-mail address: a dot-atom local part, a domain of DNS labels with a dot. */
-const EMAIL_PATTERN = /^[a-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*@[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+$/;
-const MAX_EMAIL_CHARS = 254;
-const MAX_LOCAL_PART_CHARS = 64;
 
 export interface PartyServiceDeps {
   store: Store;
@@ -27,12 +21,13 @@ export interface PartyServiceDeps {
 
 type PartyRow = { alias: string; participant_id: string; created_at_ms: bigint };
 
-/** The alias as stored (e-mail lower-cased), or INVALID_ARGUMENT naming `alias`; never echoes it. */
+/**
+ * The alias as stored (the runtime's shared alias rule: E.164 as is, e-mail lower-cased), or
+ * INVALID_ARGUMENT naming `alias`; never echoes it.
+ */
 export function normalizeAlias(alias: string): string {
-  if (PHONE_PATTERN.test(alias)) return alias;
-  const lower = alias.toLowerCase();
-  const at = lower.indexOf("@");
-  if (lower.length <= MAX_EMAIL_CHARS && at > 0 && at <= MAX_LOCAL_PART_CHARS && EMAIL_PATTERN.test(lower)) return lower;
+  const normalized = aliasOf(alias);
+  if (normalized) return normalized.alias;
   throw invalidField("alias", "must be an E.164 phone number (+ and 7 to 15 digits) or an e-mail address");
 }
 

@@ -1,0 +1,62 @@
+// Checks of request fields that several services share word for word, so a partner meets one
+// rule and one message everywhere: ids, currencies, positive int64 money, and the alias rule
+// (E.164 phone number as is, e-mail address lower-cased) that clearing's party lookup and the
+// wallets must apply identically. Each service passes its own typed INVALID_ARGUMENT error.
+import type { Money } from "@clearmesh/contracts";
+
+export const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$/;
+export const CURRENCY_PATTERN = /^[A-Z]{3}$/;
+export const INT64_MAX = 2n ** 63n - 1n;
+/** E.164: a plus, a country code not starting with 0, 7 to 15 digits in all. */
+export const PHONE_PATTERN = /^\+[1-9]\d{6,14}$/;
+/** A practical e-mail address: a dot-atom local part, a domain of DNS labels with a dot. */
+const EMAIL_PATTERN = /^[a-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*@[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+$/;
+const MAX_EMAIL_CHARS = 254;
+const MAX_LOCAL_PART_CHARS = 64;
+
+/** Builds a service's INVALID_ARGUMENT error naming the field (never echoing its value). */
+export type InvalidField = (field: string, message: string) => Error;
+
+export interface FieldChecks {
+  requireId(field: string, value: string): string;
+  requireCurrency(field: string, value: string): string;
+  /** A positive amount that fits int64. */
+  requirePositiveMoney(field: string, money: Money | undefined): { currency: string; amountMinor: bigint };
+}
+
+export function fieldChecks(invalid: InvalidField): FieldChecks {
+  const requireCurrency = (field: string, value: string): string => {
+    if (!CURRENCY_PATTERN.test(value)) throw invalid(field, "must be an ISO 4217 code of three upper-case letters");
+    return value;
+  };
+  return {
+    requireId(field, value) {
+      if (!ID_PATTERN.test(value)) throw invalid(field, "must be 1-64 characters of [A-Za-z0-9._:-] (a UUID or ULID)");
+      return value;
+    },
+    requireCurrency,
+    requirePositiveMoney(field, money) {
+      if (!money) throw invalid(field, "is required");
+      const currency = requireCurrency(`${field}.currency`, money.currency);
+      if (money.amountMinor <= 0n) throw invalid(`${field}.amount_minor`, "must be positive");
+      if (money.amountMinor > INT64_MAX) throw invalid(`${field}.amount_minor`, "exceeds int64");
+      return { currency, amountMinor: money.amountMinor };
+    },
+  };
+}
+
+/** The e-mail address lower-cased, or undefined when `value` is not one. */
+export function normalizedEmail(value: string): string | undefined {
+  const lower = value.toLowerCase();
+  const at = lower.indexOf("@");
+  return lower.length <= MAX_EMAIL_CHARS && at > 0 && at <= MAX_LOCAL_PART_CHARS && EMAIL_PATTERN.test(lower) ? lower : undefined;
+}
+
+export type AliasKind = "email" | "phone";
+
+/** An alias as clearing stores it (an E.164 number as is, an e-mail lower-cased), or undefined. */
+export function aliasOf(value: string): { alias: string; kind: AliasKind } | undefined {
+  if (PHONE_PATTERN.test(value)) return { alias: value, kind: "phone" };
+  const email = normalizedEmail(value);
+  return email === undefined ? undefined : { alias: email, kind: "email" };
+}

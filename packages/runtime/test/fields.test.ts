@@ -1,0 +1,46 @@
+// The field rules clearing and the wallets share: one rule, one message, each service's error.
+import { describe, expect, it } from "vitest";
+import { aliasOf, fieldChecks, normalizedEmail } from "../src/index.js";
+
+class Invalid extends Error {
+  constructor(readonly field: string, message: string) {
+    super(message);
+  }
+}
+const checks = fieldChecks((field, message) => new Invalid(field, message));
+const refusal = (work: () => unknown) => {
+  try {
+    work();
+  } catch (error) {
+    return { field: (error as Invalid).field, message: (error as Invalid).message };
+  }
+  throw new Error("expected a refusal");
+};
+
+describe("fieldChecks", () => {
+  it("accepts ids, currencies and positive int64 money, and names the field of a bad one", () => {
+    expect(checks.requireId("transfer_id", "01J9Z-a.b:c_d")).toBe("01J9Z-a.b:c_d");
+    expect(refusal(() => checks.requireId("transfer_id", ""))).toEqual({ field: "transfer_id", message: "must be 1-64 characters of [A-Za-z0-9._:-] (a UUID or ULID)" });
+    expect(refusal(() => checks.requireId("transfer_id", "x".repeat(65)))).toMatchObject({ field: "transfer_id" });
+    expect(refusal(() => checks.requireCurrency("amount.currency", "usd"))).toMatchObject({ field: "amount.currency" });
+    expect(checks.requirePositiveMoney("amount", { currency: "EUR", amountMinor: 1n } as never)).toEqual({ currency: "EUR", amountMinor: 1n });
+    expect(refusal(() => checks.requirePositiveMoney("amount", undefined))).toEqual({ field: "amount", message: "is required" });
+    expect(refusal(() => checks.requirePositiveMoney("amount", { currency: "EUR", amountMinor: 0n } as never))).toEqual({ field: "amount.amount_minor", message: "must be positive" });
+    expect(refusal(() => checks.requirePositiveMoney("amount", { currency: "EUR", amountMinor: 2n ** 63n } as never))).toEqual({ field: "amount.amount_minor", message: "exceeds int64" });
+    expect(refusal(() => checks.requirePositiveMoney("amount", { currency: "E", amountMinor: 5n } as never))).toMatchObject({ field: "amount.currency" });
+  });
+});
+
+describe("the alias rule", () => {
+  it("keeps an E.164 number as is and lower-cases an e-mail address", () => {
+    expect(aliasOf("+15551230001")).toEqual({ alias: "+15551230001", kind: "phone" });
+    expect(aliasOf("Alice.Example@Example.COM")).toEqual({ alias: "alice.example@example.com", kind: "email" });
+    expect(normalizedEmail("Bob@Example.org")).toBe("bob@example.org");
+  });
+
+  it("refuses what is neither", () => {
+    for (const value of ["", "+0155512300", "+1555", "15551230001", "alice@", "@example.com", "alice@example", "a b@example.com", `${"a".repeat(65)}@example.com`]) {
+      expect(aliasOf(value), value).toBeUndefined();
+    }
+  });
+});
