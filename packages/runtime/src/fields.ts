@@ -3,6 +3,7 @@
 // (E.164 phone number as is, e-mail address lower-cased) that clearing's party lookup and the
 // wallets must apply identically. Each service passes its own typed INVALID_ARGUMENT error.
 import type { Money } from "@clearmesh/contracts";
+import { PARTICIPANT_ID_PATTERN } from "@clearmesh/trust";
 
 export const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$/;
 export const CURRENCY_PATTERN = /^[A-Z]{3}$/;
@@ -19,6 +20,10 @@ export type InvalidField = (field: string, message: string) => Error;
 
 export interface FieldChecks {
   requireId(field: string, value: string): string;
+  /** A participant id: [a-z0-9][a-z0-9-]{2,31} (PROTOCOL §3). */
+  requireParticipantId(field: string, value: string): string;
+  /** Text without control characters (C0 and DEL), at most maxChars long; required = not blank. */
+  requireText(field: string, value: string, maxChars: number, required?: boolean): string;
   requireCurrency(field: string, value: string): string;
   /** A positive amount that fits int64. */
   requirePositiveMoney(field: string, money: Money | undefined): { currency: string; amountMinor: bigint };
@@ -32,6 +37,16 @@ export function fieldChecks(invalid: InvalidField): FieldChecks {
   return {
     requireId(field, value) {
       if (!ID_PATTERN.test(value)) throw invalid(field, "must be 1-64 characters of [A-Za-z0-9._:-] (a UUID or ULID)");
+      return value;
+    },
+    requireParticipantId(field, value) {
+      if (!PARTICIPANT_ID_PATTERN.test(value)) throw invalid(field, "must match [a-z0-9][a-z0-9-]{2,31}");
+      return value;
+    },
+    requireText(field, value, maxChars, required = false) {
+      if (required && value.trim().length === 0) throw invalid(field, "is required");
+      if (value.length > maxChars) throw invalid(field, `must be at most ${maxChars} characters`);
+      if (/[\u0000-\u001f\u007f]/.test(value)) throw invalid(field, "must not contain control characters");
       return value;
     },
     requireCurrency,

@@ -31,6 +31,20 @@ describe("fieldChecks", () => {
   });
 });
 
+describe("participant ids and text", () => {
+  it("checks participant ids and refuses control characters (C0 and DEL), blanks when required, and length", () => {
+    expect(checks.requireParticipantId("payer_id", "bank-a")).toBe("bank-a");
+    expect(refusal(() => checks.requireParticipantId("payer_id", "Bank-A"))).toEqual({ field: "payer_id", message: "must match [a-z0-9][a-z0-9-]{2,31}" });
+    expect(checks.requireText("payer_reference", "inv 42", 10)).toBe("inv 42");
+    expect(checks.requireText("payer_reference", "", 10)).toBe("");
+    expect(refusal(() => checks.requireText("name", "  ", 10, true))).toEqual({ field: "name", message: "is required" });
+    expect(refusal(() => checks.requireText("payer_reference", "x".repeat(11), 10))).toEqual({ field: "payer_reference", message: "must be at most 10 characters" });
+    for (const bad of ["a\nb", "a\u0000b", "a\u007fb"]) {
+      expect(refusal(() => checks.requireText("payer_reference", bad, 10))).toEqual({ field: "payer_reference", message: "must not contain control characters" });
+    }
+  });
+});
+
 describe("the alias rule", () => {
   it("keeps an E.164 number as is and lower-cases an e-mail address", () => {
     expect(aliasOf("+15551230001")).toEqual({ alias: "+15551230001", kind: "phone" });

@@ -1,12 +1,11 @@
 // Pure checks of request fields; each failure names the field (ErrorInfo.metadata.field).
-import type { Money } from "@clearmesh/contracts";
-import { PARTICIPANT_ID_PATTERN } from "@clearmesh/trust";
+import { CURRENCY_PATTERN, ID_PATTERN, INT64_MAX, fieldChecks } from "@clearmesh/runtime";
 import { CommerceFailure, invalidField } from "./errors.js";
 
-export const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$/;
+export { CURRENCY_PATTERN, ID_PATTERN, INT64_MAX };
 export const KEY_ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
-export const CURRENCY_PATTERN = /^[A-Z]{3}$/;
-export const INT64_MAX = 2n ** 63n - 1n;
+/** Ids, participant ids, text and money: the runtime's shared rules, with the connector's error. */
+export const { requireId, requireParticipantId, requireText, requirePositiveMoney } = fieldChecks(invalidField);
 export const PUBLIC_KEY_BYTES = 32;
 export const MAX_NAME_CHARS = 200;
 export const MAX_URL_CHARS = 2_048;
@@ -19,32 +18,6 @@ export const MAX_METADATA_KEY_CHARS = 40;
 export const MAX_METADATA_VALUE_CHARS = 500;
 export const DEFAULT_PAGE_SIZE = 50;
 export const MAX_PAGE_SIZE = 500;
-
-export function requireId(field: string, value: string): string {
-  if (!ID_PATTERN.test(value)) throw invalidField(field, "must be 1-64 characters of [A-Za-z0-9._:-] (a UUID or ULID)");
-  return value;
-}
-
-export function requireParticipantId(field: string, value: string): string {
-  if (!PARTICIPANT_ID_PATTERN.test(value)) throw invalidField(field, "must match [a-z0-9][a-z0-9-]{2,31}");
-  return value;
-}
-
-export function requireText(field: string, value: string, maxChars: number, required = false): string {
-  if (required && value.trim().length === 0) throw invalidField(field, "is required");
-  if (value.length > maxChars) throw invalidField(field, `must be at most ${maxChars} characters`);
-  if (/[\u0000-\u001f\u007f]/.test(value)) throw invalidField(field, "must not contain control characters");
-  return value;
-}
-
-/** A positive amount that fits int64. */
-export function requirePositiveMoney(field: string, money: Money | undefined): { currency: string; amountMinor: bigint } {
-  if (!money) throw invalidField(field, "is required");
-  if (!CURRENCY_PATTERN.test(money.currency)) throw invalidField(`${field}.currency`, "must be an ISO 4217 code of three upper-case letters");
-  if (money.amountMinor <= 0n) throw invalidField(`${field}.amount_minor`, "must be positive");
-  if (money.amountMinor > INT64_MAX) throw invalidField(`${field}.amount_minor`, "exceeds int64");
-  return { currency: money.currency, amountMinor: money.amountMinor };
-}
 
 /** An http(s) URL with a host and no credentials; anything else is WEBHOOK_URL_INVALID. */
 export function requireWebhookUrl(value: string): string {
