@@ -1,4 +1,4 @@
-export { backoffDelayMs } from "./backoff.js";
+export { Sleeper, backoffDelayMs } from "./backoff.js";
 export type { BackoffOptions } from "./backoff.js";
 export {
   NATS_CONNECT_TIMEOUT_MS,

@@ -2,13 +2,12 @@
 // subject per consumer). Each event is verified (an active key of an allowed producer, from
 // the directory) and processed at most once: its delivery rows and its processed_events row in
 // one transaction, acked after the commit.
-import { startConsumer, type EventHandler, type RunningConsumer, type StartConsumerOptions } from "@clearmesh/bus";
+import { Sleeper, startConsumer, type EventHandler, type RunningConsumer, type StartConsumerOptions } from "@clearmesh/bus";
 import { ClearingService } from "@clearmesh/contracts";
 import type { Directory, Logger, ServiceMetrics, SignedClient } from "@clearmesh/runtime";
 import type { Store } from "@clearmesh/store";
 import { ALERT_SUBJECTS, NOTIFY_SUBJECTS } from "./events.js";
 import { UnusableEventError } from "./requests.js";
-import { Wakeup } from "./wakeup.js";
 
 /** Services whose notification requests the notifier accepts. */
 export const NOTIFICATION_PRODUCERS: ReadonlySet<string> = new Set(["wallet", "e-commerce-connector", "bank-adapter", "clearing"]);
@@ -57,7 +56,7 @@ export interface NotifierConsumers {
  * is never offered again).
  */
 export function startNotifierConsumers(deps: ConsumerDeps, specs: readonly ConsumerSpec[]): NotifierConsumers {
-  const wakeup = new Wakeup();
+  const wakeup = new Sleeper();
   const running: RunningConsumer[] = [];
   let stopped = false;
 

@@ -5,7 +5,7 @@
 // Addresses and codes live only in local variables of one attempt; logs carry the masked hint.
 import { randomUUID } from "node:crypto";
 import { Channel } from "@clearmesh/contracts";
-import type { OutboxRelay } from "@clearmesh/bus";
+import { Sleeper, type OutboxRelay } from "@clearmesh/bus";
 import type { Logger } from "@clearmesh/runtime";
 import type { Store } from "@clearmesh/store";
 import { SealError, maskEmail, maskPhone, unsealText, type DataKeyRing } from "@clearmesh/trust";
@@ -18,7 +18,6 @@ import {
   releaseRateLimited, releaseSendSlot, reserveSendSlot, setRecipient, type DeliveryRow, type NotificationRow,
 } from "./repository.js";
 import { effectiveLocale, renderMessage, type RenderedMessage } from "./templates/index.js";
-import { Wakeup } from "./wakeup.js";
 
 export interface DispatcherLimits {
   backoffMs: readonly number[];
@@ -57,7 +56,7 @@ const LOOP_FAILURE_PAUSE_MS = 1_000;
 const LEASE_MARGIN_MS = 30_000;
 
 export function startDispatcher(deps: DispatcherDeps): Dispatcher {
-  const wakeup = new Wakeup();
+  const wakeup = new Sleeper();
   const inFlight = new Set<Promise<void>>();
   const attemptDeadlineMs = deps.limits.sendTimeoutMs * 2;
   let stopped = false;
