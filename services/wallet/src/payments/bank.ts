@@ -161,14 +161,25 @@ export function createBankLinkService(deps: BankLinkDeps) {
     return row;
   }
 
-  async function topUp(session: Session, request: TopUpRequest): Promise<WalletTransaction> {
+  /**
+   * What a top-up and a withdrawal both start with: the checked request, and either the answer to
+   * a repeat of its request id or the active link it moves money through.
+   */
+  async function linkMovementStart(session: Session, request: TopUpRequest | WithdrawRequest) {
     const requestId = requireId("request_id", request.requestId);
     const amount = requirePositiveMoney("amount", request.amount);
     const fingerprint = JSON.stringify({ link_id: request.linkId, currency: amount.currency, amount_minor: String(amount.amountMinor) });
     const key = await userKey(session);
     const existing = await findMovementByRequest(deps.store, session.userId, requestId);
-    if (existing) return transactionView(repeatOf(existing, fingerprint), key);
+    if (existing) return { kind: "repeat", answer: transactionView(repeatOf(existing, fingerprint), key) } as const;
     const row = await activeLink(session, request.linkId, amount.currency);
+    return { kind: "new", requestId, amount, fingerprint, key, row } as const;
+  }
+
+  async function topUp(session: Session, request: TopUpRequest): Promise<WalletTransaction> {
+    const start = await linkMovementStart(session, request);
+    if (start.kind === "repeat") return start.answer;
+    const { requestId, amount, fingerprint, key, row } = start;
     const movementId = `mv_${newUlid()}`;
     const nowMs = deps.now();
     const inserted = await insertMovement(deps.store, {
@@ -208,13 +219,9 @@ export function createBankLinkService(deps: BankLinkDeps) {
   }
 
   async function withdraw(session: Session, request: WithdrawRequest): Promise<WalletTransaction> {
-    const requestId = requireId("request_id", request.requestId);
-    const amount = requirePositiveMoney("amount", request.amount);
-    const fingerprint = JSON.stringify({ link_id: request.linkId, currency: amount.currency, amount_minor: String(amount.amountMinor) });
-    const key = await userKey(session);
-    const existing = await findMovementByRequest(deps.store, session.userId, requestId);
-    if (existing) return transactionView(repeatOf(existing, fingerprint), key);
-    const row = await activeLink(session, request.linkId, amount.currency);
+    const start = await linkMovementStart(session, request);
+    if (start.kind === "repeat") return start.answer;
+    const { requestId, amount, fingerprint, key, row } = start;
     const movementId = `mv_${newUlid()}`;
     const nowMs = deps.now();
     const inserted = await deps.store.transaction(async (tx) => {
