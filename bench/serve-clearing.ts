@@ -15,7 +15,7 @@ import { createLogger, createSignedClient, ensureKeyFiles, loadSettings, type Si
 import type { Store } from "@clearmesh/store";
 import { toHex } from "@clearmesh/trust";
 import { clearingSettingsSchema, startClearing } from "@clearmesh/clearing";
-import { childrenCpuMs, serveHarness } from "./server-child.js";
+import { childrenCpuMs, outboxPending, serveHarness } from "./server-child.js";
 import { BENCH_BANKS, type ResponderKey } from "./workloads.js";
 
 export interface ClearingServerInfo {
@@ -67,10 +67,7 @@ try {
 
   serveHarness({
     helperCpuMs: childrenCpuMs,
-    extra: async () => {
-      const [row] = await clearing.store.query<{ pending: unknown }>("SELECT COUNT(*) AS pending FROM outbox");
-      return { outbox_pending: Number(row?.pending ?? 0) };
-    },
+    extra: async () => ({ outbox_pending: await outboxPending(clearing.store) }),
     stop: async () => {
       try {
         await clearing.stop();

@@ -17,7 +17,7 @@ import { createLogger, loadSettings, type RunningService } from "@clearmesh/runt
 import { clearingSettingsSchema, startClearing } from "@clearmesh/clearing";
 import { commerceConnectorSettingsSchema, startCommerceConnector } from "@clearmesh/e-commerce-connector";
 import { startWallet, walletSettingsSchema } from "@clearmesh/wallet";
-import { childrenCpuMs, serveHarness } from "./server-child.js";
+import { childrenCpuMs, outboxPending, serveHarness } from "./server-child.js";
 
 export type MeshServiceName = "clearing" | "e-commerce-connector" | "wallet";
 
@@ -78,8 +78,7 @@ try {
   serveHarness({
     helperCpuMs: childrenCpuMs,
     extra: async () => {
-      const [row] = await running.store.query<{ pending: unknown }>("SELECT COUNT(*) AS pending FROM outbox");
-      const figures: Record<string, number> = { outbox_pending: Number(row?.pending ?? 0) };
+      const figures: Record<string, number> = { outbox_pending: await outboxPending(running.store) };
       for (const more of extra) Object.assign(figures, await more());
       return figures;
     },

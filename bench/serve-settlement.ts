@@ -15,7 +15,7 @@ import { clearingSettingsSchema, startClearing } from "@clearmesh/clearing";
 import { Journal } from "../services/clearing/src/engine/journal.js";
 import { Ledger } from "../services/clearing/src/engine/ledger.js";
 import { loadLedger } from "../services/clearing/src/engine/load.js";
-import { childrenCpuMs, serveHarness } from "./server-child.js";
+import { childrenCpuMs, outboxPending, serveHarness } from "./server-child.js";
 import type { ResponderKey } from "./workloads.js";
 
 export interface SettlementServerInfo {
@@ -57,10 +57,7 @@ try {
 
   serveHarness({
     helperCpuMs: childrenCpuMs,
-    extra: async () => {
-      const [row] = await clearing.store.query<{ pending: unknown }>("SELECT COUNT(*) AS pending FROM outbox");
-      return { outbox_pending: Number(row?.pending ?? 0) };
-    },
+    extra: async () => ({ outbox_pending: await outboxPending(clearing.store) }),
     stop: async () => {
       try {
         await clearing.stop();

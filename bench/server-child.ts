@@ -4,6 +4,7 @@
 import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import { performance } from "node:perf_hooks";
+import type { Queryable } from "@clearmesh/store";
 
 export type ServerRequest = { type: "stats"; id: number; resetPeak?: boolean } | { type: "stop" };
 
@@ -133,4 +134,10 @@ export function processCpuMs(pids: readonly number[]): number {
   if (process.platform !== "linux") return 0;
   const ticks = pids.reduce((total, pid) => total + (readStat(pid)?.ticks ?? 0), 0);
   return (ticks * 1000) / clockTicks();
+}
+
+/** Outbox rows not yet deleted: the harness waits for 0 between runs, so none inherits publishing. */
+export async function outboxPending(store: Queryable): Promise<number> {
+  const [row] = await store.query<{ pending: unknown }>("SELECT COUNT(*) AS pending FROM outbox");
+  return Number(row?.pending ?? 0);
 }
