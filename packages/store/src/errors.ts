@@ -52,3 +52,10 @@ export class TransactionAbortedError extends StoreError {
     super("transaction aborted by an earlier failed statement; it was rolled back", { cause });
   }
 }
+
+/** A batch of a BatchChain was refused unwritten because an earlier batch of the chain failed. */
+export class BatchChainBrokenError extends StoreError {
+  constructor(options?: ErrorOptions) {
+    super("an earlier batch of this chain failed; this batch was not written", options);
+  }
+}

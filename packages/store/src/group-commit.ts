@@ -196,6 +196,7 @@ export function groupCommitting(store: Store, options: { maxBatchSize?: number }
       execute: (sql, params) => store.execute(sql, params),
       transaction: (fn, transactionOptions) => (transactionOptions?.durable === false ? store.transaction(fn, transactionOptions) : committer.submit(fn)),
       writeBatch: (statements) => store.writeBatch(statements),
+      batchChain: () => store.batchChain(),
       migrate: (migrations) => store.migrate(migrations),
       close: () => store.close(),
     },

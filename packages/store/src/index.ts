@@ -1,5 +1,6 @@
-export type { Dialect, Migration, OpenStoreOptions, Queryable, Row, SqlValue, Statement, Store, Transaction, TransactionOptions } from "./types.js";
+export type { BatchChain, Dialect, Migration, OpenStoreOptions, Queryable, Row, SqlValue, Statement, Store, Transaction, TransactionOptions } from "./types.js";
 export {
+  BatchChainBrokenError,
   StoreClosedError,
   StoreConfigError,
   StoreError,

@@ -1,9 +1,10 @@
 import pg from "pg";
 import type { ClientConfig, CustomTypesConfig, PoolClient, PoolConfig, QueryConfig } from "pg";
+import { sequentialBatchChain } from "./batch-chain.js";
 import { UniqueViolationError } from "./errors.js";
 import { runMigrations, type MigrationTx } from "./migrations.js";
 import { assertUsable, TxGuard } from "./tx-guard.js";
-import type { Migration, Row, SqlValue, Statement, Store, Transaction, TransactionOptions } from "./types.js";
+import type { BatchChain, Migration, Row, SqlValue, Statement, Store, Transaction, TransactionOptions } from "./types.js";
 
 export interface PostgresOptions {
   poolSize?: number;
@@ -100,6 +101,10 @@ export class PostgresStore implements Store {
     return this.#transaction(async (tx) => {
       for (const statement of statements) await tx.execute(statement.sql, statement.params);
     });
+  }
+
+  batchChain(): BatchChain {
+    return sequentialBatchChain((statements) => this.writeBatch(statements));
   }
 
   migrate(migrations: readonly Migration[]): Promise<void> {

@@ -4,6 +4,7 @@
 // as they take. WAL lets the service's connection keep reading meanwhile; SQLite's write lock
 // orders the two connections' writes.
 import { Worker } from "node:worker_threads";
+import { BatchChainBrokenError } from "./errors.js";
 import { mapSqliteError } from "./sqlite.js";
 
 export interface WorkerStatement {
@@ -11,6 +12,9 @@ export interface WorkerStatement {
   sql: string;
   args: unknown[];
 }
+
+/** The code the writer thread gives a chained batch it refused because an earlier one failed (sqlite-writer.worker.mjs). */
+const CHAIN_BROKEN = "CLEARMESH_CHAIN_BROKEN";
 
 /** Distinct statement texts the writer thread keeps prepared; beyond it the least recent is forgotten. */
 const PREPARED_STATEMENTS = 256;
@@ -30,8 +34,11 @@ export class SqliteBatchWriter {
     private readonly busyTimeoutMs: number,
   ) {}
 
-  /** Runs the statements in one transaction; resolves once COMMIT returned (durable: synchronous = FULL). */
-  run(batch: readonly WorkerStatement[]): Promise<void> {
+  /**
+   * Runs the statements in one transaction; resolves once COMMIT returned (durable: synchronous =
+   * FULL). A batch of a chain runs only if no earlier batch of that chain failed on the thread.
+   */
+  run(batch: readonly WorkerStatement[], chain?: number): Promise<void> {
     const worker = this.#ensureWorker();
     const id = this.#nextId++;
     // Only a statement's number crosses to the thread, with its text the first time: structured
@@ -55,7 +62,7 @@ export class SqliteBatchWriter {
     }
     return new Promise((resolve, reject) => {
       this.#pending.set(id, { resolve, reject });
-      worker.postMessage({ type: "batch", id, batch: messageBatch });
+      worker.postMessage({ type: "batch", id, batch: messageBatch, chain });
       if (forget.length > 0) worker.postMessage({ type: "forget", ids: forget });
     });
   }
@@ -104,7 +111,9 @@ export class SqliteBatchWriter {
       // numbering afresh on both sides (texts go again), so no later batch names an unknown one.
       this.#statementIds.clear();
       worker.postMessage({ type: "forget-all" });
-      entry.reject(mapSqliteError(Object.assign(new Error(reply.error.message), { code: reply.error.code })));
+      entry.reject(reply.error.code === CHAIN_BROKEN
+        ? new BatchChainBrokenError()
+        : mapSqliteError(Object.assign(new Error(reply.error.message), { code: reply.error.code })));
     });
     const lost = (error: unknown) => {
       if (this.#worker === worker) {

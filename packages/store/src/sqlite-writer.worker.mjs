@@ -19,6 +19,11 @@ db.defaultSafeIntegers(true);
 // first batch that uses it (the main thread keeps the same numbering, see sqlite-writer.ts).
 const statements = new Map();
 
+// Chains (BatchChain) with a failed batch: their later batches are refused unrun. Same code as
+// CHAIN_BROKEN in sqlite-writer.ts.
+const brokenChains = new Set();
+const CHAIN_BROKEN = "CLEARMESH_CHAIN_BROKEN";
+
 function prepared({ id, sql }) {
   let statement = statements.get(id);
   if (!statement) {
@@ -48,7 +53,12 @@ parentPort.on("message", (message) => {
     parentPort.postMessage({ type: "closed" });
     return;
   }
-  const { id, batch } = message;
+  const { id, batch, chain } = message;
+  if (chain !== undefined && brokenChains.has(chain)) {
+    // Its chain's earlier batch failed: this one was written on top of it, so it must not run.
+    parentPort.postMessage({ type: "failed", id, error: { message: "an earlier batch of this chain failed", code: CHAIN_BROKEN } });
+    return;
+  }
   try {
     db.exec("BEGIN IMMEDIATE");
     try {
@@ -60,6 +70,7 @@ parentPort.on("message", (message) => {
     }
     parentPort.postMessage({ type: "done", id });
   } catch (error) {
+    if (chain !== undefined) brokenChains.add(chain);
     parentPort.postMessage({ type: "failed", id, error: { message: String(error?.message ?? error), code: error?.code } });
   }
 });

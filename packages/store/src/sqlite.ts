@@ -2,12 +2,13 @@ import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import Database from "better-sqlite3";
 import { AsyncLock } from "./async-lock.js";
-import { UniqueViolationError } from "./errors.js";
+import { sequentialBatchChain } from "./batch-chain.js";
+import { BatchChainBrokenError, UniqueViolationError } from "./errors.js";
 import { runMigrations, type MigrationTx } from "./migrations.js";
 import { LruCache, translatePlaceholders } from "./placeholders.js";
 import { assertUsable, TxGuard } from "./tx-guard.js";
 import { SqliteBatchWriter, type WorkerStatement } from "./sqlite-writer.js";
-import type { Migration, Row, SqlValue, Statement, Store, Transaction, TransactionOptions } from "./types.js";
+import type { BatchChain, Migration, Row, SqlValue, Statement, Store, Transaction, TransactionOptions } from "./types.js";
 
 const STATEMENT_CACHE_SIZE = 500;
 
@@ -118,6 +119,9 @@ function toSqlite(value: SqlValue | undefined): unknown {
  * are async, so every use of the connection goes through one FIFO lock: a statement issued
  * outside a transaction while one is open waits instead of running inside it.
  */
+/** Numbers BatchChains across the process (each store's writer thread sees only its own). */
+let nextChainId = 1;
+
 export class SqliteStore implements Store {
   readonly dialect = "sqlite" as const;
   readonly #runner: SqliteRunner;
@@ -165,6 +169,36 @@ export class SqliteStore implements Store {
         for (const statement of statements) await tx.execute(statement.sql, statement.params);
       });
     }
+    return this.#writeOnThread(statements, undefined);
+  }
+
+  batchChain(): BatchChain {
+    if (this.path === ":memory:") return sequentialBatchChain((statements) => this.writeBatch(statements));
+    // The writer thread runs batches in the order they arrive and refuses the rest of a chain
+    // after a failure; this side stops sending once it knows (or could not send one at all).
+    const chain = nextChainId++;
+    let broken = false;
+    return {
+      write: (statements) => {
+        if (broken) return Promise.reject(new BatchChainBrokenError());
+        let written: Promise<void>;
+        try {
+          assertUsable(this, this.#closed);
+          written = this.#writeOnThread(statements, chain);
+        } catch (error) {
+          broken = true;
+          return Promise.reject(error);
+        }
+        return written.catch((error: unknown) => {
+          broken = true;
+          throw error;
+        });
+      },
+    };
+  }
+
+  /** Hands a batch to the writer thread (throws at once if a statement's parameters do not fit). */
+  #writeOnThread(statements: readonly Statement[], chain: number | undefined): Promise<void> {
     const batch: WorkerStatement[] = statements.map(({ sql, params }) => {
       let translated = this.#translated.get(sql);
       if (!translated) {
@@ -175,7 +209,7 @@ export class SqliteStore implements Store {
       return { sql: translated.sql, args: translated.order.map((index) => toSqlite(params[index])) };
     });
     this.#writer ??= new SqliteBatchWriter(this.path, this.busyTimeoutMs);
-    return this.#writer.run(batch);
+    return this.#writer.run(batch, chain);
   }
 
   migrate(migrations: readonly Migration[]): Promise<void> {

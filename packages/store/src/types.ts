@@ -65,6 +65,11 @@ export interface Store extends Queryable {
    */
   writeBatch(statements: readonly Statement[]): Promise<void>;
   /**
+   * A new chain of write batches, for a single writer that hands its next batch over before the
+   * previous one has committed (see BatchChain). Chains are independent of each other.
+   */
+  batchChain(): BatchChain;
+  /**
    * Applies the migrations not yet recorded in `schema_migrations`, in list order, each in its
    * own transaction. Safe to call on every start and from several processes at once.
    * Migration SQL must be transactional (no BEGIN/COMMIT, no CREATE INDEX CONCURRENTLY, no PRAGMA).
@@ -72,6 +77,21 @@ export interface Store extends Queryable {
   migrate(migrations: readonly Migration[]): Promise<void>;
   /** Waits for running work, then closes the connection(s). Later calls reject with StoreClosedError. */
   close(): Promise<void>;
+}
+
+/**
+ * Write batches that commit in the order they were written, each in its own durable transaction
+ * like `Store.writeBatch`, without the writer waiting for one to commit before handing over the
+ * next: on SQLite the writer thread starts the next batch the moment the previous one commits;
+ * on PostgreSQL the next transaction starts once the previous one has committed.
+ *
+ * A batch is applied only if every earlier batch of its chain committed. Once one fails, every
+ * later batch of the chain rejects with `BatchChainBrokenError` and writes nothing, including
+ * batches already handed over; the chain stays broken (start a new one after rebuilding whatever
+ * the writer kept in memory).
+ */
+export interface BatchChain {
+  write(statements: readonly Statement[]): Promise<void>;
 }
 
 export interface TransactionOptions {

@@ -2,6 +2,7 @@ import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   acquireLeaderLock,
+  BatchChainBrokenError,
   GroupCommitter,
   StoreClosedError,
   StoreError,
@@ -293,6 +294,59 @@ export function storeContract(factory: () => Promise<StoreHarness>): void {
     });
   });
 
+  describe("batchChain", () => {
+    it("writes a chain's batches in the order handed over, each once, without the writer awaiting each", async () => {
+      const t = table("chain");
+      await store.execute(`CREATE TABLE ${t} (id BIGINT PRIMARY KEY, v BIGINT NOT NULL)`);
+      await store.execute(`INSERT INTO ${t} VALUES (0, 0)`);
+      const chain = store.batchChain();
+      // Each batch folds its number into v: any other order (or a batch twice) gives another v.
+      const written = Array.from({ length: 60 }, (_, k) => chain.write([
+        { sql: `UPDATE ${t} SET v = (v * 31 + $1) % 1000000007 WHERE id = 0`, params: [BigInt(k + 1)] },
+        { sql: `INSERT INTO ${t} (id, v) VALUES ($1, $2)`, params: [BigInt(k + 1), BigInt(k + 1)] },
+      ]));
+      await Promise.all(written);
+      let expected = 0n;
+      for (let k = 1n; k <= 60n; k += 1n) expected = (expected * 31n + k) % 1_000_000_007n;
+      expect(await store.query(`SELECT v FROM ${t} WHERE id = 0`)).toEqual([{ v: expected }]);
+      expect((await store.query(`SELECT COUNT(*) AS n FROM ${t}`))[0]!.n).toBe(61n);
+    });
+
+    it("refuses unwritten every batch handed over after one that failed, for good; a new chain starts clean", async () => {
+      const t = table("chainfail");
+      await store.execute(`CREATE TABLE ${t} (id BIGINT PRIMARY KEY)`);
+      const chain = store.batchChain();
+      const insert = (id: bigint) => ({ sql: `INSERT INTO ${t} VALUES ($1)`, params: [id] });
+      // Handed over together: the third is queued behind the second before the second fails.
+      const first = chain.write([insert(1n)]);
+      const second = chain.write([insert(2n), insert(1n)]);
+      const third = chain.write([insert(3n)]);
+      await expect(first).resolves.toBeUndefined();
+      await expect(second).rejects.toBeInstanceOf(UniqueViolationError);
+      const refused = await third.catch((error: unknown) => error);
+      expect(refused).toBeInstanceOf(BatchChainBrokenError);
+      expect(refused).toBeInstanceOf(StoreError);
+      await expect(chain.write([insert(4n)])).rejects.toBeInstanceOf(BatchChainBrokenError);
+      expect(await store.query(`SELECT id FROM ${t} ORDER BY id`)).toEqual([{ id: 1n }]);
+
+      const fresh = store.batchChain();
+      await fresh.write([insert(5n)]);
+      await store.writeBatch([insert(6n)]);
+      expect(await store.query(`SELECT id FROM ${t} ORDER BY id`)).toEqual([{ id: 1n }, { id: 5n }, { id: 6n }]);
+    });
+
+    it("breaks the chain on a batch refused before it ran (wrong parameter count)", async () => {
+      const t = table("chainparams");
+      await store.execute(`CREATE TABLE ${t} (id BIGINT PRIMARY KEY)`);
+      const chain = store.batchChain();
+      const bad = chain.write([{ sql: `INSERT INTO ${t} VALUES ($1)`, params: [] }]);
+      const after = chain.write([{ sql: `INSERT INTO ${t} VALUES ($1)`, params: [7n] }]);
+      await expect(bad).rejects.toThrow();
+      await expect(after).rejects.toBeInstanceOf(BatchChainBrokenError);
+      expect(await store.query(`SELECT id FROM ${t}`)).toEqual([]);
+    });
+  });
+
   describe("unique violations", () => {
     it("maps primary key and unique index violations to UniqueViolationError", async () => {
       const t = table("uniq");
@@ -513,6 +567,7 @@ function countingStore(inner: Store): { store: Store; started: () => number; com
     execute: (sql, params) => inner.execute(sql, params),
     migrate: (m) => inner.migrate(m),
     writeBatch: (statements) => inner.writeBatch(statements),
+    batchChain: () => inner.batchChain(),
     close: () => inner.close(),
     async transaction(fn) {
       const id = ++started;

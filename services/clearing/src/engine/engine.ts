@@ -1,10 +1,12 @@
 // The single writer (ARCHITECTURE.md "Storage and scale"): operations apply to the in-memory
 // ledger in arrival order, synchronously; their changes collect in a journal; the journal is
 // committed to the store in one transaction (group commit) while the next one collects; each
-// caller is answered only after the batch holding its change is durable. A failed commit fails
-// its batch and the one collecting behind it, and memory is rebuilt from the store.
+// caller is answered only after the batch holding its change is durable. Batches are pipelined:
+// the next one is handed to the store (a BatchChain, written in order) while the previous one is
+// still being written, at most BATCHES_IN_FLIGHT at once. A failed commit fails its batch and
+// every batch behind it, and memory is rebuilt from the store.
 import type { Logger } from "@clearmesh/runtime";
-import type { Store } from "@clearmesh/store";
+import type { BatchChain, Store } from "@clearmesh/store";
 import { clearingError } from "../errors.js";
 import type { EventSealer, SealedEvent } from "../events.js";
 import { Journal } from "./journal.js";
@@ -41,6 +43,13 @@ interface Batch {
 
 const newBatch = (): Batch => ({ journal: new Journal(), waiters: [], sealing: [] });
 
+/**
+ * Batches cut and not yet durable, at most: one the store is writing and one queued behind it,
+ * so the store starts the next the moment the previous commits while this thread answers the
+ * previous one's callers. Operations applied meanwhile collect in the next batch.
+ */
+export const BATCHES_IN_FLIGHT = 2;
+
 export class ClearingEngine implements BatchClock {
   private ledger!: Ledger;
   private knownIds = new KnownIds(0);
@@ -48,11 +57,18 @@ export class ClearingEngine implements BatchClock {
   private cutBatches = 0;
   private durableBatches = 0;
   private collecting: Batch = newBatch();
-  private committing = false;
+  /** Batches cut and not yet finished (durable or failed). */
+  private inFlight = 0;
+  private idleWaiters: Array<() => void> = [];
+  /** The store's ordered writer for this load's batches. */
+  private chain: BatchChain | undefined;
+  /** Settles once the last cut batch was handed to the chain (true) or given up (false). */
+  private lastHandedOver: Promise<boolean> = Promise.resolve(true);
+  /** Settles once the last cut batch finished: true if it (and so every batch before it) is durable. */
+  private lastFinished: Promise<boolean> = Promise.resolve(true);
   private scheduled = false;
   private state: "loading" | "ready" | "reloading" | "stopped" = "loading";
   private pendingOperations = 0;
-  private idle: Promise<void> = Promise.resolve();
   private readonly loadListeners: Array<(ledger: Ledger) => void> = [];
 
   constructor(private readonly deps: EngineDeps) {}
@@ -83,6 +99,9 @@ export class ClearingEngine implements BatchClock {
     ledger.checkInvariants();
     this.knownIds = await KnownIds.load(this.deps.store);
     this.ledger = ledger;
+    this.chain = this.deps.store.batchChain();
+    this.lastHandedOver = Promise.resolve(true);
+    this.lastFinished = Promise.resolve(true);
     for (const listener of this.loadListeners) listener(ledger);
     if (createdFirstWindow) {
       // The first window is written like any change, in the first batch.
@@ -175,55 +194,87 @@ export class ClearingEngine implements BatchClock {
   }
 
   private schedule(): void {
-    if (this.scheduled || this.committing) return;
+    if (this.scheduled || this.inFlight >= BATCHES_IN_FLIGHT) return;
     this.scheduled = true;
     // One turn of the event loop lets concurrent calls join the batch.
     setImmediate(() => {
       this.scheduled = false;
-      void this.commitNext();
+      this.cut();
     });
   }
 
-  private async commitNext(): Promise<void> {
-    if (this.committing || this.state !== "ready") return;
+  /** Cuts the collecting batch and starts committing it, if there is room in the pipeline. */
+  private cut(): void {
+    if (this.state !== "ready" || this.inFlight >= BATCHES_IN_FLIGHT) return;
     const batch = this.collecting;
     if (batch.journal.isEmpty && batch.waiters.length === 0) return;
     this.collecting = newBatch();
     this.ledger.useJournal(this.collecting.journal);
     const batchNumber = ++this.cutBatches;
-    this.committing = true;
     try {
       // The invariants hold at every batch boundary, or nothing of the batch is written.
       this.ledger.checkInvariants();
     } catch (error) {
-      this.committing = false;
       this.deps.logger.error({ err: (error as Error).message }, "clearing invariant violated; reloading from the store");
       this.fail(batch, error);
       return;
     }
-    let finished!: () => void;
-    this.idle = new Promise((resolve) => { finished = resolve; });
+    this.inFlight += 1;
+    void this.commit(batch, batchNumber);
+  }
+
+  private async commit(batch: Batch, batchNumber: number): Promise<void> {
+    const chain = this.chain!;
+    const previousHandedOver = this.lastHandedOver;
+    const previousFinished = this.lastFinished;
+    let handedOver!: (written: boolean) => void;
+    let finished!: (durable: boolean) => void;
+    this.lastHandedOver = new Promise((resolve) => { handedOver = resolve; });
+    this.lastFinished = new Promise((resolve) => { finished = resolve; });
+    let durable = false;
     try {
-      if (!batch.journal.isEmpty) {
+      if (batch.journal.isEmpty) {
+        // Reads only: answered once everything before them is durable (no dirty reads).
+        handedOver(await previousHandedOver);
+        if (!(await previousFinished)) throw new Error("an earlier batch failed");
+      } else {
         const frozen = batch.journal.freeze();
         const nowMs = this.deps.now();
-        // Signed on the thread pool since each operation applied, so little is left to wait for;
-        // written by the store's batch writer (on SQLite a thread of its own, fsync included).
-        this.startSealing(batch);
-        const events = await Promise.all(batch.sealing);
-        await this.deps.store.writeBatch(batchStatements(frozen, events, nowMs));
+        let written: Promise<void>;
+        try {
+          // Signed on the thread pool since each operation applied, so little is left to wait for.
+          this.startSealing(batch);
+          const events = await Promise.all(batch.sealing);
+          // The chain writes in the order batches are handed over; one given up stops the rest.
+          if (!(await previousHandedOver)) throw new Error("an earlier batch failed before it was written");
+          written = chain.write(batchStatements(frozen, events, nowMs));
+        } catch (error) {
+          handedOver(false);
+          throw error;
+        }
+        handedOver(true);
+        // On SQLite the writer thread runs it (statements and fsync) while this thread goes on.
+        await written;
         if (frozen.events.length > 0) this.deps.notifyOutbox();
       }
-      this.durableBatches = batchNumber;
-      for (const waiter of batch.waiters) waiter.resolve();
+      this.durableBatches = Math.max(this.durableBatches, batchNumber);
+      durable = true;
     } catch (error) {
       this.deps.logger.error({ err: (error as Error).message }, "clearing batch failed; reloading from the store");
       this.fail(batch, error);
     } finally {
-      this.committing = false;
-      finished();
+      finished(durable);
+      this.inFlight -= 1;
+      if (this.inFlight === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
     }
-    if (this.state === "ready" && (!this.collecting.journal.isEmpty || this.collecting.waiters.length > 0)) this.schedule();
+    // What collected meanwhile goes to the store at once, before this batch's answers are built.
+    this.cut();
+    if (durable) for (const waiter of batch.waiters) waiter.resolve();
+  }
+
+  /** Resolves once no batch is being committed. */
+  private whenIdle(): Promise<void> {
+    return this.inFlight === 0 ? Promise.resolve() : new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
   /** Refuses the failed batch and everything collected on top of it, then rebuilds memory. */
@@ -237,7 +288,7 @@ export class ClearingEngine implements BatchClock {
     void (async () => {
       for (let attempt = 0; this.state === "reloading"; attempt += 1) {
         try {
-          await this.idle;
+          await this.whenIdle();
           await this.load();
           this.state = "ready";
           this.deps.logger.info({ cause: (cause as Error).message }, "clearing reloaded after a failure");
@@ -257,8 +308,9 @@ export class ClearingEngine implements BatchClock {
 
   /** Waits for the batch in flight and refuses new operations. */
   async stop(): Promise<void> {
-    while (this.committing || this.scheduled) await new Promise((resolve) => setTimeout(resolve, 5));
-    await this.commitNext();
+    while (this.inFlight > 0 || this.scheduled) await new Promise((resolve) => setTimeout(resolve, 5));
+    this.cut();
+    await this.whenIdle();
     this.state = "stopped";
   }
 }

@@ -82,6 +82,7 @@ function withoutWaitingForDisk(store: Store): Store {
     execute: (sql, params) => store.execute(sql, params),
     transaction: (fn, options) => store.transaction(fn, { ...options, durable: false }),
     writeBatch: (statements) => store.writeBatch(statements),
+    batchChain: () => store.batchChain(),
     migrate: (migrations) => store.migrate(migrations),
     close: () => store.close(),
   };

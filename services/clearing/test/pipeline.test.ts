@@ -1,0 +1,168 @@
+// The engine's batch pipeline, driven directly on a real store: the next batch is handed over
+// while the previous one is still being written, answers come only once a caller's batch is
+// durable, and a failed batch takes every batch behind it down with it (nothing of them is
+// stored) before memory is rebuilt from the store.
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { busMigrations } from "@clearmesh/bus";
+import { ParticipantKind, ParticipantStatus } from "@clearmesh/contracts";
+import { createLogger, errorReason } from "@clearmesh/runtime";
+import { openStore, type BatchChain, type Statement, type Store } from "@clearmesh/store";
+import { createSigningKey, generateSeed } from "@clearmesh/trust";
+import { afterEach, describe, expect, it } from "vitest";
+import { BATCHES_IN_FLIGHT, ClearingEngine } from "../src/engine/engine.js";
+import { createEventSealer } from "../src/events.js";
+import { clearingMigrations } from "../src/migrations.js";
+
+/** Holds each batch before the real chain gets it, in order, until the test lets it through. */
+class GatedStore {
+  readonly handedOver: Array<{ statements: readonly Statement[]; release: (options?: { fail?: boolean }) => void }> = [];
+
+  constructor(readonly inner: Store) {}
+
+  wrap(): Store {
+    const inner = this.inner;
+    return {
+      dialect: inner.dialect,
+      query: (sql, params) => inner.query(sql, params),
+      execute: (sql, params) => inner.execute(sql, params),
+      transaction: (fn, options) => inner.transaction(fn, options),
+      writeBatch: (statements) => inner.writeBatch(statements),
+      migrate: (migrations) => inner.migrate(migrations),
+      close: () => inner.close(),
+      batchChain: () => this.chain(inner.batchChain()),
+    };
+  }
+
+  private chain(real: BatchChain): BatchChain {
+    let previous: Promise<unknown> = Promise.resolve();
+    return {
+      write: (statements) => {
+        let release!: (options?: { fail?: boolean }) => void;
+        const gate = new Promise<{ fail?: boolean }>((resolve) => { release = (options = {}) => resolve(options); });
+        this.handedOver.push({ statements, release });
+        // Reaches the real chain in the order handed over; a failing one carries a statement the
+        // store refuses, so the real chain breaks exactly as on a disk or constraint failure.
+        const reached = previous.then(() => gate);
+        previous = reached;
+        return reached.then(({ fail }) => real.write(fail ? [...statements, { sql: "INSERT INTO no_such_table (x) VALUES ($1)", params: [1n] }] : statements));
+      },
+    };
+  }
+}
+
+const participants = {
+  get: (participantId: string) => participantId.startsWith("bank-")
+    ? { kind: ParticipantKind.BANK, status: ParticipantStatus.ACTIVE, currencies: ["EUR"] }
+    : undefined,
+};
+
+async function until(what: string, probe: () => boolean, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!probe()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 2));
+  }
+}
+
+/** A few turns of the event loop: enough for the engine to cut and hand over what it can. */
+const turns = async (count = 5) => {
+  for (let index = 0; index < count; index += 1) await new Promise((resolve) => setImmediate(resolve));
+};
+
+const dirs: string[] = [];
+const stores: Store[] = [];
+afterEach(async () => {
+  for (const store of stores.splice(0)) await store.close();
+  for (const dir of dirs.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
+});
+
+async function engineOnGatedStore() {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "clearmesh-pipeline-"));
+  dirs.push(dir);
+  const inner = await openStore({ sqlitePath: path.join(dir, "clearing.db") });
+  stores.push(inner);
+  await inner.migrate([...busMigrations, ...clearingMigrations]);
+  const gated = new GatedStore(inner);
+  const engine = new ClearingEngine({
+    store: gated.wrap(),
+    participants,
+    policy: { thresholdPercent: 80 },
+    sealEvents: createEventSealer(createSigningKey("clearing", "clearing-1", generateSeed()), Date.now),
+    notifyOutbox: () => {},
+    now: Date.now,
+    logger: createLogger({ service: "clearing", level: "silent" }),
+    maxPendingOperations: 1_000,
+  });
+  const starting = engine.start();
+  // The first load writes the first window: let that batch through.
+  await until("the first window's batch", () => gated.handedOver.length === 1);
+  gated.handedOver[0]!.release();
+  await starting;
+  await engine.read(() => undefined);
+  const stored = async () => (await inner.query<{ b: bigint }>("SELECT settlement_balance_minor AS b FROM accounts WHERE participant_id = 'bank-a'"))[0]?.b;
+  const deposit = (amount: bigint) => engine.apply((ledger) => ledger.deposit("bank-a", "EUR", amount).settlementBalance);
+  return { engine, gated, stored, deposit };
+}
+
+describe("clearing engine batch pipeline (SQLite writer thread)", () => {
+  it("hands the next batch over while the previous one is written, and answers each caller once its batch is durable", async () => {
+    const { engine, gated, stored, deposit } = await engineOnGatedStore();
+    const answered: string[] = [];
+    const first = deposit(100n).then((balance) => { answered.push("first"); return balance; });
+    await until("the first batch handed over", () => gated.handedOver.length === 2);
+    const second = deposit(200n).then((balance) => { answered.push("second"); return balance; });
+    await until("the second batch handed over before the first is written", () => gated.handedOver.length === 3);
+    // The pipeline is full: the third operation applies at once but waits in the collecting batch.
+    const third = deposit(300n).then((balance) => { answered.push("third"); return balance; });
+    const reading = engine.read((ledger) => ledger.account("bank-a", "EUR").settlementBalance).then((balance) => { answered.push("read"); return balance; });
+    await turns(20);
+    expect(BATCHES_IN_FLIGHT).toBe(2);
+    expect(gated.handedOver).toHaveLength(3);
+    expect(answered).toEqual([]);
+    expect(await stored()).toBeUndefined();
+
+    gated.handedOver[1]!.release();
+    expect(await first).toBe(100n);
+    expect(await stored()).toBe(100n);
+    // The third batch (the third deposit and the read) is handed over as soon as the first is durable.
+    await until("the third batch handed over", () => gated.handedOver.length === 4);
+    expect(answered).toEqual(["first"]);
+    gated.handedOver[2]!.release();
+    gated.handedOver[3]!.release();
+    expect(await Promise.all([second, third, reading])).toEqual([300n, 600n, 600n]);
+    expect(answered).toEqual(["first", "second", "third", "read"]);
+    expect(await stored()).toBe(600n);
+    await engine.stop();
+  });
+
+  it("fails the batch behind a failed one and the one collecting, stores nothing of them, and reloads from the store", async () => {
+    const { engine, gated, stored, deposit } = await engineOnGatedStore();
+    const funded = deposit(1_000n);
+    await until("the funding batch", () => gated.handedOver.length === 2);
+    gated.handedOver[1]!.release();
+    expect(await funded).toBe(1_000n);
+
+    const failing = deposit(100n).catch((error: unknown) => errorReason(error));
+    await until("the failing batch handed over", () => gated.handedOver.length === 3);
+    const behind = deposit(200n).catch((error: unknown) => errorReason(error));
+    await until("the batch behind it handed over", () => gated.handedOver.length === 4);
+    const collecting = deposit(300n).catch((error: unknown) => errorReason(error));
+    const reading = engine.read((ledger) => ledger.account("bank-a", "EUR").settlementBalance).catch((error: unknown) => errorReason(error));
+    // Memory already holds all three deposits; none of them may reach a caller or the store.
+    gated.handedOver[2]!.release({ fail: true });
+    gated.handedOver[3]!.release();
+    expect(await Promise.all([failing, behind, collecting, reading])).toEqual(["STORE_UNAVAILABLE", "STORE_UNAVAILABLE", "STORE_UNAVAILABLE", "STORE_UNAVAILABLE"]);
+    expect(await stored()).toBe(1_000n);
+
+    // Memory is rebuilt from the store, on a new chain: the next deposit lands on 1,000.
+    await until("the engine reloaded", () => engine.ready);
+    const next = deposit(5n);
+    await until("the next batch handed over", () => gated.handedOver.length === 5);
+    gated.handedOver[4]!.release();
+    expect(await next).toBe(1_005n);
+    expect(await stored()).toBe(1_005n);
+    await engine.stop();
+  });
+});
