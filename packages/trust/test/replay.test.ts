@@ -131,3 +131,83 @@ describe("ReplayCache properties", () => {
     );
   });
 });
+
+/** The cache's rules written plainly (a Map of nonce strings per participant), to compare against. */
+class ReplayModel {
+  readonly participants = new Map<string, { expiryByNonce: Map<string, number>; latestExpiryMs: number }>();
+  constructor(readonly windowMs: number, readonly maxNonces: number) {}
+
+  check(participantId: string, nonce: string, timestampMs: number, nowMs: number): string {
+    let participant = this.participants.get(participantId);
+    if (!participant) this.participants.set(participantId, (participant = { expiryByNonce: new Map(), latestExpiryMs: Number.NEGATIVE_INFINITY }));
+    for (const [known, expiryMs] of participant.expiryByNonce) {
+      if (expiryMs >= nowMs) break;
+      participant.expiryByNonce.delete(known);
+    }
+    if (participant.expiryByNonce.has(nonce)) return "replayed";
+    if (participant.expiryByNonce.size >= this.maxNonces) return "full";
+    const expiryMs = Math.max(timestampMs + this.windowMs, participant.latestExpiryMs);
+    participant.latestExpiryMs = expiryMs;
+    participant.expiryByNonce.set(nonce, expiryMs);
+    return "fresh";
+  }
+}
+
+describe("ReplayCache against the plain model", () => {
+  it("answers exactly as a Map of nonce strings would, through growth, sweeps and shrinking", () => {
+    const step = fc.record({
+      participant: fc.constantFrom("bank-a", "bank-b"),
+      // Few short nonces repeat often; long random ones fill the table past its first sizes.
+      nonce: fc.oneof(fc.constantFrom("n1", "n2", "n3", "a".repeat(40)), fc.string({ minLength: 16, maxLength: 24 })),
+      count: fc.integer({ min: 1, max: 120 }),
+      skewMs: fc.integer({ min: -windowMs, max: windowMs }),
+      advanceMs: fc.oneof(fc.constant(0), fc.integer({ min: 0, max: windowMs / 4 })),
+    });
+    fc.assert(
+      fc.property(fc.array(step, { maxLength: 80 }), (steps) => {
+        const maxNonces = 500;
+        const cache = new ReplayCache({ windowMs, maxNoncesPerParticipant: maxNonces });
+        const model = new ReplayModel(windowMs, maxNonces);
+        let nowMs = 5_000_000;
+        let serial = 0;
+        let pick = steps.length;
+        const history: Array<[string, string]> = [];
+        for (const { participant, nonce, count, skewMs, advanceMs } of steps) {
+          nowMs += advanceMs;
+          // A burst: the same nonce first (a replay from the second on), then fresh ones.
+          for (let index = 0; index < count; index += 1) {
+            const used = index === 0 || index % 7 === 0 ? nonce : `${nonce}-${serial++}`;
+            expect(cache.check(participant, used, nowMs + skewMs, nowMs)).toBe(model.check(participant, used, nowMs + skewMs, nowMs));
+            history.push([participant, used]);
+          }
+          // Earlier nonces again, live or expired: removals must never lose a live one.
+          for (let index = 0; index < 20; index += 1) {
+            pick = (Math.imul(pick, 1_103_515_245) + 12_345) >>> 0;
+            const [id, used] = history[pick % history.length]!;
+            expect(cache.check(id, used, nowMs, nowMs)).toBe(model.check(id, used, nowMs, nowMs));
+          }
+          for (const id of ["bank-a", "bank-b"]) {
+            cache.check(id, `probe-${serial++}`, nowMs, nowMs);
+            model.check(id, `probe-${serial - 1}`, nowMs, nowMs);
+            expect(cache.nonceCount(id)).toBe(model.participants.get(id)?.expiryByNonce.size ?? 0);
+          }
+        }
+      }),
+      { numRuns: 150 },
+    );
+  });
+
+  it("holds 200,000 live nonces of one participant and refuses every one of them again", () => {
+    const cache = new ReplayCache({ windowMs: 300_000, maxNoncesPerParticipant: 200_000 });
+    const nowMs = 1_700_000_000_000;
+    let fresh = 0;
+    for (let index = 0; index < 200_000; index += 1) if (cache.check("bank-a", `nonce-${index}-x`, nowMs, nowMs) === "fresh") fresh += 1;
+    expect(fresh).toBe(200_000);
+    expect(cache.check("bank-a", "one-more", nowMs, nowMs)).toBe("full");
+    for (let index = 0; index < 200_000; index += 997) expect(cache.check("bank-a", `nonce-${index}-x`, nowMs, nowMs)).toBe("replayed");
+    // After the window every one of them has gone, and the table shrank back.
+    expect(cache.check("bank-a", "later", nowMs + 300_001, nowMs + 300_001)).toBe("fresh");
+    expect(cache.nonceCount("bank-a")).toBe(1);
+    expect(cache.check("bank-a", "nonce-5-x", nowMs + 300_001, nowMs + 300_001)).toBe("fresh");
+  });
+});
