@@ -2,7 +2,7 @@ import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import type { DescMessage, MessageShape } from "@bufbuild/protobuf";
 import { EnvelopeSchema } from "@clearmesh/contracts";
 import type { Envelope } from "@clearmesh/contracts";
-import { signEvent, signEventAsync, verifyEventSignature } from "@clearmesh/trust";
+import { signEvent, verifyEventSignature } from "@clearmesh/trust";
 import type { SigningKey } from "@clearmesh/trust";
 import type { JetStreamClient, PubAck } from "nats";
 import { newUlid } from "./ulid.js";
@@ -28,15 +28,6 @@ export interface BuiltEnvelope {
 export function buildEnvelope<Desc extends DescMessage>(key: SigningKey, input: BuildEnvelopeInput<Desc>): BuiltEnvelope {
   const fields = envelopeFields(key, input);
   return sealEnvelope(fields, signEvent(key, fields));
-}
-
-/**
- * buildEnvelope with the signature computed on libuv's thread pool: many envelopes signed at
- * once (Promise.all) use the machine's other cores instead of the event loop.
- */
-export async function buildEnvelopeAsync<Desc extends DescMessage>(key: SigningKey, input: BuildEnvelopeInput<Desc>): Promise<BuiltEnvelope> {
-  const fields = envelopeFields(key, input);
-  return sealEnvelope(fields, await signEventAsync(key, fields));
 }
 
 function envelopeFields<Desc extends DescMessage>(key: SigningKey, input: BuildEnvelopeInput<Desc>) {

@@ -21,7 +21,6 @@ export {
   EventTypeMismatchError,
   InvalidEventReason,
   buildEnvelope,
-  buildEnvelopeAsync,
   decodePayload,
   publishEnvelope,
   verifyEnvelope,

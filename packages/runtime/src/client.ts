@@ -3,7 +3,7 @@
 // by the CLI and by tests.
 import * as grpc from "@grpc/grpc-js";
 import { create, fromBinary, toBinary, type DescMethodUnary, type DescService, type MessageInitShape, type MessageShape } from "@bufbuild/protobuf";
-import { HEADER_NONCE, signRpcRequestAsync, verifyRpcResponseAsync, type ResponseKeyLookup, type SigningKey } from "@clearmesh/trust";
+import { HEADER_NONCE, signRpcRequest, verifyRpcResponseAsync, type ResponseKeyLookup, type SigningKey } from "@clearmesh/trust";
 import { Code, rpcError } from "./errors.js";
 import { headerGetter } from "./grpc-transport.js";
 import { procedureOf } from "./registration.js";
@@ -70,8 +70,9 @@ export function createSignedClient<S extends DescService>(service: S, options: S
       const procedure = procedureOf(method);
       const bytes = toBinary(method.input, create(method.input, request));
       const signer = callOptions.signer ?? options.signer;
-      // Signed and checked on libuv's thread pool: a service calling others keeps its event loop.
-      const headers = { ...(signer ? await signRpcRequestAsync(signer, procedure, bytes) : {}), ...callOptions.metadata };
+      // Signed here (cheaper than a hand-over); the answer's signature is checked on libuv's
+      // thread pool, a verification costing about three signatures.
+      const headers = { ...(signer ? signRpcRequest(signer, procedure, bytes) : {}), ...callOptions.metadata };
       const result = await raw(procedure, bytes, headers, callOptions.deadlineMs);
       if (options.responseKeys && signer) await verifyResponse(options, procedure, headers[HEADER_NONCE]!, result);
       return fromBinary(method.output, result.bytes);

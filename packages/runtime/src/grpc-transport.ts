@@ -71,7 +71,7 @@ class GrpcMethodHandler {
       const result = await withDeadline(Promise.resolve(impl(request, context)), context);
       const bytes = toBinary(this.method.output, create(this.method.output, result as never));
       const metadata = context.responseMetadata();
-      const signature = this.registration.infrastructure ? undefined : await this.pipeline.signResponse(this.procedure, context.values, bytes);
+      const signature = this.registration.infrastructure ? undefined : this.pipeline.signResponse(this.procedure, context.values, bytes);
       for (const [name, value] of Object.entries(signature ?? {})) metadata.set(name, value);
       call.sendMetadata(metadata);
       callback(null, bytes, context.trailerMetadata());

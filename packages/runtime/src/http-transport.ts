@@ -157,7 +157,7 @@ function responseInterceptor(pipeline: CallPipeline, infrastructure: ReadonlySet
       const response = await untilDeadline(next(request), request.signal);
       if (!response.stream && request.contextValues.get(callerKey)) {
         const bytes = toBinary(request.method.output, response.message as never);
-        const headers = await pipeline.signResponse(procedure, request.contextValues, bytes);
+        const headers = pipeline.signResponse(procedure, request.contextValues, bytes);
         for (const [name, value] of Object.entries(headers ?? {})) response.header.set(name, value);
       }
       return response;

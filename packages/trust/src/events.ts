@@ -37,11 +37,6 @@ export function signEvent(key: SigningKey, fields: EventFields): Uint8Array {
   return key.sign(eventSignedMessage(key, fields));
 }
 
-/** signEvent with the signature computed on libuv's thread pool. */
-export function signEventAsync(key: SigningKey, fields: EventFields): Promise<Uint8Array> {
-  return key.signAsync(eventSignedMessage(key, fields));
-}
-
 function eventSignedMessage(key: SigningKey, fields: EventFields): Uint8Array {
   if (fields.producer !== key.participantId || fields.keyId !== key.keyId) {
     throw new Error(

@@ -34,9 +34,7 @@ export {
   rpcRequestSignedText,
   rpcResponseSignedText,
   signRpcRequest,
-  signRpcRequestAsync,
   signRpcResponse,
-  signRpcResponseAsync,
   verifyRpcRequest,
   verifyRpcRequestAsync,
   verifyRpcResponse,
@@ -52,7 +50,7 @@ export type {
   RpcResponseFields,
   RpcSignOptions,
 } from "./rpc.js";
-export { EVENT_CONTEXT, eventSignedText, signEvent, signEventAsync, verifyEventSignature } from "./events.js";
+export { EVENT_CONTEXT, eventSignedText, signEvent, verifyEventSignature } from "./events.js";
 export type { EventFields } from "./events.js";
 export {
   DEFAULT_WEBHOOK_MAX_AGE_MS,

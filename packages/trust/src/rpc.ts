@@ -120,16 +120,6 @@ export function signRpcRequest(
   return requestHeaders(fields, key.sign(utf8(rpcRequestSignedText(fields))));
 }
 
-/** signRpcRequest with the signature computed on libuv's thread pool. */
-export async function signRpcRequestAsync(
-  key: SigningKey,
-  procedure: string,
-  requestBytes: Uint8Array,
-  options: RpcSignOptions = {},
-): Promise<Record<string, string>> {
-  const fields = requestFields(key, procedure, requestBytes, options);
-  return requestHeaders(fields, await key.signAsync(utf8(rpcRequestSignedText(fields))));
-}
 
 function requestFields(key: SigningKey, procedure: string, requestBytes: Uint8Array, options: RpcSignOptions): RpcRequestFields {
   return {
@@ -164,17 +154,6 @@ export function signRpcResponse(
   return responseHeaders(fields, key.sign(utf8(rpcResponseSignedText(fields))));
 }
 
-/** signRpcResponse with the signature computed on libuv's thread pool. */
-export async function signRpcResponseAsync(
-  key: SigningKey,
-  procedure: string,
-  requestNonce: string,
-  responseBytes: Uint8Array,
-  options: { timestampMs?: number | bigint } = {},
-): Promise<Record<string, string>> {
-  const fields = responseFields(key, procedure, requestNonce, responseBytes, options);
-  return responseHeaders(fields, await key.signAsync(utf8(rpcResponseSignedText(fields))));
-}
 
 function responseFields(key: SigningKey, procedure: string, requestNonce: string, responseBytes: Uint8Array, options: { timestampMs?: number | bigint }): RpcResponseFields {
   return {

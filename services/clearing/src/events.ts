@@ -2,7 +2,7 @@
 // the change they announce, published by the relay after commit.
 import type { DescMessage, MessageInitShape } from "@bufbuild/protobuf";
 import { create } from "@bufbuild/protobuf";
-import { buildEnvelope, buildEnvelopeAsync, enqueueEvent } from "@clearmesh/bus";
+import { buildEnvelope, enqueueEvent } from "@clearmesh/bus";
 import type { Transaction } from "@clearmesh/store";
 import type { SigningKey } from "@clearmesh/trust";
 
@@ -34,8 +34,8 @@ export interface EventToSeal<Desc extends DescMessage = DescMessage> {
 }
 
 /**
- * Starts signing events on libuv's thread pool, in the order given (ids ascend with it); each
- * promise resolves with the event ready for the outbox.
+ * Signs events in the order given (ids ascend with it), on the calling thread; each promise
+ * holds the event ready for the outbox, or the reason it could not be sealed.
  */
 export type EventSealer = (events: readonly EventToSeal[]) => Array<Promise<SealedEvent>>;
 
@@ -43,7 +43,7 @@ export function createEventSealer(identity: SigningKey, now: () => number): Even
   return (events) => {
     const producedAtMs = BigInt(now());
     return events.map(async ({ subject, schema, message }) => {
-      const envelope = await buildEnvelopeAsync(identity, { subject, schema, message: create(schema, message), producedAtMs });
+      const envelope = buildEnvelope(identity, { subject, schema, message: create(schema, message), producedAtMs });
       return { subject, id: envelope.id, bytes: envelope.bytes };
     });
   };

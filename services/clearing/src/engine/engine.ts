@@ -242,7 +242,7 @@ export class ClearingEngine implements BatchClock {
         const nowMs = this.deps.now();
         let written: Promise<void>;
         try {
-          // Signed on the thread pool since each operation applied, so little is left to wait for.
+          // Sealed as each operation applied (a failed seal rejects here).
           this.startSealing(batch);
           const events = await Promise.all(batch.sealing);
           // The chain writes in the order batches are handed over; one given up stops the rest.
