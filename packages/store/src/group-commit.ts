@@ -1,5 +1,6 @@
 import { StoreClosedError, StoreOverloadedError } from "./errors.js";
 import type { Store, Transaction } from "./types.js";
+import { forwardingStore } from "./forwarding.js";
 
 export interface GroupCommitterOptions {
   /** Most work items run in one transaction. */
@@ -190,16 +191,9 @@ export function groupCommitting(store: Store, options: { maxBatchSize?: number }
   if (store.dialect !== "sqlite") return { store, close: async () => undefined };
   const committer = new GroupCommitter(store, { maxBatchSize: options.maxBatchSize ?? GROUP_COMMIT_MAX_BATCH });
   return {
-    store: {
-      dialect: store.dialect,
-      query: (sql, params) => store.query(sql, params),
-      execute: (sql, params) => store.execute(sql, params),
+    store: forwardingStore(store, {
       transaction: (fn, transactionOptions) => (transactionOptions?.durable === false ? store.transaction(fn, transactionOptions) : committer.submit(fn)),
-      writeBatch: (statements) => store.writeBatch(statements),
-      batchChain: () => store.batchChain(),
-      migrate: (migrations) => store.migrate(migrations),
-      close: () => store.close(),
-    },
+    }),
     close: () => committer.close(),
   };
 }

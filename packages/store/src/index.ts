@@ -9,6 +9,7 @@ export {
   UniqueViolationError,
 } from "./errors.js";
 export type { UniqueViolationDetails } from "./errors.js";
+export { forwardingStore } from "./forwarding.js";
 export { openStore } from "./open.js";
 export { GroupCommitter, groupCommitting } from "./group-commit.js";
 export type { GroupCommitterOptions, GroupCommitterStats, GroupCommittingStore } from "./group-commit.js";

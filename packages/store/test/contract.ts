@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   acquireLeaderLock,
   BatchChainBrokenError,
+  forwardingStore,
   GroupCommitter,
   StoreClosedError,
   StoreError,
@@ -561,14 +562,7 @@ function countingStore(inner: Store): { store: Store; started: () => number; com
   let started = 0;
   const ids = new WeakMap<Transaction, number>();
   const committed = new Set<number>();
-  const store: Store = {
-    dialect: inner.dialect,
-    query: (sql, params) => inner.query(sql, params),
-    execute: (sql, params) => inner.execute(sql, params),
-    migrate: (m) => inner.migrate(m),
-    writeBatch: (statements) => inner.writeBatch(statements),
-    batchChain: () => inner.batchChain(),
-    close: () => inner.close(),
+  const store = forwardingStore(inner, {
     async transaction(fn) {
       const id = ++started;
       const result = await inner.transaction((tx) => {
@@ -578,6 +572,6 @@ function countingStore(inner: Store): { store: Store; started: () => number; com
       committed.add(id);
       return result;
     },
-  };
+  });
   return { store, started: () => started, committed, idOf: (tx) => ids.get(tx) ?? 0 };
 }

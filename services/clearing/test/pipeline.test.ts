@@ -8,7 +8,7 @@ import path from "node:path";
 import { busMigrations } from "@clearmesh/bus";
 import { ParticipantKind, ParticipantStatus } from "@clearmesh/contracts";
 import { createLogger, errorReason } from "@clearmesh/runtime";
-import { openStore, type BatchChain, type Statement, type Store } from "@clearmesh/store";
+import { forwardingStore, openStore, type BatchChain, type Statement, type Store } from "@clearmesh/store";
 import { createSigningKey, generateSeed } from "@clearmesh/trust";
 import { afterEach, describe, expect, it } from "vitest";
 import { BATCHES_IN_FLIGHT, ClearingEngine } from "../src/engine/engine.js";
@@ -22,17 +22,7 @@ class GatedStore {
   constructor(readonly inner: Store) {}
 
   wrap(): Store {
-    const inner = this.inner;
-    return {
-      dialect: inner.dialect,
-      query: (sql, params) => inner.query(sql, params),
-      execute: (sql, params) => inner.execute(sql, params),
-      transaction: (fn, options) => inner.transaction(fn, options),
-      writeBatch: (statements) => inner.writeBatch(statements),
-      migrate: (migrations) => inner.migrate(migrations),
-      close: () => inner.close(),
-      batchChain: () => this.chain(inner.batchChain()),
-    };
+    return forwardingStore(this.inner, { batchChain: () => this.chain(this.inner.batchChain()) });
   }
 
   private chain(real: BatchChain): BatchChain {

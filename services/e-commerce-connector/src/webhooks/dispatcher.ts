@@ -15,7 +15,7 @@
 //   merchants with free slots: retries that became due, webhooks written while the merchant's
 //   slots were taken, other instances' lapsed leases.
 import type { Logger } from "@clearmesh/runtime";
-import { GroupCommitter, type Store, type Transaction } from "@clearmesh/store";
+import { forwardingStore, GroupCommitter, type Store, type Transaction } from "@clearmesh/store";
 import { signWebhook, type SigningKey } from "@clearmesh/trust";
 import { createWebhookPoster, type WebhookPoster } from "./http.js";
 import { claimDelivery, claimNextDue, dueDeliveries, merchantsWithDueWork, recordAttempt, releaseDelivery, type DeliveryRecord, type WrittenLease } from "./repository.js";
@@ -76,16 +76,7 @@ export interface WebhookDispatcher extends WebhookOutlet {
  * with the change it reports.
  */
 function withoutWaitingForDisk(store: Store): Store {
-  return {
-    dialect: store.dialect,
-    query: (sql, params) => store.query(sql, params),
-    execute: (sql, params) => store.execute(sql, params),
-    transaction: (fn, options) => store.transaction(fn, { ...options, durable: false }),
-    writeBatch: (statements) => store.writeBatch(statements),
-    batchChain: () => store.batchChain(),
-    migrate: (migrations) => store.migrate(migrations),
-    close: () => store.close(),
-  };
+  return forwardingStore(store, { transaction: (fn, options) => store.transaction(fn, { ...options, durable: false }) });
 }
 
 export function startWebhookDispatcher(deps: DispatcherDeps): WebhookDispatcher {
