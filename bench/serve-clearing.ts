@@ -13,10 +13,9 @@ import { startNatsServer, type TestNatsServer } from "@clearmesh/bus";
 import { ClearingService, ParticipantKind } from "@clearmesh/contracts";
 import { createLogger, createSignedClient, ensureKeyFiles, loadSettings, type SignedClient } from "@clearmesh/runtime";
 import type { Store } from "@clearmesh/store";
-import { toHex } from "@clearmesh/trust";
 import { clearingSettingsSchema, startClearing } from "@clearmesh/clearing";
-import { childrenCpuMs, outboxPending, serveHarness } from "./server-child.js";
-import { BENCH_BANKS, type ResponderKey } from "./workloads.js";
+import { serveRunningService } from "./server-child.js";
+import { BENCH_BANKS, responderKey, type ResponderKey } from "./workloads.js";
 
 export interface ClearingServerInfo {
   grpcPort: number;
@@ -65,20 +64,10 @@ try {
   await fundBanks(operator);
   operator.close();
 
-  serveHarness({
-    helperCpuMs: childrenCpuMs,
-    extra: async () => ({ outbox_pending: await outboxPending(clearing.store) }),
-    stop: async () => {
-      try {
-        await clearing.stop();
-      } finally {
-        await cleanup();
-      }
-    },
-  });
+  serveRunningService(clearing, { cleanup });
   const info: ClearingServerInfo = {
     grpcPort: clearing.grpcPort, httpPort: clearing.httpPort, keysDir,
-    responder: { participantId: "clearing", keyId: clearingKey.keyId, publicKeyHex: toHex(clearingKey.publicKey) },
+    responder: responderKey(clearingKey),
     participants: [...BENCH_BANKS], store: clearing.store.dialect, durability: await durabilityOf(clearing.store),
   };
   process.stdout.write(`${JSON.stringify(info)}\n`);

@@ -17,7 +17,7 @@ import { createLogger, loadSettings, type RunningService } from "@clearmesh/runt
 import { clearingSettingsSchema, startClearing } from "@clearmesh/clearing";
 import { commerceConnectorSettingsSchema, startCommerceConnector } from "@clearmesh/e-commerce-connector";
 import { startWallet, walletSettingsSchema } from "@clearmesh/wallet";
-import { childrenCpuMs, outboxPending, serveHarness } from "./server-child.js";
+import { serveRunningService } from "./server-child.js";
 
 export type MeshServiceName = "clearing" | "e-commerce-connector" | "wallet";
 
@@ -75,19 +75,12 @@ try {
   }
   await running.ready;
 
-  serveHarness({
-    helperCpuMs: childrenCpuMs,
+  serveRunningService(running, {
+    cleanup,
     extra: async () => {
-      const figures: Record<string, number> = { outbox_pending: await outboxPending(running.store) };
+      const figures: Record<string, number> = {};
       for (const more of extra) Object.assign(figures, await more());
       return figures;
-    },
-    stop: async () => {
-      try {
-        await running.stop();
-      } finally {
-        await cleanup();
-      }
     },
   });
   const info: MeshServiceInfo = {

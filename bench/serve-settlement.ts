@@ -10,13 +10,12 @@ import { performance } from "node:perf_hooks";
 import path from "node:path";
 import { startNatsServer, type TestNatsServer } from "@clearmesh/bus";
 import { createLogger, loadSigningKey, loadSettings } from "@clearmesh/runtime";
-import { toHex } from "@clearmesh/trust";
 import { clearingSettingsSchema, startClearing } from "@clearmesh/clearing";
 import { Journal } from "../services/clearing/src/engine/journal.js";
 import { Ledger } from "../services/clearing/src/engine/ledger.js";
 import { loadLedger } from "../services/clearing/src/engine/load.js";
-import { childrenCpuMs, outboxPending, serveHarness } from "./server-child.js";
-import type { ResponderKey } from "./workloads.js";
+import { serveRunningService } from "./server-child.js";
+import { responderKey, type ResponderKey } from "./workloads.js";
 
 export interface SettlementServerInfo {
   grpcPort: number;
@@ -55,21 +54,11 @@ try {
   ledger.checkInvariants();
   const ledgerLoadMs = performance.now() - loadStarted;
 
-  serveHarness({
-    helperCpuMs: childrenCpuMs,
-    extra: async () => ({ outbox_pending: await outboxPending(clearing.store) }),
-    stop: async () => {
-      try {
-        await clearing.stop();
-      } finally {
-        await nats?.stop();
-      }
-    },
-  });
+  serveRunningService(clearing, { cleanup: async () => nats?.stop() });
   const clearingKey = loadSigningKey(path.join(dataDir, "keys", "clearing.key"), "clearing", "clearing-1");
   const info: SettlementServerInfo = {
     grpcPort: clearing.grpcPort, httpPort: clearing.httpPort,
-    responder: { participantId: "clearing", keyId: clearingKey.keyId, publicKeyHex: toHex(clearingKey.publicKey) },
+    responder: responderKey(clearingKey),
     startupMs: Math.round(startupMs), ledgerLoadMs: Math.round(ledgerLoadMs * 10) / 10, rssAfterStartBytes: process.memoryUsage.rss(),
   };
   process.stdout.write(`${JSON.stringify(info)}\n`);

@@ -136,6 +136,27 @@ export function processCpuMs(pids: readonly number[]): number {
   return (ticks * 1000) / clockTicks();
 }
 
+/**
+ * serveHarness for a started service: reports its outbox backlog (and `extra`) and the CPU of
+ * the helper processes it started; on stop, stops the service, then runs `cleanup`.
+ */
+export function serveRunningService(
+  running: { store: Queryable; stop(): Promise<void> },
+  options: { cleanup: () => Promise<unknown>; extra?: () => Promise<Record<string, number>> },
+): void {
+  serveHarness({
+    helperCpuMs: childrenCpuMs,
+    extra: async () => ({ outbox_pending: await outboxPending(running.store), ...(await options.extra?.()) }),
+    stop: async () => {
+      try {
+        await running.stop();
+      } finally {
+        await options.cleanup();
+      }
+    },
+  });
+}
+
 /** Outbox rows not yet deleted: the harness waits for 0 between runs, so none inherits publishing. */
 export async function outboxPending(store: Queryable): Promise<number> {
   const [row] = await store.query<{ pending: unknown }>("SELECT COUNT(*) AS pending FROM outbox");

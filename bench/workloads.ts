@@ -9,7 +9,7 @@ import {
   CommitTransferRequestSchema, CreateTransferRequestSchema, PayPaymentIntentRequestSchema, PrepareTransferRequestSchema, TransferSchema, TransferState,
   WalletTransactionSchema, WalletTransactionState, type CreateTransferRequest,
 } from "@clearmesh/contracts";
-import { HEADER_NONCE, fromHex, signRpcRequest, verifyRpcResponse, type SigningKey } from "@clearmesh/trust";
+import { HEADER_NONCE, fromHex, signRpcRequest, toHex, verifyRpcResponse, type SigningKey } from "@clearmesh/trust";
 
 export const CREATE_TRANSFER = "/clearmesh.clearing.v1.ClearingService/CreateTransfer";
 export const PREPARE_TRANSFER = "/clearmesh.clearing.v1.ClearingService/PrepareTransfer";
@@ -26,6 +26,10 @@ export interface ResponderKey {
   participantId: string;
   keyId: string;
   publicKeyHex: string;
+}
+
+export function responderKey(key: SigningKey): ResponderKey {
+  return { participantId: key.participantId, keyId: key.keyId, publicKeyHex: toHex(key.publicKey) };
 }
 
 export interface LoadgenConfig {
