@@ -1,10 +1,12 @@
-// A corrupt or missing key file stops a service at start with a message naming the file.
+// A corrupt or missing key file stops a service at start with a message naming the file; so do
+// bad settings, naming the variable.
 import { execFile } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { connectNats, startNatsServer } from "@clearmesh/bus";
 import { ensureKeyFiles } from "@clearmesh/runtime";
 import { ensureDataKeys } from "../../packages/cli/src/start.js";
 
@@ -14,7 +16,7 @@ const root = path.resolve(import.meta.dirname, "../..");
 async function startProcess(service: string, environment: Record<string, string>): Promise<{ code: number; stderr: string }> {
   try {
     await run(process.execPath, ["--import", "tsx", `services/${service}/src/main.ts`], {
-      cwd: root, env: { ...process.env, ...environment, NATS_URL: "nats://127.0.0.1:1", LOG_LEVEL: "silent", GRPC_PORT: "0", HTTP_PORT: "0" }, timeout: 30_000,
+      cwd: root, env: { ...process.env, NATS_URL: "nats://127.0.0.1:1", ...environment, LOG_LEVEL: "silent", GRPC_PORT: "0", HTTP_PORT: "0" }, timeout: 30_000,
     });
     return { code: 0, stderr: "" };
   } catch (error) {
@@ -55,5 +57,24 @@ describe("key files at start", () => {
     const result = await startProcess("clearing", { CLEARMESH_DATA_DIR: dataDir, MAX_PENDING_OPERATIONS: "lots" });
     expect(result.code).toBe(1);
     expect(result.stderr).toContain("MAX_PENDING_OPERATIONS");
+  });
+
+  it("more stream replicas than JetStream can keep stops the service, names STREAM_REPLICAS and creates no stream", async () => {
+    const outOfRange = await startProcess("clearing", { CLEARMESH_DATA_DIR: dataDir, STREAM_REPLICAS: "7" });
+    expect(outOfRange.code).toBe(1);
+    expect(outOfRange.stderr).toContain("STREAM_REPLICAS");
+
+    const nats = await startNatsServer();
+    try {
+      const alone = await startProcess("clearing", { CLEARMESH_DATA_DIR: dataDir, NATS_URL: nats.url, STREAM_REPLICAS: "3" });
+      expect(alone.code).toBe(1);
+      expect(alone.stderr).toContain("STREAM_REPLICAS=3: stream CLEARMESH_CLEARING needs 3 replicas");
+      const nc = await connectNats({ url: nats.url, name: "replicas-check" });
+      const jsm = await nc.jetstreamManager();
+      expect(await jsm.streams.names().next()).toEqual([]);
+      await nc.close();
+    } finally {
+      await nats.stop();
+    }
   });
 });

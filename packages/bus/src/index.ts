@@ -46,6 +46,7 @@ export {
   STREAM_DUPLICATE_WINDOW_MS,
   STREAM_MAX_AGE_MS,
   STREAM_MAX_BYTES,
+  StreamReplicasError,
   clearmeshStreams,
   ensureClearmeshStreams,
   ensureConsumer,
@@ -53,7 +54,7 @@ export {
   streamName,
 } from "./streams.js";
 export type { DurableConsumerDefinition, EnsureReport, StreamDefinition, StreamOptions } from "./streams.js";
-export { startNatsServer } from "./testing.js";
+export { startNatsCluster, startNatsServer } from "./testing.js";
 export type { NatsServerOptions, TestNatsServer } from "./testing.js";
 export { createUlidGenerator, isUlid, newUlid } from "./ulid.js";
 export type { UlidGenerator } from "./ulid.js";

@@ -36,9 +36,20 @@ export interface StreamOptions {
   prefix?: string;
   maxAgeMs?: number;
   maxBytes?: number;
-  /** JetStream cluster replicas; 1 on a single server. */
+  /** JetStream cluster replicas; 1 on a single server, which cannot keep more (StreamReplicasError). */
   replicas?: number;
 }
+
+/** The streams cannot have the replicas asked for: a NATS server that runs alone keeps one copy. */
+export class StreamReplicasError extends Error {
+  constructor(readonly stream: string, readonly replicas: number, detail: string) {
+    super(`stream ${stream} needs ${replicas} replicas, which takes a JetStream cluster of at least ${replicas} servers: ${detail}`);
+    this.name = "StreamReplicasError";
+  }
+}
+
+/** JetStream's error code for replicas > 1 on a server outside a cluster. */
+const REPLICAS_NEED_CLUSTER = 10074;
 
 const PREFIX_PATTERN = /^[A-Za-z0-9_-]{1,32}$/;
 
@@ -63,7 +74,12 @@ export interface EnsureReport {
   unchanged: string[];
 }
 
+/** JetStream keeps at most five copies of a stream. */
+const MAX_REPLICAS = 5;
+
 function streamConfig(definition: StreamDefinition, options: StreamOptions): Partial<StreamConfig> {
+  const replicas = options.replicas ?? 1;
+  if (!Number.isInteger(replicas) || replicas < 1 || replicas > MAX_REPLICAS) throw new RangeError(`stream replicas must be 1 to ${MAX_REPLICAS}, got ${replicas}`);
   return {
     name: definition.name,
     subjects: definition.subjects,
@@ -73,7 +89,7 @@ function streamConfig(definition: StreamDefinition, options: StreamOptions): Par
     duplicate_window: nanos(STREAM_DUPLICATE_WINDOW_MS),
     max_age: nanos(options.maxAgeMs ?? STREAM_MAX_AGE_MS),
     max_bytes: options.maxBytes ?? STREAM_MAX_BYTES,
-    num_replicas: options.replicas ?? 1,
+    num_replicas: replicas,
   };
 }
 
@@ -114,7 +130,12 @@ export async function ensureStreams(
       throw error;
     });
     if (existing === undefined) {
-      await jsm.streams.add(wanted);
+      await jsm.streams.add(wanted).catch((error: unknown) => {
+        if (apiErrorCode(error) === REPLICAS_NEED_CLUSTER) {
+          throw new StreamReplicasError(definition.name, wanted.num_replicas!, (error as NatsError).api_error?.description ?? String(error));
+        }
+        throw error;
+      });
       report.created.push(definition.name);
       continue;
     }
@@ -125,6 +146,10 @@ export async function ensureStreams(
     }
     if (differing.includes("storage")) {
       throw new Error(`stream ${definition.name} uses ${existing.config.storage} storage; moving it to file storage needs a manual migration`);
+    }
+    // A server outside a cluster would accept a higher replica count in an update, and keep one copy.
+    if (wanted.num_replicas! > 1 && existing.cluster === undefined) {
+      throw new StreamReplicasError(definition.name, wanted.num_replicas!, "the NATS server runs outside a cluster");
     }
     await jsm.streams.update(definition.name, { ...existing.config, ...wanted });
     report.updated.push(definition.name);

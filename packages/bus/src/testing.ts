@@ -21,6 +21,8 @@ export interface NatsServerOptions {
   /** Defaults to /usr/sbin/nats-server, else `nats-server` on PATH. */
   binary?: string;
   startTimeoutMs?: number;
+  /** More nats-server arguments (a cluster's name and routes). */
+  extraArgs?: readonly string[];
 }
 
 export interface TestNatsServer {
@@ -78,6 +80,59 @@ function accepts(port: number): Promise<boolean> {
 
 const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** Spawns nats-server with `args` and waits until it accepts connections on `port`. */
+async function spawnNats(binary: string, args: readonly string[], port: number, startTimeoutMs: number): Promise<ChildProcess> {
+  const output: string[] = [];
+  const started = spawn(binary, args, { stdio: ["ignore", "ignore", "pipe"] });
+  running.add(started);
+  killAllOnExit();
+  started.stderr?.setEncoding("utf8").on("data", (chunk: string) => {
+    output.push(...chunk.split("\n").filter(Boolean));
+    output.splice(0, Math.max(0, output.length - OUTPUT_LINES_KEPT));
+  });
+  started.once("exit", () => running.delete(started));
+  const deadline = Date.now() + startTimeoutMs;
+  while (!(await accepts(port))) {
+    if (started.exitCode !== null || Date.now() > deadline) {
+      started.kill("SIGKILL");
+      throw new Error(`nats-server did not start on port ${port}:\n${output.join("\n")}`);
+    }
+    await delay(POLL_INTERVAL_MS);
+  }
+  return started;
+}
+
+/**
+ * Starts `size` nats-servers with JetStream as one cluster on 127.0.0.1 (each with its own
+ * temporary store). JetStream answers once the servers have elected a meta leader; callers
+ * retry their first JetStream request until then.
+ */
+export async function startNatsCluster(size = 3, options: Omit<NatsServerOptions, "port" | "storeDir" | "extraArgs"> = {}): Promise<{ servers: TestNatsServer[]; urls: string[]; stop(): Promise<void> }> {
+  const clusterName = `cm-test-${process.pid}`;
+  const routePorts: number[] = [];
+  for (let index = 0; index < size; index += 1) routePorts.push(await freePort());
+  const routes = routePorts.map((routePort) => `nats://127.0.0.1:${routePort}`).join(",");
+  const servers: TestNatsServer[] = [];
+  try {
+    for (let index = 0; index < size; index += 1) {
+      servers.push(await startNatsServer({
+        ...options,
+        extraArgs: ["-n", `${clusterName}-${index + 1}`, "--cluster_name", clusterName, "--cluster", `nats://127.0.0.1:${routePorts[index]}`, "--routes", routes],
+      }));
+    }
+  } catch (error) {
+    await Promise.all(servers.map((server) => server.stop()));
+    throw error;
+  }
+  return {
+    servers,
+    urls: servers.map((server) => server.url),
+    async stop() {
+      await Promise.all(servers.map((server) => server.stop()));
+    },
+  };
+}
+
 /** Starts nats-server with JetStream on 127.0.0.1 and waits until it accepts connections. */
 export async function startNatsServer(options: NatsServerOptions = {}): Promise<TestNatsServer> {
   const binary = options.binary ?? findBinary();
@@ -88,26 +143,7 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
   let child: ChildProcess | undefined;
 
   async function launch(): Promise<void> {
-    const output: string[] = [];
-    const started = spawn(binary, ["-js", "-sd", storeDir, "-a", "127.0.0.1", "-p", String(port)], {
-      stdio: ["ignore", "ignore", "pipe"],
-    });
-    child = started;
-    running.add(started);
-    killAllOnExit();
-    started.stderr?.setEncoding("utf8").on("data", (chunk: string) => {
-      output.push(...chunk.split("\n").filter(Boolean));
-      output.splice(0, Math.max(0, output.length - OUTPUT_LINES_KEPT));
-    });
-    started.once("exit", () => running.delete(started));
-    const deadline = Date.now() + startTimeoutMs;
-    while (!(await accepts(port))) {
-      if (started.exitCode !== null || Date.now() > deadline) {
-        started.kill("SIGKILL");
-        throw new Error(`nats-server did not start on port ${port}:\n${output.join("\n")}`);
-      }
-      await delay(POLL_INTERVAL_MS);
-    }
+    child = await spawnNats(binary, ["-js", "-sd", storeDir, "-a", "127.0.0.1", "-p", String(port), ...(options.extraArgs ?? [])], port, startTimeoutMs);
   }
 
   async function halt(): Promise<void> {

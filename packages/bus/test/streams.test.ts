@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { NatsConnection } from "nats";
+import type { JetStreamManager, NatsConnection } from "nats";
 import {
   CLEARMESH_STREAMS,
   NatsUnavailableError,
@@ -11,6 +11,8 @@ import {
   ensureConsumer,
   ensureStreams,
   isUlid,
+  StreamReplicasError,
+  startNatsCluster,
   startNatsServer,
 } from "../src/index.js";
 import type { TestNatsServer } from "../src/index.js";
@@ -64,6 +66,26 @@ describe("streams", () => {
     expect(() => clearmeshStreams("bad.prefix")).toThrow(TypeError);
   });
 
+  it("refuses more than one replica on a server outside a cluster, creating and changing nothing", async () => {
+    const jsm = await nc.jetstreamManager();
+    const fresh = clearmeshStreams("r3");
+    await expect(ensureStreams(jsm, fresh, { replicas: 3 })).rejects.toBeInstanceOf(StreamReplicasError);
+    await expect(ensureStreams(jsm, fresh, { replicas: 3 })).rejects.toThrow("stream r3_CLEARMESH_CLEARING needs 3 replicas");
+    await expect(jsm.streams.info("r3_CLEARMESH_CLEARING")).rejects.toThrow("stream not found");
+
+    await ensureStreams(jsm, fresh, {});
+    await expect(ensureStreams(jsm, fresh, { replicas: 3 })).rejects.toThrow("runs outside a cluster");
+    expect((await jsm.streams.info("r3_CLEARMESH_CLEARING")).config.num_replicas).toBe(1);
+  });
+
+  it("refuses a replica count JetStream cannot have before asking the server", async () => {
+    const jsm = await nc.jetstreamManager();
+    for (const replicas of [0, 6, 1.5]) {
+      await expect(ensureStreams(jsm, clearmeshStreams("rbad"), { replicas })).rejects.toThrow(RangeError);
+    }
+    await expect(jsm.streams.info("rbad_CLEARMESH_CLEARING")).rejects.toThrow("stream not found");
+  });
+
   it("declares a durable consumer idempotently and updates its settings", async () => {
     await ensureClearmeshStreams(nc);
     const definition = {
@@ -82,6 +104,47 @@ describe("streams", () => {
     expect(info.config.ack_wait).toBe(10_000 * 1_000_000);
     expect(info.config.filter_subject).toBe("clearmesh.clearing.transfer.>");
   });
+});
+
+describe("streams on a JetStream cluster", () => {
+  it("keeps three replicas when asked, both when creating and when raising a stream from one", async () => {
+    const cluster = await startNatsCluster(3);
+    const client = await connectNats({ url: cluster.urls[0]!, name: "bus-replicas-test" });
+    try {
+      // JetStream answers once the servers elected a meta leader.
+      const deadline = Date.now() + 20_000;
+      let jsm: JetStreamManager;
+      for (;;) {
+        try {
+          jsm = await client.jetstreamManager({ timeout: 1_000 });
+          break;
+        } catch (error) {
+          if (Date.now() > deadline) throw error;
+          await new Promise((resolve) => setTimeout(resolve, 200));
+        }
+      }
+      const created = await ensureClearmeshStreams(client, { replicas: 3 });
+      expect(created.created).toEqual(CLEARMESH_STREAMS.map((stream) => stream.name));
+      const clearing = await jsm.streams.info("CLEARMESH_CLEARING");
+      expect(clearing.config.num_replicas).toBe(3);
+      expect(clearing.cluster?.name).toBeDefined();
+
+      await ensureStreams(jsm, clearmeshStreams("up"), {});
+      expect((await jsm.streams.info("up_CLEARMESH_NOTIFY")).config.num_replicas).toBe(1);
+      const raised = await ensureStreams(jsm, clearmeshStreams("up"), { replicas: 3 });
+      expect(raised.updated).toEqual(clearmeshStreams("up").map((stream) => stream.name));
+      expect((await jsm.streams.info("up_CLEARMESH_NOTIFY")).config.num_replicas).toBe(3);
+
+      const js = client.jetstream();
+      const ack = await js.publish("clearmesh.notify.requested", new Uint8Array([7]), { msgID: "replicated" });
+      expect(ack.stream).toBe("CLEARMESH_NOTIFY");
+      expect((await jsm.streams.info("CLEARMESH_NOTIFY")).state.messages).toBe(1);
+      expect(await ensureClearmeshStreams(client, { replicas: 3 })).toEqual({ created: [], updated: [], unchanged: created.created });
+    } finally {
+      await client.close();
+      await cluster.stop();
+    }
+  }, 60_000);
 });
 
 describe("connectNats", () => {

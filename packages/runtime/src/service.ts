@@ -5,7 +5,7 @@ import fs from "node:fs";
 import type { DescFile } from "@bufbuild/protobuf";
 import type { JetStreamClient, NatsConnection } from "nats";
 import { ClearingService } from "@clearmesh/contracts";
-import { busMigrations, connectNats, ensureClearmeshStreams, outboxMigrations, startOutboxRelay, type OutboxRelay } from "@clearmesh/bus";
+import { StreamReplicasError, busMigrations, connectNats, ensureClearmeshStreams, outboxMigrations, startOutboxRelay, type OutboxRelay } from "@clearmesh/bus";
 import { openStore, type Migration, type Store } from "@clearmesh/store";
 import type { KeyLookup, SigningKey } from "@clearmesh/trust";
 import { createSignedClient, type ClientTls, type SignedClient } from "./client.js";
@@ -78,7 +78,9 @@ export async function startService<S extends CommonSettings>(spec: ServiceSpec<S
     await store.migrate([...outboxMigrations, ...busMigrations, ...spec.migrations]);
     const nc = await connectNats({ url: settings.natsUrl, name: spec.name, logger: logger });
     stops.unshift(() => nc.drain());
-    await ensureClearmeshStreams(nc);
+    await ensureClearmeshStreams(nc, { replicas: settings.streamReplicas }).catch((error: unknown) => {
+      throw error instanceof StreamReplicasError ? new Error(`STREAM_REPLICAS=${settings.streamReplicas}: ${error.message}`, { cause: error }) : error;
+    });
     const js = nc.jetstream();
     const outbox = startOutboxRelay({ store, js, nc, logger: logger });
     stops.unshift(() => outbox.stop());

@@ -44,6 +44,7 @@ export function commonSettings(service: ServiceName) {
       secret: true,
     },
     natsUrl: urlSetting("NATS_URL", "NATS server with JetStream.", "nats://127.0.0.1:4222", ["nats:", "tls:"]),
+    streamReplicas: integerSetting("STREAM_REPLICAS", "Copies JetStream keeps of each clearmesh stream, set when the service creates or updates them at start: 1 on a single NATS server, 3 (or 5) on a cluster of as many servers; more than one on a single server stops the start.", 1, { min: 1, max: 5 }),
     logLevel: enumSetting("LOG_LEVEL", "pino log level.", "info", ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const),
     identityKeyFile: pathSetting("IDENTITY_KEY_FILE", "The service identity's Ed25519 seed, 64 hex characters (mode 0600).",
       (environment) => path.join(dataDir(environment), "keys", `${service}.key`), `\`<data>/keys/${service}.key\``),
