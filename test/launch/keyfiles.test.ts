@@ -59,6 +59,14 @@ describe("key files at start", () => {
     expect(result.stderr).toContain("MAX_PENDING_OPERATIONS");
   });
 
+  it("a key id for a participant the service does not host stops wallet, bank-adapter and connector, naming HOSTED_KEY_IDS", async () => {
+    for (const service of ["wallet", "bank-adapter", "e-commerce-connector"]) {
+      const result = await startProcess(service, { CLEARMESH_DATA_DIR: dataDir, HOSTED_KEY_IDS: "nobody-here:nobody-here-2" });
+      expect([service, result.code]).toEqual([service, 1]);
+      expect(result.stderr).toContain("HOSTED_KEY_IDS names nobody-here, which HOSTED_PARTICIPANTS does not host");
+    }
+  });
+
   it("more stream replicas than JetStream can keep stops the service, names STREAM_REPLICAS and creates no stream", async () => {
     const outOfRange = await startProcess("clearing", { CLEARMESH_DATA_DIR: dataDir, STREAM_REPLICAS: "7" });
     expect(outOfRange.code).toBe(1);

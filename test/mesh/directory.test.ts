@@ -2,8 +2,10 @@
 // refused by every service within 5 s.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BankAdapterService, ClearingService, CommerceService, NotifierService, WalletService } from "@clearmesh/contracts";
-import { Code, errorReason, type ServiceName } from "@clearmesh/runtime";
-import { createSigningKey, generateSeed } from "@clearmesh/trust";
+import fs from "node:fs";
+import path from "node:path";
+import { Code, errorReason, keyFilePath, loadHostedKeys, parseHostedKeyIds, type ServiceName } from "@clearmesh/runtime";
+import { createSigningKey, generateSeed, toHex } from "@clearmesh/trust";
 import { clientFor, startTestMesh, type TestMesh } from "../support/mesh.js";
 
 const REVOCATION_DEADLINE_MS = 5_000;
@@ -83,5 +85,25 @@ describe("directory across the mesh", () => {
     expect(errorReason(lookup)).toBe("TRANSFER_NOT_FOUND");
     const register = await asBankB.registerParticipant({ participantId: "rogue-1", name: "x", kind: 1, currencies: ["USD"], keys: [{ keyId: "k", publicKey: secondKey.publicKey }] }).catch((caught) => caught);
     expect(errorReason(register)).toBe("PERMISSION_DENIED");
+  });
+
+  it("a hosted participant's key rotates: the new key file loads under HOSTED_KEY_IDS and signs once the old key is revoked", async () => {
+    const keysDir = path.join(mesh.dataDir, "keys");
+    const oldKey = mesh.keys.get("bank-b")!;
+    const rotated = createSigningKey("bank-b", "bank-b-2", generateSeed());
+    await mesh.operator.addParticipantKey({ participantId: "bank-b", key: { keyId: rotated.keyId, publicKey: rotated.publicKey } });
+    // As docs/deployment.md says: replace the key file, name its key id, restart, revoke the old key.
+    fs.writeFileSync(keyFilePath(keysDir, "bank-b"), `${toHex(rotated.seed)}\n`, { mode: 0o600 });
+    const hosted = loadHostedKeys(keysDir, ["bank-a", "bank-b"], parseHostedKeyIds("bank-b:bank-b-2"));
+    expect([hosted.get("bank-a")!.keyId, hosted.get("bank-b")!.keyId]).toEqual(["bank-a-1", "bank-b-2"]);
+    expect(toHex(hosted.get("bank-b")!.publicKey)).toBe(toHex(rotated.publicKey));
+    await mesh.operator.revokeParticipantKey({ participantId: "bank-b", keyId: oldKey.keyId, reason: "rotated" });
+
+    const transfer = { payerId: "bank-b", payeeId: "bank-a", amount: { currency: "USD", amountMinor: 100n } };
+    const withOld = await clientFor(mesh, "clearing", ClearingService, oldKey).createTransfer({ ...transfer, transferId: "t-rotate-old" }).catch((caught) => caught);
+    expect(errorReason(withOld)).toBe("KEY_REVOKED");
+    // Accepted as bank-b's signature: clearing answers with its own business decision (bank-b has no cap here).
+    const withNew = await clientFor(mesh, "clearing", ClearingService, hosted.get("bank-b")!).createTransfer({ ...transfer, transferId: "t-rotate-new" }).catch((caught) => caught);
+    expect(errorReason(withNew)).toBe("LIQUIDITY_LIMIT_EXCEEDED");
   });
 });

@@ -24,7 +24,7 @@ export { startServer } from "./server.js";
 export type { RunningServer, ServerOptions, TlsFiles } from "./server.js";
 export { runServiceProcess, startService } from "./service.js";
 export type { BuiltService, CommonSettings, RunningService, ServiceDeps, ServiceSpec } from "./service.js";
-export { DEFAULT_PORTS, SERVICE_NAMES, commonSettings, dataKeysSetting, hostedParticipantsSetting, notifyDataKeysSetting } from "./settings.js";
+export { DEFAULT_PORTS, SERVICE_NAMES, commonSettings, dataKeysSetting, hostedKeyIdsSetting, hostedParticipantsSetting, notifyDataKeysSetting, parseHostedKeyIds } from "./settings.js";
 export type { CommonSettingsSchema, ServiceName } from "./settings.js";
 export { DEFAULT_MINOR_DIGITS, formatMinor, minorDigits, parseMinor } from "./money.js";
 export { CURRENCY_PATTERN, ID_PATTERN, INT64_MAX, PHONE_PATTERN, aliasOf, fieldChecks, normalizedEmail } from "./fields.js";

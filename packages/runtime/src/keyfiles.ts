@@ -48,7 +48,15 @@ export function writeKeyFiles(keysDir: string, participantId: string, seed: Uint
   return { keyFile, publicKeyFile };
 }
 
-/** Loads the first key (`<id>-1`) of every hosted participant; a missing or corrupt file stops the start. */
-export function loadHostedKeys(keysDir: string, participantIds: readonly string[]): Map<string, SigningKey> {
-  return new Map(participantIds.map((participantId) => [participantId, loadSigningKey(keyFilePath(keysDir, participantId), participantId, `${participantId}-1`)]));
+/**
+ * Loads `<id>.key` of every hosted participant as key `keyIds.get(id)`, else `<id>-1` (its first
+ * key); a missing or corrupt file, or a key id for a participant not hosted, stops the start.
+ */
+export function loadHostedKeys(keysDir: string, participantIds: readonly string[], keyIds: ReadonlyMap<string, string> = new Map()): Map<string, SigningKey> {
+  for (const participantId of keyIds.keys()) {
+    if (!participantIds.includes(participantId)) throw new Error(`HOSTED_KEY_IDS names ${participantId}, which HOSTED_PARTICIPANTS does not host`);
+  }
+  return new Map(participantIds.map((participantId) => [
+    participantId, loadSigningKey(keyFilePath(keysDir, participantId), participantId, keyIds.get(participantId) ?? `${participantId}-1`),
+  ]));
 }

@@ -31,7 +31,7 @@ export interface BankAdapterOptions {
 export async function startBankAdapter(settings: BankAdapterSettings, options: BankAdapterOptions = {}): Promise<RunningService> {
   const now = options.now ?? Date.now;
   const hostedBanks = settings.hostedParticipants.split(",");
-  const hostedKeys = loadHostedKeys(path.join(settings.dataDir, "keys"), hostedBanks);
+  const hostedKeys = loadHostedKeys(path.join(settings.dataDir, "keys"), hostedBanks, settings.hostedKeyIds);
   return startService({
     name: "bank-adapter",
     settings,

@@ -2,7 +2,7 @@
 // account numbers, card numbers and personal data, and the limits of mandates and card
 // authorizations.
 import {
-  commonSettings, dataKeysSetting, hostedParticipantsSetting, integerSetting, loadSettings, notifyDataKeysSetting, type Settings,
+  commonSettings, dataKeysSetting, hostedKeyIdsSetting, hostedParticipantsSetting, integerSetting, loadSettings, notifyDataKeysSetting, type Settings,
 } from "@clearmesh/runtime";
 
 const MINUTE_MS = 60_000;
@@ -12,6 +12,7 @@ export function bankAdapterSettingsSchema() {
   return {
     ...commonSettings("bank-adapter"),
     hostedParticipants: hostedParticipantsSetting(["bank-a", "bank-b"]),
+    hostedKeyIds: hostedKeyIdsSetting(),
     dataKeys: dataKeysSetting(),
     notifyDataKeys: notifyDataKeysSetting(),
     authorizationTtlMs: integerSetting("AUTHORIZATION_TTL_MS",

@@ -37,7 +37,7 @@ export async function startCommerceConnector(settings: CommerceConnectorSettings
   const now = options.now ?? Date.now;
   assertSweeperWaitsForCalls(settings);
   const hostedIds = settings.hostedParticipants.split(",");
-  const hostedKeys = loadHostedKeys(path.join(settings.dataDir, "keys"), hostedIds);
+  const hostedKeys = loadHostedKeys(path.join(settings.dataDir, "keys"), hostedIds, settings.hostedKeyIds);
   return startService({
     name: "e-commerce-connector",
     settings,

@@ -1,6 +1,6 @@
 // The e-commerce connector settings: the common ones, the participants it hosts, where the
 // bank-adapter is, the webhook schedule and limits, and the sweeper that leaves no payment stuck.
-import { addressSetting, commonSettings, hostedParticipantsSetting, integerSetting, loadSettings, type Setting, type Settings } from "@clearmesh/runtime";
+import { addressSetting, commonSettings, hostedKeyIdsSetting, hostedParticipantsSetting, integerSetting, loadSettings, type Setting, type Settings } from "@clearmesh/runtime";
 
 /** The longest delay one schedule step may ask for: one week. */
 const MAX_BACKOFF_STEP_MS = 7 * 86_400_000;
@@ -23,6 +23,7 @@ export function commerceConnectorSettingsSchema() {
   return {
     ...commonSettings("e-commerce-connector"),
     hostedParticipants: hostedParticipantsSetting(["acquirer-a"]),
+    hostedKeyIds: hostedKeyIdsSetting(),
     bankAdapterAddress: addressSetting("BANK_ADAPTER_ADDRESS", "host:port of the bank-adapter's gRPC port (card authorizations, captures, voids and refunds).", "127.0.0.1:50052"),
     upstreamTimeoutMs: integerSetting("UPSTREAM_TIMEOUT_MS", "Deadline of one call to clearing or the bank-adapter.", 5_000, { min: 100, max: 60_000 }),
     webhookBackoffMs: {

@@ -42,7 +42,7 @@ export interface WalletOptions {
 export async function startWallet(settings: WalletSettings, options: WalletOptions = {}): Promise<RunningService> {
   const now = options.now ?? Date.now;
   const providers = settings.hostedParticipants.split(",");
-  const hostedKeys = loadHostedKeys(path.join(settings.dataDir, "keys"), providers);
+  const hostedKeys = loadHostedKeys(path.join(settings.dataDir, "keys"), providers, settings.hostedKeyIds);
   const commonPasswords = loadCommonPasswords();
   return startService({
     name: "wallet",

@@ -1,7 +1,7 @@
 // The wallet service settings: the common ones, the providers it hosts, the data keys that seal
 // personal data and notification recipients, and every limit of authentication and payments.
 import {
-  addressSetting, commonSettings, dataKeysSetting, hostedParticipantsSetting, integerSetting, loadSettings, notifyDataKeysSetting, stringSetting, type Setting, type Settings,
+  addressSetting, commonSettings, dataKeysSetting, hostedKeyIdsSetting, hostedParticipantsSetting, integerSetting, loadSettings, notifyDataKeysSetting, stringSetting, type Setting, type Settings,
 } from "@clearmesh/runtime";
 
 const SECOND_MS = 1_000;
@@ -25,6 +25,7 @@ export function walletSettingsSchema() {
   return {
     ...commonSettings("wallet"),
     hostedParticipants: hostedParticipantsSetting(["wallet-a", "wallet-b"]),
+    hostedKeyIds: hostedKeyIdsSetting(),
     dataKeys: dataKeysSetting(),
     notifyDataKeys: notifyDataKeysSetting(),
     sessionTtlMs: integerSetting("SESSION_TTL_MS", "How long a session token from Login is valid.", 3_600_000, { min: SECOND_MS, max: 30 * DAY_MS }),
