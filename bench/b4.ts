@@ -107,7 +107,7 @@ export async function runB4(context: CaseContext, inFlight: readonly number[]): 
     // 3. The measured clearing process on the seeded store, and the close.
     const server = await start(context.profileDir ? ["--cpu-prof", "--cpu-prof-dir", context.profileDir] : []);
     try {
-      context.log(`  clearing started on the seeded store in ${server.info.startupMs} ms (the engine's load alone: ${server.info.ledgerLoadMs} ms)`);
+      context.log(`  clearing started on the seeded store in ${server.info.startupMs} ms (the engine's load alone: ${server.info.ledgerLoadMs} ms; reading every transfer id, in the background: ${server.info.transferIdsMs} ms)`);
       const client = clientOf(server);
       try {
         const drained = await server.settle((stats) => (stats.extra.outbox_pending ?? 0) === 0, OUTBOX_DRAIN_MS);
@@ -155,6 +155,7 @@ export async function runB4(context: CaseContext, inFlight: readonly number[]): 
           store_mb: mb(seeded.storeBytes),
           startup_ms: server.info.startupMs,
           ledger_load_ms: server.info.ledgerLoadMs,
+          transfer_ids_ms: server.info.transferIdsMs,
           rss_after_start_mb: mb(server.info.rssAfterStartBytes),
           rss_start_mb: mb(before.rssBytes),
           rss_end_mb: mb(after.rssBytes),

@@ -2,7 +2,7 @@
 // keeps between starts (keys in `<folder>/keys`, the SQLite store `<folder>/clearing.db`), with a
 // nats-server of its own unless NATS_URL is given. Unlike bench/serve-clearing.ts it registers
 // nobody (the harness does, through the API, then seeds the store while this process is stopped)
-// and it reports how long clearing took to start on that store. Prints one JSON line, then answers
+// and it reports how long clearing took to start on that store (and to read its transfer ids). Prints one JSON line, then answers
 // the harness over IPC (bench/server-child.ts); stopping leaves the folder in place.
 //
 //   CLEARMESH_DATA_DIR=<folder> [NATS_URL=nats://…] [FEE_SCHEDULE=…] node --import tsx bench/serve-settlement.ts
@@ -12,6 +12,7 @@ import { startNatsServer, type TestNatsServer } from "@clearmesh/bus";
 import { createLogger, loadSigningKey, loadSettings } from "@clearmesh/runtime";
 import { clearingSettingsSchema, startClearing } from "@clearmesh/clearing";
 import { Journal } from "../services/clearing/src/engine/journal.js";
+import { KnownIds } from "../services/clearing/src/engine/known-ids.js";
 import { Ledger } from "../services/clearing/src/engine/ledger.js";
 import { loadLedger } from "../services/clearing/src/engine/load.js";
 import { serveRunningService } from "./server-child.js";
@@ -25,6 +26,8 @@ export interface SettlementServerInfo {
   startupMs: number;
   /** The engine's own load alone (loadLedger + checkInvariants, as ClearingEngine.start does), repeated once after start-up on clearing's store. */
   ledgerLoadMs: number;
+  /** The paged scan of every transfer id into the engine's Bloom filter (which clearing runs in the background once it serves), timed alone after start-up. */
+  transferIdsMs: number;
   rssAfterStartBytes: number;
 }
 
@@ -53,13 +56,17 @@ try {
   await loadLedger(clearing.store, ledger, Date.now());
   ledger.checkInvariants();
   const ledgerLoadMs = performance.now() - loadStarted;
+  const idsStarted = performance.now();
+  await KnownIds.load(clearing.store);
+  const transferIdsMs = performance.now() - idsStarted;
 
   serveRunningService(clearing, { cleanup: async () => nats?.stop() });
   const clearingKey = loadSigningKey(path.join(dataDir, "keys", "clearing.key"), "clearing", "clearing-1");
   const info: SettlementServerInfo = {
     grpcPort: clearing.grpcPort, httpPort: clearing.httpPort,
     responder: responderKey(clearingKey),
-    startupMs: Math.round(startupMs), ledgerLoadMs: Math.round(ledgerLoadMs * 10) / 10, rssAfterStartBytes: process.memoryUsage.rss(),
+    startupMs: Math.round(startupMs), ledgerLoadMs: Math.round(ledgerLoadMs * 10) / 10,
+    transferIdsMs: Math.round(transferIdsMs), rssAfterStartBytes: process.memoryUsage.rss(),
   };
   process.stdout.write(`${JSON.stringify(info)}\n`);
 } catch (error) {

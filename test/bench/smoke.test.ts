@@ -118,7 +118,7 @@ describe("npm run bench -- --smoke", () => {
       // Two currencies, 100 banks and the fee account: one net and one instruction per account the window moved.
       expect(entry.nets_verified).toBe(true);
       expect(entry.instructions as number).toBeGreaterThanOrEqual(200);
-      for (const field of ["p50_ms", "cpu_ms_per_call", "rss_mb", "seed_ms", "startup_ms", "ledger_load_ms", "empty_close_ms"]) {
+      for (const field of ["p50_ms", "cpu_ms_per_call", "rss_mb", "seed_ms", "startup_ms", "ledger_load_ms", "transfer_ids_ms", "empty_close_ms"]) {
         expect(typeof entry[field], `B4 ${field}`).toBe("number");
       }
       expect(entry.p50_ms).toBe(entry.p99_ms);

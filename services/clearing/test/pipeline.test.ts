@@ -156,3 +156,38 @@ describe("clearing engine batch pipeline (SQLite writer thread)", () => {
     await engine.stop();
   });
 });
+
+describe("clearing engine start-up", () => {
+  it("serves before the store's transfer ids are read, checking every id against the store until then", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "clearmesh-known-"));
+    dirs.push(dir);
+    const inner = await openStore({ sqlitePath: path.join(dir, "clearing.db") });
+    stores.push(inner);
+    await inner.migrate([...busMigrations, ...clearingMigrations]);
+    let releaseScan!: () => void;
+    const scanGate = new Promise<void>((resolve) => { releaseScan = resolve; });
+    const store = forwardingStore(inner, {
+      query: async (sql, params) => {
+        if (sql.startsWith("SELECT transfer_id FROM")) await scanGate;
+        return inner.query(sql, params);
+      },
+    });
+    const engine = new ClearingEngine({
+      store, participants, policy: { thresholdPercent: 80 },
+      sealEvents: createEventSealer(createSigningKey("clearing", "clearing-1", generateSeed()), Date.now),
+      notifyOutbox: () => {}, now: Date.now, logger: createLogger({ service: "clearing", level: "silent" }), maxPendingOperations: 1_000,
+    });
+    await engine.start();
+    expect(engine.ready).toBe(true);
+    expect(engine.transferIdsLoaded).toBe(false);
+    expect(engine.mightKnowTransfer("never-seen")).toBe(true);
+    expect(await engine.apply((ledger) => ledger.deposit("bank-a", "EUR", 5n).settlementBalance)).toBe(5n);
+    engine.rememberTransfer("decided-meanwhile");
+
+    releaseScan();
+    await until("the transfer ids read", () => engine.transferIdsLoaded);
+    expect(engine.mightKnowTransfer("never-seen")).toBe(false);
+    expect(engine.mightKnowTransfer("decided-meanwhile")).toBe(true);
+    await engine.stop();
+  });
+});

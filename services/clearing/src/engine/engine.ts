@@ -97,7 +97,9 @@ export class ClearingEngine implements BatchClock {
     const ledger = new Ledger(this.deps.participants, this.deps.policy, this.collecting.journal);
     const { createdFirstWindow } = await loadLedger(this.deps.store, ledger, this.deps.now());
     ledger.checkInvariants();
-    this.knownIds = await KnownIds.load(this.deps.store);
+    this.knownIds.abandon();
+    const knownIds = await KnownIds.sized(this.deps.store);
+    this.knownIds = knownIds;
     this.ledger = ledger;
     this.chain = this.deps.store.batchChain();
     this.lastHandedOver = Promise.resolve(true);
@@ -109,6 +111,34 @@ export class ClearingEngine implements BatchClock {
       this.schedule();
     }
     this.deps.logger.info({ accounts: ledger.accounts.size, pending: ledger.pending.size, window: ledger.openWindow.windowId }, "ledger loaded");
+    void this.fillKnownIds(knownIds);
+  }
+
+  /** Reads the store's transfer ids into the filter while the engine serves; retries until done or replaced. */
+  private async fillKnownIds(knownIds: KnownIds): Promise<void> {
+    const startedAt = Date.now();
+    for (let attempt = 0; !this.doneWith(knownIds); attempt += 1) {
+      try {
+        if (await knownIds.fill(this.deps.store)) {
+          this.deps.logger.info({ transferIds: knownIds.size, ms: Date.now() - startedAt }, "transfer ids loaded");
+        }
+        return;
+      } catch (error) {
+        if (this.doneWith(knownIds)) return;
+        this.deps.logger.warn({ err: (error as Error).message, attempt }, "reading transfer ids failed; new ids are checked against the store meanwhile");
+        await new Promise((resolve) => setTimeout(resolve, Math.min(5_000, 100 * 2 ** attempt)));
+      }
+    }
+  }
+
+  /** The engine stopped, or a reload replaced this filter. */
+  private doneWith(knownIds: KnownIds): boolean {
+    return this.knownIds !== knownIds || this.state === "stopped";
+  }
+
+  /** Whether the transfer id filter has read the store (tests). */
+  get transferIdsLoaded(): boolean {
+    return this.knownIds.filled;
   }
 
   /**
@@ -312,5 +342,6 @@ export class ClearingEngine implements BatchClock {
     this.cut();
     await this.whenIdle();
     this.state = "stopped";
+    this.knownIds.abandon();
   }
 }

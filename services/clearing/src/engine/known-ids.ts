@@ -3,6 +3,10 @@
 // then costs no store read before the engine decides it. Sized at load for twice the ids the
 // store holds (at least a million), about 16 bits per id with 7 probes: under 0.1% of new ids
 // are read needlessly until the count doubles, more after (never a wrong answer).
+//
+// The store's ids are read in the background after the engine starts serving (a million take
+// about a second): until the scan has finished every id is a "maybe", so each new transfer is
+// checked against the store, as without the filter. Ids decided meanwhile are added as usual.
 import type { Queryable } from "@clearmesh/store";
 
 const PROBES = 7;
@@ -15,6 +19,9 @@ export class KnownIds {
   private readonly bits: Uint32Array;
   private readonly mask: number;
   private count = 0;
+  /** Whether every id the store held at load has been added (until then every answer is "maybe"). */
+  private complete = false;
+  private abandoned = false;
 
   constructor(expected: number) {
     let size = 1 << 5;
@@ -37,8 +44,14 @@ export class KnownIds {
     this.count += 1;
   }
 
-  /** False only for an id never added. */
+  /** Whether the store's ids have all been read (mightContain can say no). */
+  get filled(): boolean {
+    return this.complete;
+  }
+
+  /** False only for an id never added, once the store's ids are all in. */
   mightContain(id: string): boolean {
+    if (!this.complete) return true;
     const [h1, h2] = hashes(id);
     for (let probe = 0; probe < PROBES; probe += 1) {
       const bit = (h1 + Math.imul(probe, h2)) & this.mask;
@@ -47,20 +60,45 @@ export class KnownIds {
     return true;
   }
 
-  /** Every transfer id in the store (transfers and refused ids), read in pages. */
-  static async load(db: Queryable): Promise<KnownIds> {
+  /** An empty filter sized for the ids in the store; fill() reads them. */
+  static async sized(db: Queryable): Promise<KnownIds> {
     const [counted] = await db.query<{ n: bigint }>("SELECT (SELECT COUNT(*) FROM transfers) + (SELECT COUNT(*) FROM transfer_failures) AS n");
-    const known = new KnownIds(Number(counted?.n ?? 0n));
+    return new KnownIds(Number(counted?.n ?? 0n));
+  }
+
+  /**
+   * Adds every transfer id in the store (transfers and refused ids), read in pages, then says no
+   * for ids never added. Resolves false when abandon() stopped it first. Rows written meanwhile
+   * may or may not be read: their ids are added by the engine as it decides them.
+   */
+  async fill(db: Queryable): Promise<boolean> {
     for (const table of ["transfers", "transfer_failures"]) {
       let after = "";
       for (;;) {
+        if (this.abandoned) return false;
         const page = await db.query<{ transfer_id: string }>(
           `SELECT transfer_id FROM ${table} WHERE transfer_id > $1 ORDER BY transfer_id LIMIT ${SCAN_PAGE}`, [after]);
-        for (const row of page) known.add(row.transfer_id);
+        for (const row of page) this.add(row.transfer_id);
         if (page.length < SCAN_PAGE) break;
         after = page[page.length - 1]!.transfer_id;
+        // A SQLite read answers at once: without this the whole scan would run before any call is served.
+        await new Promise((resolve) => setImmediate(resolve));
       }
     }
+    if (this.abandoned) return false;
+    this.complete = true;
+    return true;
+  }
+
+  /** Stops a fill in progress (a reload builds a new filter); answers stay "maybe". */
+  abandon(): void {
+    this.abandoned = true;
+  }
+
+  /** A filled filter, for tests and tools that need it at once. */
+  static async load(db: Queryable): Promise<KnownIds> {
+    const known = await KnownIds.sized(db);
+    await known.fill(db);
     return known;
   }
 }
