@@ -15,6 +15,9 @@ export const bankAdapterReasons = {
   INSUFFICIENT_FUNDS: Code.FailedPrecondition,
   AMOUNT_OVERFLOW: Code.InvalidArgument,
   STATEMENT_TOO_LARGE: Code.OutOfRange,
+  // The suspense book.
+  SUSPENSE_NOT_FOUND: Code.NotFound,
+  SUSPENSE_ALREADY_RESOLVED: Code.FailedPrecondition,
   // Mandates and pulls.
   HOLDER_UNREACHABLE: Code.FailedPrecondition,
   MANDATE_NOT_FOUND: Code.NotFound,

@@ -5,6 +5,7 @@ import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import type { BankAdapterService } from "@clearmesh/contracts";
 import { callerOf, type Caller, type Logger } from "@clearmesh/runtime";
 import type { AccountService } from "./accounts/service.js";
+import type { SuspenseService } from "./accounts/suspense.js";
 import type { AuthorizationService } from "./cards/authorizations.js";
 import type { createCardVault } from "./cards/vault.js";
 import { BankError, toRpcError } from "./errors.js";
@@ -13,6 +14,7 @@ import type { PullService } from "./pulls/service.js";
 
 export interface BankParts {
   accounts: AccountService;
+  suspense: SuspenseService;
   mandates: MandateService;
   pulls: PullService;
   vault: ReturnType<typeof createCardVault>;
@@ -23,7 +25,7 @@ export interface BankParts {
 type BankMethods = Omit<ServiceImpl<typeof BankAdapterService>, "getSettlementAccount">;
 
 export function bankHandlers(parts: BankParts): BankMethods {
-  const { accounts, mandates, pulls, vault, authorizations } = parts;
+  const { accounts, suspense, mandates, pulls, vault, authorizations } = parts;
   /** Runs the domain for the verified caller and maps its refusals. */
   const edge = <R>(context: HandlerContext, work: (caller: Caller) => Promise<R>): Promise<R> => {
     const caller = callerOf(context);
@@ -46,5 +48,7 @@ export function bankHandlers(parts: BankParts): BankMethods {
     captureAuthorization: (request, context) => edge(context, (caller) => authorizations.capture(request, caller)),
     voidAuthorization: (request, context) => edge(context, (caller) => authorizations.void(request, caller)),
     refundCapture: (request, context) => edge(context, (caller) => authorizations.refund(request, caller)),
+    listSuspensePostings: (request, context) => edge(context, (caller) => suspense.list(request, caller)),
+    resolveSuspensePosting: (request, context) => edge(context, (caller) => suspense.resolve(request, caller)),
   };
 }

@@ -166,4 +166,12 @@ export const bankAdapterMigrations: readonly Migration[] = [
         created_at_ms BIGINT NOT NULL
       );`,
   },
+  {
+    // A suspense posting booked to an account (ResolveSuspensePosting) keeps its row, resolved.
+    id: "bank-adapter-0005-suspense-resolution",
+    sql: `
+      ALTER TABLE suspense_postings ADD COLUMN resolved_account_id TEXT NOT NULL DEFAULT '';
+      ALTER TABLE suspense_postings ADD COLUMN resolved_at_ms BIGINT;
+      CREATE INDEX suspense_postings_by_bank ON suspense_postings (bank_id, transfer_id);`,
+  },
 ];

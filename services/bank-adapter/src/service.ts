@@ -8,6 +8,7 @@ import path from "node:path";
 import { BankAdapterService, clearmeshFiles } from "@clearmesh/contracts";
 import { loadHostedKeys, registration, startService, type Logger, type RunningService } from "@clearmesh/runtime";
 import { createAccountService } from "./accounts/service.js";
+import { createSuspenseService } from "./accounts/suspense.js";
 import { createAuthorizationService } from "./cards/authorizations.js";
 import { createCardVault } from "./cards/vault.js";
 import { clearingGateway, type ClearingGateway } from "./clearing.js";
@@ -41,6 +42,7 @@ export async function startBankAdapter(settings: BankAdapterSettings, options: B
       logger.info({ hosted: [...hostedKeys.keys()] }, "hosting participants");
       const gateway = options.clearing ?? clearingGateway(clearing!, hostedKeys);
       const accounts = createAccountService({ store, dataKeys: settings.dataKeys, hostedBanks: new Set(hostedBanks), now, logger });
+      const suspense = createSuspenseService({ store, accounts, hostedBanks: new Set(hostedBanks), now });
       const mandates = createMandateService({
         store, accounts, identity, outbox, notifyDataKeys: settings.notifyDataKeys, codeTtlMs: settings.mandateCodeTtlMs,
         maxCodeAttempts: settings.mandateCodeAttempts, now, logger,
@@ -53,7 +55,7 @@ export async function startBankAdapter(settings: BankAdapterSettings, options: B
       const sweeper = startSweeper({ store, pulls, authorizations, now, logger });
       return {
         registrations: [registration(BankAdapterService, {
-          ...settlementHandlers(store), ...bankHandlers({ accounts, mandates, pulls, vault, authorizations, logger }),
+          ...settlementHandlers(store), ...bankHandlers({ accounts, suspense, mandates, pulls, vault, authorizations, logger }),
         })],
         files: clearmeshFiles,
         ready: Promise.all([settlementBank.ready, transfers.ready]).then(() => undefined),

@@ -311,6 +311,72 @@ describe("incoming transfers", () => {
       "SELECT amount_minor, reason, masked_payee_reference FROM suspense_postings WHERE transfer_id = $1", ["in-2"]), (rows) => rows.length === 1, "the suspense posting");
     expect(row).toEqual({ amount_minor: 1_980n, reason: "UNKNOWN_ACCOUNT", masked_payee_reference: "****5678" });
   });
+
+  it("lists the suspense book to its bank and the operator, page by page, and refuses bad inputs", async () => {
+    await clearingAs("wallet-a").createTransfer({ transferId: "in-3", payerId: "wallet-a", payeeId: "bank-a", amount: USD(3_000n), payeeReference: "acc-gone-0000" });
+    await waitFor(() => bankStore().query("SELECT 1 AS found FROM suspense_postings WHERE transfer_id = $1", ["in-3"]), (rows) => rows.length === 1, "the second suspense posting");
+    const book = await bankAs("bank-a").listSuspensePostings({ bankId: "bank-a" });
+    expect(book.postings.map((posting) => [posting.transferId, posting.amount?.amountMinor, posting.reason, posting.maskedPayeeReference, posting.resolvedAccountId]))
+      .toEqual([["in-2", 1_980n, "UNKNOWN_ACCOUNT", "****5678", ""], ["in-3", 2_970n, "UNKNOWN_ACCOUNT", "****0000", ""]]);
+    expect(book.postings[0]!.bookedAt).toBeDefined();
+    expect(book.postings[0]!.resolvedAt).toBeUndefined();
+    expect(book.page?.nextPageToken).toBe("");
+
+    const first = await bankAs("operator").listSuspensePostings({ bankId: "bank-a", page: { pageSize: 1 } });
+    expect(first.postings.map((posting) => posting.transferId)).toEqual(["in-2"]);
+    const second = await bankAs("operator").listSuspensePostings({ bankId: "bank-a", page: { pageSize: 1, pageToken: first.page!.nextPageToken } });
+    expect(second.postings.map((posting) => posting.transferId)).toEqual(["in-3"]);
+    expect((await bankAs("bank-b").listSuspensePostings({ bankId: "bank-b" })).postings).toEqual([]);
+
+    expect(await refused(bankAs("wallet-a").listSuspensePostings({ bankId: "bank-a" }))).toMatchObject({ code: Code.PermissionDenied, reason: "PERMISSION_DENIED" });
+    expect(await refused(bankAs("bank-b").listSuspensePostings({ bankId: "bank-a" }))).toMatchObject({ reason: "PERMISSION_DENIED" });
+    expect(await refused(bankAs("operator").listSuspensePostings({ bankId: "bank-z" }))).toMatchObject({ code: Code.NotFound, reason: "BANK_NOT_HOSTED", field: "bank_id" });
+    expect(await refused(bankAs("operator").listSuspensePostings({ bankId: "" }))).toMatchObject({ code: Code.InvalidArgument, field: "bank_id" });
+    expect(await refused(bankAs("operator").listSuspensePostings({ bankId: "bank-a", page: { pageSize: 501 } }))).toMatchObject({ code: Code.InvalidArgument, field: "page.page_size" });
+    expect(await refused(bankAs("operator").listSuspensePostings({ bankId: "bank-a", page: { pageToken: "not-ours" } }))).toMatchObject({ code: Code.InvalidArgument, field: "page.page_token" });
+  });
+
+  it("books a suspense posting to an account of its bank once; every bad input is refused and changes nothing", async () => {
+    const accountId = await openAccount("open-suspense", 0n);
+    const otherBank = await bankAs("bank-b").openAccount({ requestId: "open-suspense-b", bankId: "bank-b", holderName: "Bob Example", currency: "USD", holderEmail: "bob@example.com", holderPhone: "+15551230002" });
+    const euros = await bankAs("bank-a").openAccount({ requestId: "open-suspense-eur", bankId: "bank-a", holderName: "Eve Example", currency: "EUR", holderEmail: "eve@example.com", holderPhone: "+15551230003" });
+    const unchanged = async () => {
+      const [row] = await bankStore().query<{ resolved_account_id: string }>("SELECT resolved_account_id FROM suspense_postings WHERE transfer_id = 'in-2'");
+      expect(row!.resolved_account_id).toBe("");
+      expect(await accountState(accountId)).toEqual({ balance: 0n, held: 0n });
+      expect(await accountState(otherBank.accountId)).toEqual({ balance: 0n, held: 0n });
+    };
+    for (const [caller, request, expected] of [
+      ["bank-a", { transferId: "in-none", accountId }, { code: Code.NotFound, reason: "SUSPENSE_NOT_FOUND", field: "transfer_id" }],
+      ["bank-a", { transferId: "", accountId }, { code: Code.InvalidArgument, field: "transfer_id" }],
+      ["bank-a", { transferId: "in-2", accountId: "" }, { code: Code.InvalidArgument, field: "account_id" }],
+      ["bank-a", { transferId: "in-2", accountId: "acct-none" }, { code: Code.NotFound, reason: "ACCOUNT_NOT_FOUND" }],
+      ["wallet-a", { transferId: "in-2", accountId }, { code: Code.PermissionDenied, reason: "PERMISSION_DENIED" }],
+      ["bank-b", { transferId: "in-2", accountId: otherBank.accountId }, { code: Code.PermissionDenied, reason: "PERMISSION_DENIED" }],
+      ["operator", { transferId: "in-2", accountId: otherBank.accountId }, { code: Code.InvalidArgument, reason: "INVALID_ARGUMENT", field: "account_id" }],
+      ["bank-a", { transferId: "in-2", accountId: euros.accountId }, { code: Code.InvalidArgument, reason: "CURRENCY_MISMATCH", field: "account_id" }],
+    ] as const) {
+      expect([caller, request, await refused(bankAs(caller).resolveSuspensePosting(request))]).toMatchObject([caller, request, expected]);
+      await unchanged();
+    }
+
+    const resolved = await bankAs("bank-a").resolveSuspensePosting({ transferId: "in-2", accountId });
+    expect([resolved.transferId, resolved.resolvedAccountId, resolved.amount?.amountMinor]).toEqual(["in-2", accountId, 1_980n]);
+    expect(resolved.resolvedAt).toBeDefined();
+    expect(await accountState(accountId)).toEqual({ balance: 1_980n, held: 0n });
+    // A repeat answers the same posting and credits nothing more; another account is refused.
+    expect((await bankAs("operator").resolveSuspensePosting({ transferId: "in-2", accountId })).resolvedAccountId).toBe(accountId);
+    const anotherAccount = await openAccount("open-suspense-2", 0n);
+    expect(await refused(bankAs("bank-a").resolveSuspensePosting({ transferId: "in-2", accountId: anotherAccount }))).toMatchObject({ code: Code.FailedPrecondition, reason: "SUSPENSE_ALREADY_RESOLVED" });
+    expect(await accountState(accountId)).toEqual({ balance: 1_980n, held: 0n });
+    expect(await accountState(anotherAccount)).toEqual({ balance: 0n, held: 0n });
+    const postings = await bankStore().query<{ kind: string; amount_minor: bigint }>("SELECT kind, amount_minor FROM postings WHERE posting_key = 'suspense:in-2'");
+    expect(postings).toEqual([{ kind: "SUSPENSE_BOOKED", amount_minor: 1_980n }]);
+
+    expect((await bankAs("bank-a").listSuspensePostings({ bankId: "bank-a" })).postings.map((posting) => posting.transferId)).toEqual(["in-3"]);
+    const all = await bankAs("bank-a").listSuspensePostings({ bankId: "bank-a", includeResolved: true });
+    expect(all.postings.map((posting) => [posting.transferId, posting.resolvedAccountId])).toEqual([["in-2", accountId], ["in-3", ""]]);
+  });
 });
 
 describe("cards", () => {

@@ -18,6 +18,7 @@ export const POSTING_KINDS = {
   CARD_CAPTURE: "card capture",
   CARD_REFUND: "card refund",
   INCOMING_TRANSFER: "incoming transfer",
+  SUSPENSE_BOOKED: "booked from suspense",
 } as const;
 
 export type PostingKind = keyof typeof POSTING_KINDS;
@@ -251,6 +252,55 @@ export async function bookSuspense(tx: Transaction, entry: SuspensePosting): Pro
     `INSERT INTO suspense_postings (transfer_id, bank_id, currency, amount_minor, reason, masked_payee_reference, booked_at_ms)
      VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (transfer_id) DO NOTHING`,
     [entry.transferId, entry.bankId, entry.currency, entry.amountMinor, entry.reason, entry.maskedPayeeReference, BigInt(entry.nowMs)],
+  );
+  return changes === 1;
+}
+
+/** A suspense posting as stored: what was booked, when, and the account it went to once resolved. */
+export interface SuspenseRow extends Omit<SuspensePosting, "nowMs"> {
+  bookedAtMs: number;
+  resolvedAccountId: string;
+  resolvedAtMs: number | null;
+}
+
+type SuspenseColumns = {
+  transfer_id: string;
+  bank_id: string;
+  currency: string;
+  amount_minor: bigint;
+  reason: string;
+  masked_payee_reference: string;
+  booked_at_ms: bigint;
+  resolved_account_id: string;
+  resolved_at_ms: bigint | null;
+};
+
+const suspenseRow = (row: SuspenseColumns): SuspenseRow => ({
+  transferId: row.transfer_id, bankId: row.bank_id, currency: row.currency, amountMinor: row.amount_minor, reason: row.reason,
+  maskedPayeeReference: row.masked_payee_reference, bookedAtMs: Number(row.booked_at_ms), resolvedAccountId: row.resolved_account_id,
+  resolvedAtMs: row.resolved_at_ms === null ? null : Number(row.resolved_at_ms),
+});
+
+export async function findSuspense(db: Queryable, transferId: string): Promise<SuspenseRow | undefined> {
+  const [row] = await db.query<SuspenseColumns>("SELECT * FROM suspense_postings WHERE transfer_id = $1", [transferId]);
+  return row ? suspenseRow(row) : undefined;
+}
+
+/** A bank's suspense postings after `afterTransferId`, by transfer id. */
+export async function listSuspense(db: Queryable, bankId: string, options: { includeResolved: boolean; afterTransferId: string; limit: number }): Promise<SuspenseRow[]> {
+  const rows = await db.query<SuspenseColumns>(
+    `SELECT * FROM suspense_postings WHERE bank_id = $1 AND transfer_id > $2 ${options.includeResolved ? "" : "AND resolved_account_id = ''"}
+     ORDER BY transfer_id LIMIT ${options.limit}`,
+    [bankId, options.afterTransferId],
+  );
+  return rows.map(suspenseRow);
+}
+
+/** Marks an open suspense posting booked to `accountId`; false when it was not open. */
+export async function resolveSuspense(tx: Transaction, transferId: string, accountId: string, nowMs: number): Promise<boolean> {
+  const { changes } = await tx.execute(
+    "UPDATE suspense_postings SET resolved_account_id = $2, resolved_at_ms = $3 WHERE transfer_id = $1 AND resolved_account_id = ''",
+    [transferId, accountId, BigInt(nowMs)],
   );
   return changes === 1;
 }

@@ -2,12 +2,12 @@
 // @generated from file clearmesh/bank/v1/bank.proto (package clearmesh.bank.v1, syntax proto3)
 /* eslint-disable */
 
-// The bank adapter: customer accounts of the banks it hosts, mandates, the card vault, and the
-// settlement bank's books. First version; the bank and connector issue completes it.
+// The bank adapter: customer accounts of the banks it hosts and their suspense book, mandates,
+// the card vault, and the settlement bank's books.
 
 import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
-import type { Money } from "../../common/v1/common_pb.js";
+import type { Money, PageRequest, PageResponse } from "../../common/v1/common_pb.js";
 import { file_clearmesh_common_v1_common } from "../../common/v1/common_pb.js";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
@@ -17,7 +17,169 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file clearmesh/bank/v1/bank.proto.
  */
 export const file_clearmesh_bank_v1_bank: GenFile = /*@__PURE__*/
-  fileDesc("ChxjbGVhcm1lc2gvYmFuay92MS9iYW5rLnByb3RvEhFjbGVhcm1lc2guYmFuay52MSKMAQoST3BlbkFjY291bnRSZXF1ZXN0EhIKCnJlcXVlc3RfaWQYASABKAkSDwoHYmFua19pZBgCIAEoCRITCgtob2xkZXJfbmFtZRgDIAEoCRIQCghjdXJyZW5jeRgEIAEoCRIUCgxob2xkZXJfZW1haWwYBSABKAkSFAoMaG9sZGVyX3Bob25lGAYgASgJIicKEUdldEFjY291bnRSZXF1ZXN0EhIKCmFjY291bnRfaWQYASABKAki5gEKB0FjY291bnQSEgoKYWNjb3VudF9pZBgBIAEoCRIPCgdiYW5rX2lkGAIgASgJEh0KFW1hc2tlZF9hY2NvdW50X251bWJlchgDIAEoCRIQCghjdXJyZW5jeRgEIAEoCRIrCgdiYWxhbmNlGAUgASgLMhouY2xlYXJtZXNoLmNvbW1vbi52MS5Nb25leRIoCgRoZWxkGAYgASgLMhouY2xlYXJtZXNoLmNvbW1vbi52MS5Nb25leRIuCgpjcmVhdGVkX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJHChtHZXRTZXR0bGVtZW50QWNjb3VudFJlcXVlc3QSFgoOcGFydGljaXBhbnRfaWQYASABKAkSEAoIY3VycmVuY3kYAiABKAkiVAoRU2V0dGxlbWVudEFjY291bnQSFgoOcGFydGljaXBhbnRfaWQYASABKAkSEAoIY3VycmVuY3kYAiABKAkSFQoNYmFsYW5jZV9taW5vchgDIAEoAyJoChJEZXBvc2l0Q2FzaFJlcXVlc3QSEgoKcmVxdWVzdF9pZBgBIAEoCRISCgphY2NvdW50X2lkGAIgASgJEioKBmFtb3VudBgDIAEoCzIaLmNsZWFybWVzaC5jb21tb24udjEuTW9uZXkirwEKE0dldFN0YXRlbWVudFJlcXVlc3QSEgoKYWNjb3VudF9pZBgBIAEoCRIoCgRmcm9tGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBImCgJ0bxgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMgoGZm9ybWF0GAQgASgOMiIuY2xlYXJtZXNoLmJhbmsudjEuU3RhdGVtZW50Rm9ybWF0IpQCCg5TdGF0ZW1lbnRFbnRyeRIQCghlbnRyeV9pZBgBIAEoCRI2CglkaXJlY3Rpb24YAiABKA4yIy5jbGVhcm1lc2guYmFuay52MS5Qb3N0aW5nRGlyZWN0aW9uEioKBmFtb3VudBgDIAEoCzIaLmNsZWFybWVzaC5jb21tb24udjEuTW9uZXkSLQoJYm9va2VkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIVCg1lbmRfdG9fZW5kX2lkGAUgASgJEhMKC2Rlc2NyaXB0aW9uGAYgASgJEjEKDWJhbGFuY2VfYWZ0ZXIYByABKAsyGi5jbGVhcm1lc2guY29tbW9uLnYxLk1vbmV5IoQCCglTdGF0ZW1lbnQSEgoKYWNjb3VudF9pZBgBIAEoCRIdChVtYXNrZWRfYWNjb3VudF9udW1iZXIYAiABKAkSMwoPb3BlbmluZ19iYWxhbmNlGAMgASgLMhouY2xlYXJtZXNoLmNvbW1vbi52MS5Nb25leRIzCg9jbG9zaW5nX2JhbGFuY2UYBCABKAsyGi5jbGVhcm1lc2guY29tbW9uLnYxLk1vbmV5EjIKB2VudHJpZXMYBSADKAsyIS5jbGVhcm1lc2guYmFuay52MS5TdGF0ZW1lbnRFbnRyeRIUCgxjb250ZW50X3R5cGUYBiABKAkSEAoIZG9jdW1lbnQYByABKAwiugEKFVJlcXVlc3RNYW5kYXRlUmVxdWVzdBISCgpyZXF1ZXN0X2lkGAEgASgJEhIKCmFjY291bnRfaWQYAiABKAkSEAoIcGF5ZWVfaWQYAyABKAkSNgoScGVyX3RyYW5zZmVyX2xpbWl0GAQgASgLMhouY2xlYXJtZXNoLmNvbW1vbi52MS5Nb25leRIvCgtkYWlseV9saW1pdBgFIAEoCzIaLmNsZWFybWVzaC5jb21tb24udjEuTW9uZXkiOQoVQ29uZmlybU1hbmRhdGVSZXF1ZXN0EhIKCm1hbmRhdGVfaWQYASABKAkSDAoEY29kZRgCIAEoCSIqChRSZXZva2VNYW5kYXRlUmVxdWVzdBISCgptYW5kYXRlX2lkGAEgASgJIscCCgdNYW5kYXRlEhIKCm1hbmRhdGVfaWQYASABKAkSEgoKYWNjb3VudF9pZBgCIAEoCRIQCghwYXllZV9pZBgDIAEoCRI2ChJwZXJfdHJhbnNmZXJfbGltaXQYBCABKAsyGi5jbGVhcm1lc2guY29tbW9uLnYxLk1vbmV5Ei8KC2RhaWx5X2xpbWl0GAUgASgLMhouY2xlYXJtZXNoLmNvbW1vbi52MS5Nb25leRIuCgVzdGF0ZRgGIAEoDjIfLmNsZWFybWVzaC5iYW5rLnYxLk1hbmRhdGVTdGF0ZRIVCg1tYW5kYXRlX3Rva2VuGAcgASgJEh0KFW1hc2tlZF9hY2NvdW50X251bWJlchgIIAEoCRIzCg9jb2RlX2V4cGlyZXNfYXQYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIn8KEFB1bGxGdW5kc1JlcXVlc3QSDwoHcHVsbF9pZBgBIAEoCRIVCg1tYW5kYXRlX3Rva2VuGAIgASgJEioKBmFtb3VudBgDIAEoCzIaLmNsZWFybWVzaC5jb21tb24udjEuTW9uZXkSFwoPcGF5ZWVfcmVmZXJlbmNlGAQgASgJIrEBCgRQdWxsEg8KB3B1bGxfaWQYASABKAkSEgoKbWFuZGF0ZV9pZBgCIAEoCRIqCgZhbW91bnQYAyABKAsyGi5jbGVhcm1lc2guY29tbW9uLnYxLk1vbmV5EhMKC3RyYW5zZmVyX2lkGAQgASgJEisKBXN0YXRlGAUgASgOMhwuY2xlYXJtZXNoLmJhbmsudjEuUHVsbFN0YXRlEhYKDmZhaWx1cmVfcmVhc29uGAYgASgJIo4BChNUb2tlbml6ZUNhcmRSZXF1ZXN0EhIKCnJlcXVlc3RfaWQYASABKAkSEgoKYWNjb3VudF9pZBgCIAEoCRILCgNwYW4YAyABKAkSFAoMZXhwaXJ5X21vbnRoGAQgASgFEhMKC2V4cGlyeV95ZWFyGAUgASgFEhcKD2NhcmRob2xkZXJfbmFtZRgGIAEoCSJ+CgRDYXJkEhIKCmNhcmRfdG9rZW4YASABKAkSEgoKbWFza2VkX3BhbhgCIAEoCRIUCgxleHBpcnlfbW9udGgYAyABKAUSEwoLZXhwaXJ5X3llYXIYBCABKAUSEgoKYWNjb3VudF9pZBgFIAEoCRIPCgdiYW5rX2lkGAYgASgJItEBChRBdXRob3JpemVDYXJkUmVxdWVzdBIYChBhdXRob3JpemF0aW9uX2lkGAEgASgJEhIKCmNhcmRfdG9rZW4YAiABKAkSKgoGYW1vdW50GAMgASgLMhouY2xlYXJtZXNoLmNvbW1vbi52MS5Nb25leRITCgthY3F1aXJlcl9pZBgEIAEoCRIaChJtZXJjaGFudF9yZWZlcmVuY2UYBSABKAkSLgoKZXhwaXJlc19hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiYwobQ2FwdHVyZUF1dGhvcml6YXRpb25SZXF1ZXN0EhgKEGF1dGhvcml6YXRpb25faWQYASABKAkSKgoGYW1vdW50GAIgASgLMhouY2xlYXJtZXNoLmNvbW1vbi52MS5Nb25leSI0ChhWb2lkQXV0aG9yaXphdGlvblJlcXVlc3QSGAoQYXV0aG9yaXphdGlvbl9pZBgBIAEoCSKEAQoUUmVmdW5kQ2FwdHVyZVJlcXVlc3QSEQoJcmVmdW5kX2lkGAEgASgJEhgKEGF1dGhvcml6YXRpb25faWQYAiABKAkSKgoGYW1vdW50GAMgASgLMhouY2xlYXJtZXNoLmNvbW1vbi52MS5Nb25leRITCgt0cmFuc2Zlcl9pZBgEIAEoCSLRAgoNQXV0aG9yaXphdGlvbhIYChBhdXRob3JpemF0aW9uX2lkGAEgASgJEhIKCm1hc2tlZF9wYW4YAiABKAkSKgoGYW1vdW50GAMgASgLMhouY2xlYXJtZXNoLmNvbW1vbi52MS5Nb25leRIsCghjYXB0dXJlZBgEIAEoCzIaLmNsZWFybWVzaC5jb21tb24udjEuTW9uZXkSLAoIcmVmdW5kZWQYBSABKAsyGi5jbGVhcm1lc2guY29tbW9uLnYxLk1vbmV5EjQKBXN0YXRlGAYgASgOMiUuY2xlYXJtZXNoLmJhbmsudjEuQXV0aG9yaXphdGlvblN0YXRlEhMKC2FjcXVpcmVyX2lkGAcgASgJEg8KB2JhbmtfaWQYCCABKAkSLgoKZXhwaXJlc19hdBgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAqawoPU3RhdGVtZW50Rm9ybWF0EiAKHFNUQVRFTUVOVF9GT1JNQVRfVU5TUEVDSUZJRUQQABIYChRTVEFURU1FTlRfRk9STUFUX0NTVhABEhwKGFNUQVRFTUVOVF9GT1JNQVRfQ0FNVDA1MxACKnAKEFBvc3RpbmdEaXJlY3Rpb24SIQodUE9TVElOR19ESVJFQ1RJT05fVU5TUEVDSUZJRUQQABIcChhQT1NUSU5HX0RJUkVDVElPTl9DUkVESVQQARIbChdQT1NUSU5HX0RJUkVDVElPTl9ERUJJVBACKqUBCgxNYW5kYXRlU3RhdGUSHQoZTUFOREFURV9TVEFURV9VTlNQRUNJRklFRBAAEiYKIk1BTkRBVEVfU1RBVEVfUEVORElOR19DT05GSVJNQVRJT04QARIYChRNQU5EQVRFX1NUQVRFX0FDVElWRRACEhkKFU1BTkRBVEVfU1RBVEVfUkVWT0tFRBADEhkKFU1BTkRBVEVfU1RBVEVfRVhQSVJFRBAEKlgKCVB1bGxTdGF0ZRIaChZQVUxMX1NUQVRFX1VOU1BFQ0lGSUVEEAASGAoUUFVMTF9TVEFURV9DT01QTEVURUQQARIVChFQVUxMX1NUQVRFX0ZBSUxFRBACKsABChJBdXRob3JpemF0aW9uU3RhdGUSIwofQVVUSE9SSVpBVElPTl9TVEFURV9VTlNQRUNJRklFRBAAEiIKHkFVVEhPUklaQVRJT05fU1RBVEVfQVVUSE9SSVpFRBABEiAKHEFVVEhPUklaQVRJT05fU1RBVEVfQ0FQVFVSRUQQAhIeChpBVVRIT1JJWkFUSU9OX1NUQVRFX1ZPSURFRBADEh8KG0FVVEhPUklaQVRJT05fU1RBVEVfRVhQSVJFRBAEMvQJChJCYW5rQWRhcHRlclNlcnZpY2USUAoLT3BlbkFjY291bnQSJS5jbGVhcm1lc2guYmFuay52MS5PcGVuQWNjb3VudFJlcXVlc3QaGi5jbGVhcm1lc2guYmFuay52MS5BY2NvdW50Ek4KCkdldEFjY291bnQSJC5jbGVhcm1lc2guYmFuay52MS5HZXRBY2NvdW50UmVxdWVzdBoaLmNsZWFybWVzaC5iYW5rLnYxLkFjY291bnQSbAoUR2V0U2V0dGxlbWVudEFjY291bnQSLi5jbGVhcm1lc2guYmFuay52MS5HZXRTZXR0bGVtZW50QWNjb3VudFJlcXVlc3QaJC5jbGVhcm1lc2guYmFuay52MS5TZXR0bGVtZW50QWNjb3VudBJQCgtEZXBvc2l0Q2FzaBIlLmNsZWFybWVzaC5iYW5rLnYxLkRlcG9zaXRDYXNoUmVxdWVzdBoaLmNsZWFybWVzaC5iYW5rLnYxLkFjY291bnQSVAoMR2V0U3RhdGVtZW50EiYuY2xlYXJtZXNoLmJhbmsudjEuR2V0U3RhdGVtZW50UmVxdWVzdBocLmNsZWFybWVzaC5iYW5rLnYxLlN0YXRlbWVudBJWCg5SZXF1ZXN0TWFuZGF0ZRIoLmNsZWFybWVzaC5iYW5rLnYxLlJlcXVlc3RNYW5kYXRlUmVxdWVzdBoaLmNsZWFybWVzaC5iYW5rLnYxLk1hbmRhdGUSVgoOQ29uZmlybU1hbmRhdGUSKC5jbGVhcm1lc2guYmFuay52MS5Db25maXJtTWFuZGF0ZVJlcXVlc3QaGi5jbGVhcm1lc2guYmFuay52MS5NYW5kYXRlElQKDVJldm9rZU1hbmRhdGUSJy5jbGVhcm1lc2guYmFuay52MS5SZXZva2VNYW5kYXRlUmVxdWVzdBoaLmNsZWFybWVzaC5iYW5rLnYxLk1hbmRhdGUSSQoJUHVsbEZ1bmRzEiMuY2xlYXJtZXNoLmJhbmsudjEuUHVsbEZ1bmRzUmVxdWVzdBoXLmNsZWFybWVzaC5iYW5rLnYxLlB1bGwSTwoMVG9rZW5pemVDYXJkEiYuY2xlYXJtZXNoLmJhbmsudjEuVG9rZW5pemVDYXJkUmVxdWVzdBoXLmNsZWFybWVzaC5iYW5rLnYxLkNhcmQSWgoNQXV0aG9yaXplQ2FyZBInLmNsZWFybWVzaC5iYW5rLnYxLkF1dGhvcml6ZUNhcmRSZXF1ZXN0GiAuY2xlYXJtZXNoLmJhbmsudjEuQXV0aG9yaXphdGlvbhJoChRDYXB0dXJlQXV0aG9yaXphdGlvbhIuLmNsZWFybWVzaC5iYW5rLnYxLkNhcHR1cmVBdXRob3JpemF0aW9uUmVxdWVzdBogLmNsZWFybWVzaC5iYW5rLnYxLkF1dGhvcml6YXRpb24SYgoRVm9pZEF1dGhvcml6YXRpb24SKy5jbGVhcm1lc2guYmFuay52MS5Wb2lkQXV0aG9yaXphdGlvblJlcXVlc3QaIC5jbGVhcm1lc2guYmFuay52MS5BdXRob3JpemF0aW9uEloKDVJlZnVuZENhcHR1cmUSJy5jbGVhcm1lc2guYmFuay52MS5SZWZ1bmRDYXB0dXJlUmVxdWVzdBogLmNsZWFybWVzaC5iYW5rLnYxLkF1dGhvcml6YXRpb25iBnByb3RvMw", [file_clearmesh_common_v1_common, file_google_protobuf_timestamp]);
+  fileDesc("ChxjbGVhcm1lc2gvYmFuay92MS9iYW5rLnByb3RvEhFjbGVhcm1lc2guYmFuay52MSKQAgoPU3VzcGVuc2VQb3N0aW5nEhMKC3RyYW5zZmVyX2lkGAEgASgJEg8KB2JhbmtfaWQYAiABKAkSKgoGYW1vdW50GAMgASgLMhouY2xlYXJtZXNoLmNvbW1vbi52MS5Nb25leRIOCgZyZWFzb24YBCABKAkSHgoWbWFza2VkX3BheWVlX3JlZmVyZW5jZRgFIAEoCRItCglib29rZWRfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhsKE3Jlc29sdmVkX2FjY291bnRfaWQYByABKAkSLwoLcmVzb2x2ZWRfYXQYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIngKG0xpc3RTdXNwZW5zZVBvc3RpbmdzUmVxdWVzdBIPCgdiYW5rX2lkGAEgASgJEhgKEGluY2x1ZGVfcmVzb2x2ZWQYAiABKAgSLgoEcGFnZRgDIAEoCzIgLmNsZWFybWVzaC5jb21tb24udjEuUGFnZVJlcXVlc3QihQEKHExpc3RTdXNwZW5zZVBvc3RpbmdzUmVzcG9uc2USNAoIcG9zdGluZ3MYASADKAsyIi5jbGVhcm1lc2guYmFuay52MS5TdXNwZW5zZVBvc3RpbmcSLwoEcGFnZRgCIAEoCzIhLmNsZWFybWVzaC5jb21tb24udjEuUGFnZVJlc3BvbnNlIkgKHVJlc29sdmVTdXNwZW5zZVBvc3RpbmdSZXF1ZXN0EhMKC3RyYW5zZmVyX2lkGAEgASgJEhIKCmFjY291bnRfaWQYAiABKAkijAEKEk9wZW5BY2NvdW50UmVxdWVzdBISCgpyZXF1ZXN0X2lkGAEgASgJEg8KB2JhbmtfaWQYAiABKAkSEwoLaG9sZGVyX25hbWUYAyABKAkSEAoIY3VycmVuY3kYBCABKAkSFAoMaG9sZGVyX2VtYWlsGAUgASgJEhQKDGhvbGRlcl9waG9uZRgGIAEoCSInChFHZXRBY2NvdW50UmVxdWVzdBISCgphY2NvdW50X2lkGAEgASgJIuYBCgdBY2NvdW50EhIKCmFjY291bnRfaWQYASABKAkSDwoHYmFua19pZBgCIAEoCRIdChVtYXNrZWRfYWNjb3VudF9udW1iZXIYAyABKAkSEAoIY3VycmVuY3kYBCABKAkSKwoHYmFsYW5jZRgFIAEoCzIaLmNsZWFybWVzaC5jb21tb24udjEuTW9uZXkSKAoEaGVsZBgGIAEoCzIaLmNsZWFybWVzaC5jb21tb24udjEuTW9uZXkSLgoKY3JlYXRlZF9hdBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiRwobR2V0U2V0dGxlbWVudEFjY291bnRSZXF1ZXN0EhYKDnBhcnRpY2lwYW50X2lkGAEgASgJEhAKCGN1cnJlbmN5GAIgASgJIlQKEVNldHRsZW1lbnRBY2NvdW50EhYKDnBhcnRpY2lwYW50X2lkGAEgASgJEhAKCGN1cnJlbmN5GAIgASgJEhUKDWJhbGFuY2VfbWlub3IYAyABKAMiaAoSRGVwb3NpdENhc2hSZXF1ZXN0EhIKCnJlcXVlc3RfaWQYASABKAkSEgoKYWNjb3VudF9pZBgCIAEoCRIqCgZhbW91bnQYAyABKAsyGi5jbGVhcm1lc2guY29tbW9uLnYxLk1vbmV5Iq8BChNHZXRTdGF0ZW1lbnRSZXF1ZXN0EhIKCmFjY291bnRfaWQYASABKAkSKAoEZnJvbRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASJgoCdG8YAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjIKBmZvcm1hdBgEIAEoDjIiLmNsZWFybWVzaC5iYW5rLnYxLlN0YXRlbWVudEZvcm1hdCKUAgoOU3RhdGVtZW50RW50cnkSEAoIZW50cnlfaWQYASABKAkSNgoJZGlyZWN0aW9uGAIgASgOMiMuY2xlYXJtZXNoLmJhbmsudjEuUG9zdGluZ0RpcmVjdGlvbhIqCgZhbW91bnQYAyABKAsyGi5jbGVhcm1lc2guY29tbW9uLnYxLk1vbmV5Ei0KCWJvb2tlZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFQoNZW5kX3RvX2VuZF9pZBgFIAEoCRITCgtkZXNjcmlwdGlvbhgGIAEoCRIxCg1iYWxhbmNlX2FmdGVyGAcgASgLMhouY2xlYXJtZXNoLmNvbW1vbi52MS5Nb25leSKEAgoJU3RhdGVtZW50EhIKCmFjY291bnRfaWQYASABKAkSHQoVbWFza2VkX2FjY291bnRfbnVtYmVyGAIgASgJEjMKD29wZW5pbmdfYmFsYW5jZRgDIAEoCzIaLmNsZWFybWVzaC5jb21tb24udjEuTW9uZXkSMwoPY2xvc2luZ19iYWxhbmNlGAQgASgLMhouY2xlYXJtZXNoLmNvbW1vbi52MS5Nb25leRIyCgdlbnRyaWVzGAUgAygLMiEuY2xlYXJtZXNoLmJhbmsudjEuU3RhdGVtZW50RW50cnkSFAoMY29udGVudF90eXBlGAYgASgJEhAKCGRvY3VtZW50GAcgASgMIroBChVSZXF1ZXN0TWFuZGF0ZVJlcXVlc3QSEgoKcmVxdWVzdF9pZBgBIAEoCRISCgphY2NvdW50X2lkGAIgASgJEhAKCHBheWVlX2lkGAMgASgJEjYKEnBlcl90cmFuc2Zlcl9saW1pdBgEIAEoCzIaLmNsZWFybWVzaC5jb21tb24udjEuTW9uZXkSLwoLZGFpbHlfbGltaXQYBSABKAsyGi5jbGVhcm1lc2guY29tbW9uLnYxLk1vbmV5IjkKFUNvbmZpcm1NYW5kYXRlUmVxdWVzdBISCgptYW5kYXRlX2lkGAEgASgJEgwKBGNvZGUYAiABKAkiKgoUUmV2b2tlTWFuZGF0ZVJlcXVlc3QSEgoKbWFuZGF0ZV9pZBgBIAEoCSLHAgoHTWFuZGF0ZRISCgptYW5kYXRlX2lkGAEgASgJEhIKCmFjY291bnRfaWQYAiABKAkSEAoIcGF5ZWVfaWQYAyABKAkSNgoScGVyX3RyYW5zZmVyX2xpbWl0GAQgASgLMhouY2xlYXJtZXNoLmNvbW1vbi52MS5Nb25leRIvCgtkYWlseV9saW1pdBgFIAEoCzIaLmNsZWFybWVzaC5jb21tb24udjEuTW9uZXkSLgoFc3RhdGUYBiABKA4yHy5jbGVhcm1lc2guYmFuay52MS5NYW5kYXRlU3RhdGUSFQoNbWFuZGF0ZV90b2tlbhgHIAEoCRIdChVtYXNrZWRfYWNjb3VudF9udW1iZXIYCCABKAkSMwoPY29kZV9leHBpcmVzX2F0GAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJ/ChBQdWxsRnVuZHNSZXF1ZXN0Eg8KB3B1bGxfaWQYASABKAkSFQoNbWFuZGF0ZV90b2tlbhgCIAEoCRIqCgZhbW91bnQYAyABKAsyGi5jbGVhcm1lc2guY29tbW9uLnYxLk1vbmV5EhcKD3BheWVlX3JlZmVyZW5jZRgEIAEoCSKxAQoEUHVsbBIPCgdwdWxsX2lkGAEgASgJEhIKCm1hbmRhdGVfaWQYAiABKAkSKgoGYW1vdW50GAMgASgLMhouY2xlYXJtZXNoLmNvbW1vbi52MS5Nb25leRITCgt0cmFuc2Zlcl9pZBgEIAEoCRIrCgVzdGF0ZRgFIAEoDjIcLmNsZWFybWVzaC5iYW5rLnYxLlB1bGxTdGF0ZRIWCg5mYWlsdXJlX3JlYXNvbhgGIAEoCSKOAQoTVG9rZW5pemVDYXJkUmVxdWVzdBISCgpyZXF1ZXN0X2lkGAEgASgJEhIKCmFjY291bnRfaWQYAiABKAkSCwoDcGFuGAMgASgJEhQKDGV4cGlyeV9tb250aBgEIAEoBRITCgtleHBpcnlfeWVhchgFIAEoBRIXCg9jYXJkaG9sZGVyX25hbWUYBiABKAkifgoEQ2FyZBISCgpjYXJkX3Rva2VuGAEgASgJEhIKCm1hc2tlZF9wYW4YAiABKAkSFAoMZXhwaXJ5X21vbnRoGAMgASgFEhMKC2V4cGlyeV95ZWFyGAQgASgFEhIKCmFjY291bnRfaWQYBSABKAkSDwoHYmFua19pZBgGIAEoCSLRAQoUQXV0aG9yaXplQ2FyZFJlcXVlc3QSGAoQYXV0aG9yaXphdGlvbl9pZBgBIAEoCRISCgpjYXJkX3Rva2VuGAIgASgJEioKBmFtb3VudBgDIAEoCzIaLmNsZWFybWVzaC5jb21tb24udjEuTW9uZXkSEwoLYWNxdWlyZXJfaWQYBCABKAkSGgoSbWVyY2hhbnRfcmVmZXJlbmNlGAUgASgJEi4KCmV4cGlyZXNfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wImMKG0NhcHR1cmVBdXRob3JpemF0aW9uUmVxdWVzdBIYChBhdXRob3JpemF0aW9uX2lkGAEgASgJEioKBmFtb3VudBgCIAEoCzIaLmNsZWFybWVzaC5jb21tb24udjEuTW9uZXkiNAoYVm9pZEF1dGhvcml6YXRpb25SZXF1ZXN0EhgKEGF1dGhvcml6YXRpb25faWQYASABKAkihAEKFFJlZnVuZENhcHR1cmVSZXF1ZXN0EhEKCXJlZnVuZF9pZBgBIAEoCRIYChBhdXRob3JpemF0aW9uX2lkGAIgASgJEioKBmFtb3VudBgDIAEoCzIaLmNsZWFybWVzaC5jb21tb24udjEuTW9uZXkSEwoLdHJhbnNmZXJfaWQYBCABKAki0QIKDUF1dGhvcml6YXRpb24SGAoQYXV0aG9yaXphdGlvbl9pZBgBIAEoCRISCgptYXNrZWRfcGFuGAIgASgJEioKBmFtb3VudBgDIAEoCzIaLmNsZWFybWVzaC5jb21tb24udjEuTW9uZXkSLAoIY2FwdHVyZWQYBCABKAsyGi5jbGVhcm1lc2guY29tbW9uLnYxLk1vbmV5EiwKCHJlZnVuZGVkGAUgASgLMhouY2xlYXJtZXNoLmNvbW1vbi52MS5Nb25leRI0CgVzdGF0ZRgGIAEoDjIlLmNsZWFybWVzaC5iYW5rLnYxLkF1dGhvcml6YXRpb25TdGF0ZRITCgthY3F1aXJlcl9pZBgHIAEoCRIPCgdiYW5rX2lkGAggASgJEi4KCmV4cGlyZXNfYXQYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wKmsKD1N0YXRlbWVudEZvcm1hdBIgChxTVEFURU1FTlRfRk9STUFUX1VOU1BFQ0lGSUVEEAASGAoUU1RBVEVNRU5UX0ZPUk1BVF9DU1YQARIcChhTVEFURU1FTlRfRk9STUFUX0NBTVQwNTMQAipwChBQb3N0aW5nRGlyZWN0aW9uEiEKHVBPU1RJTkdfRElSRUNUSU9OX1VOU1BFQ0lGSUVEEAASHAoYUE9TVElOR19ESVJFQ1RJT05fQ1JFRElUEAESGwoXUE9TVElOR19ESVJFQ1RJT05fREVCSVQQAiqlAQoMTWFuZGF0ZVN0YXRlEh0KGU1BTkRBVEVfU1RBVEVfVU5TUEVDSUZJRUQQABImCiJNQU5EQVRFX1NUQVRFX1BFTkRJTkdfQ09ORklSTUFUSU9OEAESGAoUTUFOREFURV9TVEFURV9BQ1RJVkUQAhIZChVNQU5EQVRFX1NUQVRFX1JFVk9LRUQQAxIZChVNQU5EQVRFX1NUQVRFX0VYUElSRUQQBCpYCglQdWxsU3RhdGUSGgoWUFVMTF9TVEFURV9VTlNQRUNJRklFRBAAEhgKFFBVTExfU1RBVEVfQ09NUExFVEVEEAESFQoRUFVMTF9TVEFURV9GQUlMRUQQAirAAQoSQXV0aG9yaXphdGlvblN0YXRlEiMKH0FVVEhPUklaQVRJT05fU1RBVEVfVU5TUEVDSUZJRUQQABIiCh5BVVRIT1JJWkFUSU9OX1NUQVRFX0FVVEhPUklaRUQQARIgChxBVVRIT1JJWkFUSU9OX1NUQVRFX0NBUFRVUkVEEAISHgoaQVVUSE9SSVpBVElPTl9TVEFURV9WT0lERUQQAxIfChtBVVRIT1JJWkFUSU9OX1NUQVRFX0VYUElSRUQQBDLdCwoSQmFua0FkYXB0ZXJTZXJ2aWNlElAKC09wZW5BY2NvdW50EiUuY2xlYXJtZXNoLmJhbmsudjEuT3BlbkFjY291bnRSZXF1ZXN0GhouY2xlYXJtZXNoLmJhbmsudjEuQWNjb3VudBJOCgpHZXRBY2NvdW50EiQuY2xlYXJtZXNoLmJhbmsudjEuR2V0QWNjb3VudFJlcXVlc3QaGi5jbGVhcm1lc2guYmFuay52MS5BY2NvdW50EmwKFEdldFNldHRsZW1lbnRBY2NvdW50Ei4uY2xlYXJtZXNoLmJhbmsudjEuR2V0U2V0dGxlbWVudEFjY291bnRSZXF1ZXN0GiQuY2xlYXJtZXNoLmJhbmsudjEuU2V0dGxlbWVudEFjY291bnQSUAoLRGVwb3NpdENhc2gSJS5jbGVhcm1lc2guYmFuay52MS5EZXBvc2l0Q2FzaFJlcXVlc3QaGi5jbGVhcm1lc2guYmFuay52MS5BY2NvdW50ElQKDEdldFN0YXRlbWVudBImLmNsZWFybWVzaC5iYW5rLnYxLkdldFN0YXRlbWVudFJlcXVlc3QaHC5jbGVhcm1lc2guYmFuay52MS5TdGF0ZW1lbnQSVgoOUmVxdWVzdE1hbmRhdGUSKC5jbGVhcm1lc2guYmFuay52MS5SZXF1ZXN0TWFuZGF0ZVJlcXVlc3QaGi5jbGVhcm1lc2guYmFuay52MS5NYW5kYXRlElYKDkNvbmZpcm1NYW5kYXRlEiguY2xlYXJtZXNoLmJhbmsudjEuQ29uZmlybU1hbmRhdGVSZXF1ZXN0GhouY2xlYXJtZXNoLmJhbmsudjEuTWFuZGF0ZRJUCg1SZXZva2VNYW5kYXRlEicuY2xlYXJtZXNoLmJhbmsudjEuUmV2b2tlTWFuZGF0ZVJlcXVlc3QaGi5jbGVhcm1lc2guYmFuay52MS5NYW5kYXRlEkkKCVB1bGxGdW5kcxIjLmNsZWFybWVzaC5iYW5rLnYxLlB1bGxGdW5kc1JlcXVlc3QaFy5jbGVhcm1lc2guYmFuay52MS5QdWxsEk8KDFRva2VuaXplQ2FyZBImLmNsZWFybWVzaC5iYW5rLnYxLlRva2VuaXplQ2FyZFJlcXVlc3QaFy5jbGVhcm1lc2guYmFuay52MS5DYXJkEloKDUF1dGhvcml6ZUNhcmQSJy5jbGVhcm1lc2guYmFuay52MS5BdXRob3JpemVDYXJkUmVxdWVzdBogLmNsZWFybWVzaC5iYW5rLnYxLkF1dGhvcml6YXRpb24SaAoUQ2FwdHVyZUF1dGhvcml6YXRpb24SLi5jbGVhcm1lc2guYmFuay52MS5DYXB0dXJlQXV0aG9yaXphdGlvblJlcXVlc3QaIC5jbGVhcm1lc2guYmFuay52MS5BdXRob3JpemF0aW9uEmIKEVZvaWRBdXRob3JpemF0aW9uEisuY2xlYXJtZXNoLmJhbmsudjEuVm9pZEF1dGhvcml6YXRpb25SZXF1ZXN0GiAuY2xlYXJtZXNoLmJhbmsudjEuQXV0aG9yaXphdGlvbhJaCg1SZWZ1bmRDYXB0dXJlEicuY2xlYXJtZXNoLmJhbmsudjEuUmVmdW5kQ2FwdHVyZVJlcXVlc3QaIC5jbGVhcm1lc2guYmFuay52MS5BdXRob3JpemF0aW9uEncKFExpc3RTdXNwZW5zZVBvc3RpbmdzEi4uY2xlYXJtZXNoLmJhbmsudjEuTGlzdFN1c3BlbnNlUG9zdGluZ3NSZXF1ZXN0Gi8uY2xlYXJtZXNoLmJhbmsudjEuTGlzdFN1c3BlbnNlUG9zdGluZ3NSZXNwb25zZRJuChZSZXNvbHZlU3VzcGVuc2VQb3N0aW5nEjAuY2xlYXJtZXNoLmJhbmsudjEuUmVzb2x2ZVN1c3BlbnNlUG9zdGluZ1JlcXVlc3QaIi5jbGVhcm1lc2guYmFuay52MS5TdXNwZW5zZVBvc3RpbmdiBnByb3RvMw", [file_clearmesh_common_v1_common, file_google_protobuf_timestamp]);
+
+/**
+ * Money a hosted bank received for no account it could credit, kept until it is booked.
+ *
+ * @generated from message clearmesh.bank.v1.SuspensePosting
+ */
+export type SuspensePosting = Message<"clearmesh.bank.v1.SuspensePosting"> & {
+  /**
+   * The clearing transfer that brought the money (one posting per transfer).
+   *
+   * @generated from field: string transfer_id = 1;
+   */
+  transferId: string;
+
+  /**
+   * The hosted bank that received it.
+   *
+   * @generated from field: string bank_id = 2;
+   */
+  bankId: string;
+
+  /**
+   * What the bank received.
+   *
+   * @generated from field: clearmesh.common.v1.Money amount = 3;
+   */
+  amount?: Money | undefined;
+
+  /**
+   * Why it could not be credited: UNKNOWN_ACCOUNT, CURRENCY_MISMATCH, BALANCE_OVERFLOW or
+   * REFUND_NOT_APPLICABLE.
+   *
+   * @generated from field: string reason = 4;
+   */
+  reason: string;
+
+  /**
+   * The transfer's payee_reference, masked to its last four characters.
+   *
+   * @generated from field: string masked_payee_reference = 5;
+   */
+  maskedPayeeReference: string;
+
+  /**
+   * When the money was put in suspense.
+   *
+   * @generated from field: google.protobuf.Timestamp booked_at = 6;
+   */
+  bookedAt?: Timestamp | undefined;
+
+  /**
+   * The account it was booked to; empty while the posting is open.
+   *
+   * @generated from field: string resolved_account_id = 7;
+   */
+  resolvedAccountId: string;
+
+  /**
+   * When it was booked to that account; unset while the posting is open.
+   *
+   * @generated from field: google.protobuf.Timestamp resolved_at = 8;
+   */
+  resolvedAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message clearmesh.bank.v1.SuspensePosting.
+ * Use `create(SuspensePostingSchema)` to create a new message.
+ */
+export const SuspensePostingSchema: GenMessage<SuspensePosting> = /*@__PURE__*/
+  messageDesc(file_clearmesh_bank_v1_bank, 0);
+
+/**
+ * Request of ListSuspensePostings.
+ *
+ * @generated from message clearmesh.bank.v1.ListSuspensePostingsRequest
+ */
+export type ListSuspensePostingsRequest = Message<"clearmesh.bank.v1.ListSuspensePostingsRequest"> & {
+  /**
+   * The hosted bank whose suspense book is listed.
+   *
+   * @generated from field: string bank_id = 1;
+   */
+  bankId: string;
+
+  /**
+   * Also list postings already booked to an account.
+   *
+   * @generated from field: bool include_resolved = 2;
+   */
+  includeResolved: boolean;
+
+  /**
+   * Paging, by transfer id.
+   *
+   * @generated from field: clearmesh.common.v1.PageRequest page = 3;
+   */
+  page?: PageRequest | undefined;
+};
+
+/**
+ * Describes the message clearmesh.bank.v1.ListSuspensePostingsRequest.
+ * Use `create(ListSuspensePostingsRequestSchema)` to create a new message.
+ */
+export const ListSuspensePostingsRequestSchema: GenMessage<ListSuspensePostingsRequest> = /*@__PURE__*/
+  messageDesc(file_clearmesh_bank_v1_bank, 1);
+
+/**
+ * Response of ListSuspensePostings.
+ *
+ * @generated from message clearmesh.bank.v1.ListSuspensePostingsResponse
+ */
+export type ListSuspensePostingsResponse = Message<"clearmesh.bank.v1.ListSuspensePostingsResponse"> & {
+  /**
+   * The postings of this page, by transfer id.
+   *
+   * @generated from field: repeated clearmesh.bank.v1.SuspensePosting postings = 1;
+   */
+  postings: SuspensePosting[];
+
+  /**
+   * Paging.
+   *
+   * @generated from field: clearmesh.common.v1.PageResponse page = 2;
+   */
+  page?: PageResponse | undefined;
+};
+
+/**
+ * Describes the message clearmesh.bank.v1.ListSuspensePostingsResponse.
+ * Use `create(ListSuspensePostingsResponseSchema)` to create a new message.
+ */
+export const ListSuspensePostingsResponseSchema: GenMessage<ListSuspensePostingsResponse> = /*@__PURE__*/
+  messageDesc(file_clearmesh_bank_v1_bank, 2);
+
+/**
+ * Request of ResolveSuspensePosting.
+ *
+ * @generated from message clearmesh.bank.v1.ResolveSuspensePostingRequest
+ */
+export type ResolveSuspensePostingRequest = Message<"clearmesh.bank.v1.ResolveSuspensePostingRequest"> & {
+  /**
+   * The suspense posting, named by its transfer id.
+   *
+   * @generated from field: string transfer_id = 1;
+   */
+  transferId: string;
+
+  /**
+   * The customer account credited: of the posting's bank, in the posting's currency.
+   *
+   * @generated from field: string account_id = 2;
+   */
+  accountId: string;
+};
+
+/**
+ * Describes the message clearmesh.bank.v1.ResolveSuspensePostingRequest.
+ * Use `create(ResolveSuspensePostingRequestSchema)` to create a new message.
+ */
+export const ResolveSuspensePostingRequestSchema: GenMessage<ResolveSuspensePostingRequest> = /*@__PURE__*/
+  messageDesc(file_clearmesh_bank_v1_bank, 3);
 
 /**
  * Request of OpenAccount.
@@ -73,7 +235,7 @@ export type OpenAccountRequest = Message<"clearmesh.bank.v1.OpenAccountRequest">
  * Use `create(OpenAccountRequestSchema)` to create a new message.
  */
 export const OpenAccountRequestSchema: GenMessage<OpenAccountRequest> = /*@__PURE__*/
-  messageDesc(file_clearmesh_bank_v1_bank, 0);
+  messageDesc(file_clearmesh_bank_v1_bank, 4);
 
 /**
  * Request of GetAccount.
@@ -94,7 +256,7 @@ export type GetAccountRequest = Message<"clearmesh.bank.v1.GetAccountRequest"> &
  * Use `create(GetAccountRequestSchema)` to create a new message.
  */
 export const GetAccountRequestSchema: GenMessage<GetAccountRequest> = /*@__PURE__*/
-  messageDesc(file_clearmesh_bank_v1_bank, 1);
+  messageDesc(file_clearmesh_bank_v1_bank, 5);
 
 /**
  * A customer account.
@@ -157,7 +319,7 @@ export type Account = Message<"clearmesh.bank.v1.Account"> & {
  * Use `create(AccountSchema)` to create a new message.
  */
 export const AccountSchema: GenMessage<Account> = /*@__PURE__*/
-  messageDesc(file_clearmesh_bank_v1_bank, 2);
+  messageDesc(file_clearmesh_bank_v1_bank, 6);
 
 /**
  * Request of GetSettlementAccount.
@@ -185,7 +347,7 @@ export type GetSettlementAccountRequest = Message<"clearmesh.bank.v1.GetSettleme
  * Use `create(GetSettlementAccountRequestSchema)` to create a new message.
  */
 export const GetSettlementAccountRequestSchema: GenMessage<GetSettlementAccountRequest> = /*@__PURE__*/
-  messageDesc(file_clearmesh_bank_v1_bank, 3);
+  messageDesc(file_clearmesh_bank_v1_bank, 7);
 
 /**
  * A participant's settlement account at the settlement bank, in one currency.
@@ -221,7 +383,7 @@ export type SettlementAccount = Message<"clearmesh.bank.v1.SettlementAccount"> &
  * Use `create(SettlementAccountSchema)` to create a new message.
  */
 export const SettlementAccountSchema: GenMessage<SettlementAccount> = /*@__PURE__*/
-  messageDesc(file_clearmesh_bank_v1_bank, 4);
+  messageDesc(file_clearmesh_bank_v1_bank, 8);
 
 /**
  * Request of DepositCash.
@@ -256,7 +418,7 @@ export type DepositCashRequest = Message<"clearmesh.bank.v1.DepositCashRequest">
  * Use `create(DepositCashRequestSchema)` to create a new message.
  */
 export const DepositCashRequestSchema: GenMessage<DepositCashRequest> = /*@__PURE__*/
-  messageDesc(file_clearmesh_bank_v1_bank, 5);
+  messageDesc(file_clearmesh_bank_v1_bank, 9);
 
 /**
  * Request of GetStatement.
@@ -298,7 +460,7 @@ export type GetStatementRequest = Message<"clearmesh.bank.v1.GetStatementRequest
  * Use `create(GetStatementRequestSchema)` to create a new message.
  */
 export const GetStatementRequestSchema: GenMessage<GetStatementRequest> = /*@__PURE__*/
-  messageDesc(file_clearmesh_bank_v1_bank, 6);
+  messageDesc(file_clearmesh_bank_v1_bank, 10);
 
 /**
  * One posting on a customer account.
@@ -361,7 +523,7 @@ export type StatementEntry = Message<"clearmesh.bank.v1.StatementEntry"> & {
  * Use `create(StatementEntrySchema)` to create a new message.
  */
 export const StatementEntrySchema: GenMessage<StatementEntry> = /*@__PURE__*/
-  messageDesc(file_clearmesh_bank_v1_bank, 7);
+  messageDesc(file_clearmesh_bank_v1_bank, 11);
 
 /**
  * An account statement.
@@ -424,7 +586,7 @@ export type Statement = Message<"clearmesh.bank.v1.Statement"> & {
  * Use `create(StatementSchema)` to create a new message.
  */
 export const StatementSchema: GenMessage<Statement> = /*@__PURE__*/
-  messageDesc(file_clearmesh_bank_v1_bank, 8);
+  messageDesc(file_clearmesh_bank_v1_bank, 12);
 
 /**
  * Request of RequestMandate.
@@ -473,7 +635,7 @@ export type RequestMandateRequest = Message<"clearmesh.bank.v1.RequestMandateReq
  * Use `create(RequestMandateRequestSchema)` to create a new message.
  */
 export const RequestMandateRequestSchema: GenMessage<RequestMandateRequest> = /*@__PURE__*/
-  messageDesc(file_clearmesh_bank_v1_bank, 9);
+  messageDesc(file_clearmesh_bank_v1_bank, 13);
 
 /**
  * Request of ConfirmMandate.
@@ -501,7 +663,7 @@ export type ConfirmMandateRequest = Message<"clearmesh.bank.v1.ConfirmMandateReq
  * Use `create(ConfirmMandateRequestSchema)` to create a new message.
  */
 export const ConfirmMandateRequestSchema: GenMessage<ConfirmMandateRequest> = /*@__PURE__*/
-  messageDesc(file_clearmesh_bank_v1_bank, 10);
+  messageDesc(file_clearmesh_bank_v1_bank, 14);
 
 /**
  * Request of RevokeMandate.
@@ -522,7 +684,7 @@ export type RevokeMandateRequest = Message<"clearmesh.bank.v1.RevokeMandateReque
  * Use `create(RevokeMandateRequestSchema)` to create a new message.
  */
 export const RevokeMandateRequestSchema: GenMessage<RevokeMandateRequest> = /*@__PURE__*/
-  messageDesc(file_clearmesh_bank_v1_bank, 11);
+  messageDesc(file_clearmesh_bank_v1_bank, 15);
 
 /**
  * A mandate: the holder's consent for a payee participant to pull money.
@@ -599,7 +761,7 @@ export type Mandate = Message<"clearmesh.bank.v1.Mandate"> & {
  * Use `create(MandateSchema)` to create a new message.
  */
 export const MandateSchema: GenMessage<Mandate> = /*@__PURE__*/
-  messageDesc(file_clearmesh_bank_v1_bank, 12);
+  messageDesc(file_clearmesh_bank_v1_bank, 16);
 
 /**
  * Request of PullFunds.
@@ -641,7 +803,7 @@ export type PullFundsRequest = Message<"clearmesh.bank.v1.PullFundsRequest"> & {
  * Use `create(PullFundsRequestSchema)` to create a new message.
  */
 export const PullFundsRequestSchema: GenMessage<PullFundsRequest> = /*@__PURE__*/
-  messageDesc(file_clearmesh_bank_v1_bank, 13);
+  messageDesc(file_clearmesh_bank_v1_bank, 17);
 
 /**
  * A pull under a mandate.
@@ -697,7 +859,7 @@ export type Pull = Message<"clearmesh.bank.v1.Pull"> & {
  * Use `create(PullSchema)` to create a new message.
  */
 export const PullSchema: GenMessage<Pull> = /*@__PURE__*/
-  messageDesc(file_clearmesh_bank_v1_bank, 14);
+  messageDesc(file_clearmesh_bank_v1_bank, 18);
 
 /**
  * Request of TokenizeCard.
@@ -753,7 +915,7 @@ export type TokenizeCardRequest = Message<"clearmesh.bank.v1.TokenizeCardRequest
  * Use `create(TokenizeCardRequestSchema)` to create a new message.
  */
 export const TokenizeCardRequestSchema: GenMessage<TokenizeCardRequest> = /*@__PURE__*/
-  messageDesc(file_clearmesh_bank_v1_bank, 15);
+  messageDesc(file_clearmesh_bank_v1_bank, 19);
 
 /**
  * A tokenized card.
@@ -809,7 +971,7 @@ export type Card = Message<"clearmesh.bank.v1.Card"> & {
  * Use `create(CardSchema)` to create a new message.
  */
 export const CardSchema: GenMessage<Card> = /*@__PURE__*/
-  messageDesc(file_clearmesh_bank_v1_bank, 16);
+  messageDesc(file_clearmesh_bank_v1_bank, 20);
 
 /**
  * Request of AuthorizeCard.
@@ -865,7 +1027,7 @@ export type AuthorizeCardRequest = Message<"clearmesh.bank.v1.AuthorizeCardReque
  * Use `create(AuthorizeCardRequestSchema)` to create a new message.
  */
 export const AuthorizeCardRequestSchema: GenMessage<AuthorizeCardRequest> = /*@__PURE__*/
-  messageDesc(file_clearmesh_bank_v1_bank, 17);
+  messageDesc(file_clearmesh_bank_v1_bank, 21);
 
 /**
  * Request of CaptureAuthorization.
@@ -893,7 +1055,7 @@ export type CaptureAuthorizationRequest = Message<"clearmesh.bank.v1.CaptureAuth
  * Use `create(CaptureAuthorizationRequestSchema)` to create a new message.
  */
 export const CaptureAuthorizationRequestSchema: GenMessage<CaptureAuthorizationRequest> = /*@__PURE__*/
-  messageDesc(file_clearmesh_bank_v1_bank, 18);
+  messageDesc(file_clearmesh_bank_v1_bank, 22);
 
 /**
  * Request of VoidAuthorization.
@@ -914,7 +1076,7 @@ export type VoidAuthorizationRequest = Message<"clearmesh.bank.v1.VoidAuthorizat
  * Use `create(VoidAuthorizationRequestSchema)` to create a new message.
  */
 export const VoidAuthorizationRequestSchema: GenMessage<VoidAuthorizationRequest> = /*@__PURE__*/
-  messageDesc(file_clearmesh_bank_v1_bank, 19);
+  messageDesc(file_clearmesh_bank_v1_bank, 23);
 
 /**
  * Request of RefundCapture.
@@ -956,7 +1118,7 @@ export type RefundCaptureRequest = Message<"clearmesh.bank.v1.RefundCaptureReque
  * Use `create(RefundCaptureRequestSchema)` to create a new message.
  */
 export const RefundCaptureRequestSchema: GenMessage<RefundCaptureRequest> = /*@__PURE__*/
-  messageDesc(file_clearmesh_bank_v1_bank, 20);
+  messageDesc(file_clearmesh_bank_v1_bank, 24);
 
 /**
  * A card authorization and what happened to it.
@@ -1033,7 +1195,7 @@ export type Authorization = Message<"clearmesh.bank.v1.Authorization"> & {
  * Use `create(AuthorizationSchema)` to create a new message.
  */
 export const AuthorizationSchema: GenMessage<Authorization> = /*@__PURE__*/
-  messageDesc(file_clearmesh_bank_v1_bank, 21);
+  messageDesc(file_clearmesh_bank_v1_bank, 25);
 
 /**
  * Format of a statement document.
@@ -1235,7 +1397,7 @@ export const AuthorizationStateSchema: GenEnum<AuthorizationState> = /*@__PURE__
 
 /**
  * Accounts and cards of the banks hosted by the bank adapter. Every method is signed per
- * PROTOCOL.md §3. Methods not built yet answer UNIMPLEMENTED.
+ * PROTOCOL.md §3.
  *
  * @generated from service clearmesh.bank.v1.BankAdapterService
  */
@@ -1404,6 +1566,32 @@ export const BankAdapterService: GenService<{
     methodKind: "unary";
     input: typeof RefundCaptureRequestSchema;
     output: typeof AuthorizationSchema;
+  },
+  /**
+   * Lists the suspense book of a hosted bank: money it received through clearing for no account
+   * it could credit (an unknown or closed account reference, another currency, a balance that
+   * would overflow, a refund it could not apply), by transfer id. Open postings only unless
+   * include_resolved. Signed by that bank or the operator.
+   *
+   * @generated from rpc clearmesh.bank.v1.BankAdapterService.ListSuspensePostings
+   */
+  listSuspensePostings: {
+    methodKind: "unary";
+    input: typeof ListSuspensePostingsRequestSchema;
+    output: typeof ListSuspensePostingsResponseSchema;
+  },
+  /**
+   * Books an open suspense posting to a customer account of the same bank and currency: the
+   * account is credited once with the posting's amount and the posting is resolved. Signed by
+   * the bank or the operator. Repeating it with the same account answers the resolved posting;
+   * with another account: FAILED_PRECONDITION / SUSPENSE_ALREADY_RESOLVED.
+   *
+   * @generated from rpc clearmesh.bank.v1.BankAdapterService.ResolveSuspensePosting
+   */
+  resolveSuspensePosting: {
+    methodKind: "unary";
+    input: typeof ResolveSuspensePostingRequestSchema;
+    output: typeof SuspensePostingSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_clearmesh_bank_v1_bank, 0);
