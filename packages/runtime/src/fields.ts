@@ -1,7 +1,8 @@
 // Checks of request fields that several services share word for word, so a partner meets one
 // rule and one message everywhere: ids, currencies, positive int64 money, and the alias rule
 // (E.164 phone number as is, e-mail address lower-cased) that clearing's party lookup and the
-// wallets must apply identically. Each service passes its own typed INVALID_ARGUMENT error.
+// wallets must apply identically, and paging (common.proto's PageRequest). Each service passes its
+// own typed INVALID_ARGUMENT error.
 import type { Money } from "@clearmesh/contracts";
 import { PARTICIPANT_ID_PATTERN } from "@clearmesh/trust";
 
@@ -12,6 +13,10 @@ export const INT64_MAX = 2n ** 63n - 1n;
 export const PHONE_PATTERN = /^\+[1-9]\d{6,14}$/;
 /** A practical e-mail address: a dot-atom local part, a domain of DNS labels with a dot. */
 const EMAIL_PATTERN = /^[a-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*@[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+$/;
+/** PageRequest.page_size 0 means this many items (common.proto). */
+export const DEFAULT_PAGE_SIZE = 50;
+export const MAX_PAGE_SIZE = 500;
+const PAGE_TOKEN_PREFIX = "p1:";
 const MAX_EMAIL_CHARS = 254;
 const MAX_LOCAL_PART_CHARS = 64;
 
@@ -27,6 +32,15 @@ export interface FieldChecks {
   requireCurrency(field: string, value: string): string;
   /** A positive amount that fits int64. */
   requirePositiveMoney(field: string, money: Money | undefined): { currency: string; amountMinor: bigint };
+  /** Items a page holds: `page.page_size`, DEFAULT_PAGE_SIZE for 0, at most MAX_PAGE_SIZE. */
+  pageLimit(pageSize: number | undefined): number;
+  /** The sort key a `page.page_token` from pageToken() carries (`parts` values), undefined for the first page. */
+  pageAfter(token: string, parts: number): string[] | undefined;
+}
+
+/** An opaque page token carrying the last item's sort key. */
+export function pageToken(parts: readonly string[]): string {
+  return Buffer.from(`${PAGE_TOKEN_PREFIX}${parts.join("\u0000")}`).toString("base64url");
 }
 
 export function fieldChecks(invalid: InvalidField): FieldChecks {
@@ -56,6 +70,18 @@ export function fieldChecks(invalid: InvalidField): FieldChecks {
       if (money.amountMinor <= 0n) throw invalid(`${field}.amount_minor`, "must be positive");
       if (money.amountMinor > INT64_MAX) throw invalid(`${field}.amount_minor`, "exceeds int64");
       return { currency, amountMinor: money.amountMinor };
+    },
+    pageLimit(pageSize) {
+      const size = pageSize ?? 0;
+      if (!Number.isInteger(size) || size < 0 || size > MAX_PAGE_SIZE) throw invalid("page.page_size", `must be 0 to ${MAX_PAGE_SIZE}`);
+      return size === 0 ? DEFAULT_PAGE_SIZE : size;
+    },
+    pageAfter(token, parts) {
+      if (token === "") return undefined;
+      const text = Buffer.from(token, "base64url").toString("utf8");
+      const values = text.startsWith(PAGE_TOKEN_PREFIX) ? text.slice(PAGE_TOKEN_PREFIX.length).split("\u0000") : [];
+      if (values.length !== parts) throw invalid("page.page_token", "is not a token this server issued");
+      return values;
     },
   };
 }

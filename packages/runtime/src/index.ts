@@ -27,5 +27,5 @@ export type { BuiltService, CommonSettings, RunningService, ServiceDeps, Service
 export { DEFAULT_PORTS, SERVICE_NAMES, commonSettings, dataKeysSetting, hostedKeyIdsSetting, hostedParticipantsSetting, notifyDataKeysSetting, parseHostedKeyIds } from "./settings.js";
 export type { CommonSettingsSchema, ServiceName } from "./settings.js";
 export { DEFAULT_MINOR_DIGITS, formatMinor, minorDigits, parseMinor } from "./money.js";
-export { CURRENCY_PATTERN, ID_PATTERN, INT64_MAX, PHONE_PATTERN, aliasOf, fieldChecks, normalizedEmail } from "./fields.js";
+export { CURRENCY_PATTERN, ID_PATTERN, INT64_MAX, PHONE_PATTERN, aliasOf, fieldChecks, normalizedEmail, pageToken } from "./fields.js";
 export type { AliasKind, FieldChecks, InvalidField } from "./fields.js";

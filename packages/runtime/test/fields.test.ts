@@ -1,6 +1,6 @@
 // The field rules clearing and the wallets share: one rule, one message, each service's error.
 import { describe, expect, it } from "vitest";
-import { aliasOf, fieldChecks, normalizedEmail } from "../src/index.js";
+import { aliasOf, fieldChecks, normalizedEmail, pageToken } from "../src/index.js";
 
 class Invalid extends Error {
   constructor(readonly field: string, message: string) {
@@ -18,6 +18,17 @@ const refusal = (work: () => unknown) => {
 };
 
 describe("fieldChecks", () => {
+  it("pages: 0 means 50, at most 500; a token carries the last sort key and nothing else is accepted", () => {
+    expect([checks.pageLimit(undefined), checks.pageLimit(0), checks.pageLimit(1), checks.pageLimit(500)]).toEqual([50, 50, 1, 500]);
+    for (const size of [-1, 501, 2.5]) expect(refusal(() => checks.pageLimit(size))).toEqual({ field: "page.page_size", message: "must be 0 to 500" });
+    expect(checks.pageAfter("", 2)).toBeUndefined();
+    expect(checks.pageAfter(pageToken(["1700000000000", "pi_1"]), 2)).toEqual(["1700000000000", "pi_1"]);
+    expect(checks.pageAfter(pageToken(["bank-a"]), 1)).toEqual(["bank-a"]);
+    for (const token of ["not-ours", pageToken(["a", "b"]), Buffer.from("x1:bank-a").toString("base64url")]) {
+      expect(refusal(() => checks.pageAfter(token, 1))).toEqual({ field: "page.page_token", message: "is not a token this server issued" });
+    }
+  });
+
   it("accepts ids, currencies and positive int64 money, and names the field of a bad one", () => {
     expect(checks.requireId("transfer_id", "01J9Z-a.b:c_d")).toBe("01J9Z-a.b:c_d");
     expect(refusal(() => checks.requireId("transfer_id", ""))).toEqual({ field: "transfer_id", message: "must be 1-64 characters of [A-Za-z0-9._:-] (a UUID or ULID)" });

@@ -6,7 +6,7 @@ import { fieldError } from "./errors.js";
 
 export { CURRENCY_PATTERN, ID_PATTERN, INT64_MAX };
 /** Ids, participant ids, text, currencies and money: the runtime's shared rules, with the bank's error. */
-export const { requireId, requireParticipantId, requireText, requireCurrency, requirePositiveMoney } = fieldChecks(fieldError);
+export const { requireId, requireParticipantId, requireText, requireCurrency, requirePositiveMoney, pageLimit, pageAfter } = fieldChecks(fieldError);
 /** Clearing's limit on payer and payee references. */
 export const MAX_REFERENCE_CHARS = 128;
 export const MAX_NAME_CHARS = 140;

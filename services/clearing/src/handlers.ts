@@ -3,12 +3,12 @@
 import type { ServiceImpl } from "@connectrpc/connect";
 import type { ClearingService } from "@clearmesh/contracts";
 import type { HandlerContext } from "@connectrpc/connect";
-import { callerOf, requireCaller } from "@clearmesh/runtime";
+import { callerOf, pageToken, requireCaller } from "@clearmesh/runtime";
 import type { Store } from "@clearmesh/store";
 import type { DirectoryService } from "./directory/service.js";
 import type { ClearingEngine } from "./engine/engine.js";
 import { LedgerError } from "./engine/types.js";
-import { clearingError, invalidField } from "./errors.js";
+import { clearingError } from "./errors.js";
 import type { createLiquidityService } from "./liquidity/service.js";
 import type { PartyService } from "./parties/service.js";
 import type { FxRateService } from "./quotes/rates.js";
@@ -16,11 +16,9 @@ import type { QuoteService } from "./quotes/service.js";
 import type { SettlementService } from "./settlement/service.js";
 import { listTransfers } from "./transfers/list.js";
 import type { TransferService } from "./transfers/service.js";
-import { requireParticipantId } from "./validation.js";
+import { pageAfter, pageLimit, requireParticipantId } from "./validation.js";
 
 const OPERATOR = ["operator"];
-const DEFAULT_PAGE_SIZE = 50;
-const MAX_PAGE_SIZE = 500;
 
 export interface ClearingParts {
   store: Store;
@@ -46,12 +44,11 @@ export function clearingHandlers(parts: ClearingParts): Partial<ServiceImpl<type
     getParticipant: (request, context) => (callerOf(context), directory.get(requireParticipantId("participant_id", request.participantId))),
     async listParticipants(request, context) {
       callerOf(context);
-      const pageSize = request.page?.pageSize ?? 0;
-      if (pageSize < 0 || pageSize > MAX_PAGE_SIZE) throw invalidField("page.page_size", `must be 0 to ${MAX_PAGE_SIZE}`);
-      const limit = pageSize === 0 ? DEFAULT_PAGE_SIZE : pageSize;
-      const participants = await directory.list(decodePageToken(request.page?.pageToken ?? ""), limit + 1);
+      const limit = pageLimit(request.page?.pageSize);
+      const [after = ""] = pageAfter(request.page?.pageToken ?? "", 1) ?? [];
+      const participants = await directory.list(after, limit + 1);
       const page = participants.slice(0, limit);
-      const nextPageToken = participants.length > limit ? encodePageToken(page[page.length - 1]!.participantId) : "";
+      const nextPageToken = participants.length > limit ? pageToken([page[page.length - 1]!.participantId]) : "";
       return { participants: page, page: { nextPageToken } };
     },
     addParticipantKey: (request, context) => (active(context), requireCaller(context, OPERATOR, "change keys"), directory.addKey(request)),
@@ -95,15 +92,4 @@ async function edge<T>(work: () => Promise<T> | T): Promise<T> {
     if (error instanceof LedgerError) throw clearingError(error.reason, error.message, error.field ? { field: error.field } : {});
     throw error;
   }
-}
-
-function encodePageToken(lastId: string): string {
-  return Buffer.from(`p1:${lastId}`).toString("base64url");
-}
-
-function decodePageToken(token: string): string {
-  if (token === "") return "";
-  const text = Buffer.from(token, "base64url").toString("utf8");
-  if (!text.startsWith("p1:")) throw invalidField("page.page_token", "is not a token this server issued");
-  return text.slice(3);
 }

@@ -6,5 +6,5 @@ import { invalidField } from "./errors.js";
 export { INT64_MAX };
 export const KEY_ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
 export const MAX_REFERENCE_CHARS = 128;
-export const { requireId, requireParticipantId, requireText, requireCurrency, requirePositiveMoney } = fieldChecks(invalidField);
+export const { requireId, requireParticipantId, requireText, requireCurrency, requirePositiveMoney, pageLimit, pageAfter } = fieldChecks(invalidField);
 

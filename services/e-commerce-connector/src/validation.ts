@@ -5,7 +5,7 @@ import { CommerceFailure, invalidField } from "./errors.js";
 export { CURRENCY_PATTERN, ID_PATTERN, INT64_MAX };
 export const KEY_ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
 /** Ids, participant ids, text and money: the runtime's shared rules, with the connector's error. */
-export const { requireId, requireParticipantId, requireText, requirePositiveMoney } = fieldChecks(invalidField);
+export const { requireId, requireParticipantId, requireText, requirePositiveMoney, pageLimit, pageAfter } = fieldChecks(invalidField);
 export const PUBLIC_KEY_BYTES = 32;
 export const MAX_NAME_CHARS = 200;
 export const MAX_URL_CHARS = 2_048;
@@ -16,8 +16,6 @@ export const MAX_CARD_TOKEN_CHARS = 256;
 export const MAX_METADATA_ENTRIES = 20;
 export const MAX_METADATA_KEY_CHARS = 40;
 export const MAX_METADATA_VALUE_CHARS = 500;
-export const DEFAULT_PAGE_SIZE = 50;
-export const MAX_PAGE_SIZE = 500;
 
 /** An http(s) URL with a host and no credentials; anything else is WEBHOOK_URL_INVALID. */
 export function requireWebhookUrl(value: string): string {
@@ -46,22 +44,3 @@ export function requireMetadata(metadata: Record<string, string>): Record<string
   return Object.fromEntries(entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }
 
-/** The page size asked for (0 = default), bounded. */
-export function pageSizeOf(pageSize: number | undefined): number {
-  const size = pageSize ?? 0;
-  if (size < 0 || size > MAX_PAGE_SIZE) throw invalidField("page.page_size", `must be 0 to ${MAX_PAGE_SIZE}`);
-  return size === 0 ? DEFAULT_PAGE_SIZE : size;
-}
-
-/** Opaque page tokens: "p1:" + the parts of the last row's sort key. */
-export function encodePageToken(parts: readonly string[]): string {
-  return Buffer.from(`p1:${parts.join("\u0000")}`).toString("base64url");
-}
-
-export function decodePageToken(token: string, partCount: number): string[] | undefined {
-  if (token === "") return undefined;
-  const text = Buffer.from(token, "base64url").toString("utf8");
-  const parts = text.startsWith("p1:") ? text.slice(3).split("\u0000") : [];
-  if (parts.length !== partCount) throw invalidField("page.page_token", "is not a token this server issued");
-  return parts;
-}

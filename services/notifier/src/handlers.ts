@@ -4,7 +4,7 @@ import { create } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import type { ServiceImpl } from "@connectrpc/connect";
 import { Channel, DeliverySchema, DeliveryStatus, type Delivery, type NotifierService } from "@clearmesh/contracts";
-import { callerOf } from "@clearmesh/runtime";
+import { callerOf, fieldChecks } from "@clearmesh/runtime";
 import type { Store } from "@clearmesh/store";
 import type { DataKeyRing } from "@clearmesh/trust";
 import { invalidField, notifierError } from "./errors.js";
@@ -13,8 +13,7 @@ import { channelOfName, findDelivery, listDeliveries, reviveDeadLetter, type Del
 import { NOTIFICATION_ID_PATTERN } from "./requests.js";
 
 const OPERATOR = "operator";
-const DEFAULT_PAGE_SIZE = 50;
-const MAX_PAGE_SIZE = 500;
+const { pageLimit } = fieldChecks(invalidField);
 const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:-]{1,64}$/;
 const PAGE_TOKEN_PREFIX = "d1:";
 
@@ -36,9 +35,7 @@ export function notifierHandlers(deps: HandlerDeps): Partial<ServiceImpl<typeof 
 
     async listDeliveries(request, context) {
       const caller = callerOf(context).participantId;
-      const pageSize = request.page?.pageSize ?? 0;
-      if (pageSize < 0 || pageSize > MAX_PAGE_SIZE) throw invalidField("page.page_size", `must be 0 to ${MAX_PAGE_SIZE}`);
-      const limit = pageSize === 0 ? DEFAULT_PAGE_SIZE : pageSize;
+      const limit = pageLimit(request.page?.pageSize);
       const filter: DeliveryFilter = {
         producer: caller === OPERATOR ? undefined : caller,
         statuses: storedStatuses(request.status),

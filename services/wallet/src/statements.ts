@@ -13,7 +13,7 @@ import { WalletError, invalidField } from "./errors.js";
 import { findMovement, transactionView, type MovementRow } from "./payments/movements.js";
 import { loadUserKey } from "./users/repository.js";
 import type { Session } from "./users/service.js";
-import { pageSizeOf, requireCurrency, requireId } from "./validation.js";
+import { pageLimit, requireCurrency, requireId } from "./validation.js";
 
 export async function balances(store: Store, session: Session): Promise<GetBalancesResponse> {
   const accounts = await userAccounts(store, session.userId);
@@ -26,7 +26,7 @@ export async function balances(store: Store, session: Session): Promise<GetBalan
 }
 
 export async function listTransactions(store: Store, dataKeys: DataKeyRing, session: Session, request: ListTransactionsRequest): Promise<ListTransactionsResponse> {
-  const limit = pageSizeOf(request.page?.pageSize);
+  const limit = pageLimit(request.page?.pageSize);
   const params: SqlValue[] = [session.userId];
   const where = ["user_id = $1"];
   const add = (clause: string, ...values: SqlValue[]) => {

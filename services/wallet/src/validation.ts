@@ -7,10 +7,8 @@ import { maskEmail, maskPhone } from "@clearmesh/trust";
 import { invalidField } from "./errors.js";
 
 export { INT64_MAX, PHONE_PATTERN, type AliasKind };
-export const { requireId, requireCurrency, requirePositiveMoney } = fieldChecks(invalidField);
+export const { requireId, requireCurrency, requirePositiveMoney, pageLimit } = fieldChecks(invalidField);
 export const MAX_DISPLAY_NAME_CHARS = 100;
-export const DEFAULT_PAGE_SIZE = 50;
-export const MAX_PAGE_SIZE = 500;
 
 /** A normalised e-mail address (trimmed, lower-cased), or INVALID_ARGUMENT naming the field. */
 export function normalizeEmail(field: string, value: string): string {
@@ -44,8 +42,3 @@ export function requireDisplayName(field: string, value: string): string {
   return trimmed;
 }
 
-export function pageSizeOf(pageSize: number | undefined): number {
-  const size = pageSize ?? 0;
-  if (size < 0 || size > MAX_PAGE_SIZE) throw invalidField("page.page_size", `must be 0 to ${MAX_PAGE_SIZE}`);
-  return size === 0 ? DEFAULT_PAGE_SIZE : size;
-}

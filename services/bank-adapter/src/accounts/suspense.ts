@@ -9,16 +9,12 @@ import {
   ListSuspensePostingsResponseSchema, SuspensePostingSchema, type ListSuspensePostingsRequest, type ListSuspensePostingsResponse,
   type ResolveSuspensePostingRequest, type SuspensePosting,
 } from "@clearmesh/contracts";
-import type { Caller } from "@clearmesh/runtime";
+import { pageToken, type Caller } from "@clearmesh/runtime";
 import type { Store } from "@clearmesh/store";
-import { BankError, fieldError } from "../errors.js";
-import { requireId, requireParticipantId } from "../validation.js";
+import { BankError } from "../errors.js";
+import { pageAfter, pageLimit, requireId, requireParticipantId } from "../validation.js";
 import { credit, findSuspense, listSuspense, resolveSuspense, type SuspenseRow } from "./repository.js";
 import { OPERATOR, type AccountService } from "./service.js";
-
-const DEFAULT_PAGE_SIZE = 50;
-const MAX_PAGE_SIZE = 500;
-const TOKEN_PREFIX = "s1:";
 
 export interface SuspenseServiceDeps {
   store: Store;
@@ -36,12 +32,11 @@ export function createSuspenseService(deps: SuspenseServiceDeps) {
     const bankId = requireParticipantId("bank_id", request.bankId);
     if (!deps.hostedBanks.has(bankId)) throw new BankError("BANK_NOT_HOSTED", `${bankId} is not a bank this adapter hosts`, { field: "bank_id" });
     if (!mayManage(caller, bankId)) throw new BankError("PERMISSION_DENIED", `${caller.participantId} may not read the suspense book of ${bankId}`);
-    const size = request.page?.pageSize ?? 0;
-    if (!Number.isInteger(size) || size < 0 || size > MAX_PAGE_SIZE) throw fieldError("page.page_size", `must be 0 to ${MAX_PAGE_SIZE}`);
-    const limit = size === 0 ? DEFAULT_PAGE_SIZE : size;
-    const rows = await listSuspense(deps.store, bankId, { includeResolved: request.includeResolved, afterTransferId: afterOf(request.page?.pageToken ?? ""), limit: limit + 1 });
+    const limit = pageLimit(request.page?.pageSize);
+    const [afterTransferId = ""] = pageAfter(request.page?.pageToken ?? "", 1) ?? [];
+    const rows = await listSuspense(deps.store, bankId, { includeResolved: request.includeResolved, afterTransferId, limit: limit + 1 });
     const page = rows.slice(0, limit);
-    const nextPageToken = rows.length > limit ? Buffer.from(`${TOKEN_PREFIX}${page.at(-1)!.transferId}`).toString("base64url") : "";
+    const nextPageToken = rows.length > limit ? pageToken([page.at(-1)!.transferId]) : "";
     return create(ListSuspensePostingsResponseSchema, { postings: page.map(suspenseMessage), page: { nextPageToken } });
   }
 
@@ -83,13 +78,6 @@ function resolvedAnswer(posting: SuspenseRow, accountId: string): SuspensePostin
     throw new BankError("SUSPENSE_ALREADY_RESOLVED", `the posting of transfer ${posting.transferId} was booked to another account`, { field: "transfer_id" });
   }
   return suspenseMessage(posting);
-}
-
-function afterOf(token: string): string {
-  if (token === "") return "";
-  const text = Buffer.from(token, "base64url").toString("utf8");
-  if (!text.startsWith(TOKEN_PREFIX) || text.length === TOKEN_PREFIX.length) throw fieldError("page.page_token", "is not a token this server issued");
-  return text.slice(TOKEN_PREFIX.length);
 }
 
 function suspenseMessage(row: SuspenseRow): SuspensePosting {

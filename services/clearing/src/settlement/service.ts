@@ -18,10 +18,8 @@ import { windowMessage } from "../engine/messages.js";
 import { LedgerError, type WindowRecord } from "../engine/types.js";
 import { clearingError, invalidField } from "../errors.js";
 import type { RequestBook } from "../requests.js";
-import { requireId, requireParticipantId } from "../validation.js";
+import { pageLimit, requireId, requireParticipantId } from "../validation.js";
 
-const DEFAULT_PAGE_SIZE = 50;
-const MAX_PAGE_SIZE = 500;
 
 export interface SettlementServiceDeps {
   store: Store;
@@ -67,9 +65,7 @@ export function createSettlementService(deps: SettlementServiceDeps) {
     },
 
     async list(request: ListSettlementWindowsRequest): Promise<ListSettlementWindowsResponse> {
-      const pageSize = request.page?.pageSize ?? 0;
-      if (pageSize < 0 || pageSize > MAX_PAGE_SIZE) throw invalidField("page.page_size", `must be 0 to ${MAX_PAGE_SIZE}`);
-      const limit = pageSize === 0 ? DEFAULT_PAGE_SIZE : pageSize;
+      const limit = pageLimit(request.page?.pageSize);
       const token = request.page?.pageToken ?? "";
       if (token !== "" && !/^\d{1,15}$/.test(token)) throw invalidField("page.page_token", "is not a token this server issued");
       const before = token === "" ? BigInt(Number.MAX_SAFE_INTEGER) : BigInt(token);

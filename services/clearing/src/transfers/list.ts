@@ -8,20 +8,16 @@ import type { Queryable, SqlValue } from "@clearmesh/store";
 import { clearingError, invalidField } from "../errors.js";
 import { transferFromRow, type TransferRow } from "../engine/load.js";
 import { transferMessage } from "../engine/messages.js";
-import { requireParticipantId } from "../validation.js";
+import { pageLimit, requireParticipantId } from "../validation.js";
 
-const DEFAULT_PAGE_SIZE = 50;
-const MAX_PAGE_SIZE = 500;
 
 export async function listTransfers(db: Queryable, request: ListTransfersRequest, caller: Caller): Promise<ListTransfersResponse> {
   const participantId = requireParticipantId("participant_id", request.participantId);
   if (caller.participantId !== participantId && caller.participantId !== "operator") {
     throw clearingError("PERMISSION_DENIED", `${caller.participantId} may not list the transfers of ${participantId}`, { field: "participant_id" });
   }
-  const pageSize = request.page?.pageSize ?? 0;
-  if (pageSize < 0 || pageSize > MAX_PAGE_SIZE) throw invalidField("page.page_size", `must be 0 to ${MAX_PAGE_SIZE}`);
+  const limit = pageLimit(request.page?.pageSize);
   if (!Object.values(TransferState).includes(request.state)) throw invalidField("state", "is not a transfer state");
-  const limit = pageSize === 0 ? DEFAULT_PAGE_SIZE : pageSize;
   const params: SqlValue[] = [participantId];
   const where = ["(payer_id = $1 OR payee_id = $1)"];
   const add = (clause: string, value: SqlValue) => { params.push(value); where.push(clause.replace("?", `$${params.length}`)); };

@@ -8,15 +8,15 @@ import {
   type Authorization, type CancelPaymentIntentRequest, type CapturePaymentIntentRequest, type ConfirmPaymentIntentRequest,
   type CreatePaymentIntentRequest, type ListPaymentIntentsRequest, type ListPaymentIntentsResponse, type PaymentIntent, type Transfer,
 } from "@clearmesh/contracts";
-import type { Directory, Logger } from "@clearmesh/runtime";
+import { pageToken, type Directory, type Logger } from "@clearmesh/runtime";
 import type { Store } from "@clearmesh/store";
 import type { CommerceCaller } from "../callers.js";
 import { CommerceFailure, invalidField } from "../errors.js";
 import { classifyUpstream, type CardGateway, type ClearingGateway } from "../gateways.js";
 import type { MerchantRecord } from "../merchants/registry.js";
 import {
-  MAX_CARD_TOKEN_CHARS, MAX_DESCRIPTION_CHARS, MAX_REASON_CHARS, MAX_REFERENCE_CHARS, decodePageToken, encodePageToken,
-  pageSizeOf, requireId, requireMetadata, requireParticipantId, requirePositiveMoney, requireText,
+  MAX_CARD_TOKEN_CHARS, MAX_DESCRIPTION_CHARS, MAX_REASON_CHARS, MAX_REFERENCE_CHARS, pageAfter,
+  pageLimit, requireId, requireMetadata, requireParticipantId, requirePositiveMoney, requireText,
 } from "../validation.js";
 import type { IntentChangeWriter } from "./changes.js";
 import {
@@ -81,8 +81,8 @@ export function createPaymentService(deps: PaymentServiceDeps) {
         throw new CommerceFailure("PERMISSION_DENIED", `${merchant.merchantId} may not list the intents of ${request.merchantId}`, { field: "merchant_id" });
       }
       if (request.state !== PaymentIntentState.UNSPECIFIED && PaymentIntentState[request.state] === undefined) throw invalidField("state", "is not a payment intent state");
-      const limit = pageSizeOf(request.page?.pageSize);
-      const after = decodePageToken(request.page?.pageToken ?? "", 2);
+      const limit = pageLimit(request.page?.pageSize);
+      const after = pageAfter(request.page?.pageToken ?? "", 2);
       const intents = await listIntents(deps.store, {
         merchantId: merchant.merchantId,
         state: request.state === PaymentIntentState.UNSPECIFIED ? undefined : request.state,
@@ -91,7 +91,7 @@ export function createPaymentService(deps: PaymentServiceDeps) {
       });
       const page = intents.slice(0, limit);
       const last = page[page.length - 1];
-      const nextPageToken = intents.length > limit && last ? encodePageToken([String(last.createdAtMs), last.paymentIntentId]) : "";
+      const nextPageToken = intents.length > limit && last ? pageToken([String(last.createdAtMs), last.paymentIntentId]) : "";
       return { $typeName: "clearmesh.commerce.v1.ListPaymentIntentsResponse", paymentIntents: page.map(intentMessage), page: { $typeName: "clearmesh.common.v1.PageResponse", nextPageToken } };
     },
 

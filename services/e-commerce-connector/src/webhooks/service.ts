@@ -5,9 +5,10 @@ import {
   WebhookDeliverySchema, WebhookDeliveryState,
   type ListWebhookDeliveriesRequest, type ListWebhookDeliveriesResponse, type RetryWebhookRequest, type WebhookDelivery,
 } from "@clearmesh/contracts";
+import { pageToken } from "@clearmesh/runtime";
 import type { Store } from "@clearmesh/store";
 import { CommerceFailure, invalidField } from "../errors.js";
-import { decodePageToken, encodePageToken, pageSizeOf, requireText } from "../validation.js";
+import { pageAfter, pageLimit, requireText } from "../validation.js";
 import { attemptsOf, findDelivery, listDeliveries, scheduleRetry, type AttemptRecord, type DeliveryRecord } from "./repository.js";
 
 export interface WebhookServiceDeps {
@@ -28,14 +29,14 @@ export function createWebhookService(deps: WebhookServiceDeps) {
     /** `merchantId` undefined = every merchant (the operator). */
     async list(request: ListWebhookDeliveriesRequest, merchantId: string | undefined): Promise<ListWebhookDeliveriesResponse> {
       if (request.state !== WebhookDeliveryState.UNSPECIFIED && WebhookDeliveryState[request.state] === undefined) throw invalidField("state", "is not a delivery state");
-      const limit = pageSizeOf(request.page?.pageSize);
-      const after = decodePageToken(request.page?.pageToken ?? "", 1);
+      const limit = pageLimit(request.page?.pageSize);
+      const after = pageAfter(request.page?.pageToken ?? "", 1);
       const deliveries = await listDeliveries(deps.store, {
         merchantId, state: request.state === WebhookDeliveryState.UNSPECIFIED ? undefined : request.state, afterWebhookId: after?.[0], limit: limit + 1,
       });
       const page = deliveries.slice(0, limit);
       const last = page[page.length - 1];
-      const nextPageToken = deliveries.length > limit && last ? encodePageToken([last.webhookId]) : "";
+      const nextPageToken = deliveries.length > limit && last ? pageToken([last.webhookId]) : "";
       return { $typeName: "clearmesh.commerce.v1.ListWebhookDeliveriesResponse", deliveries: await messages(page), page: { $typeName: "clearmesh.common.v1.PageResponse", nextPageToken } };
     },
 
