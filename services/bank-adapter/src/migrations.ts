@@ -167,11 +167,13 @@ export const bankAdapterMigrations: readonly Migration[] = [
       );`,
   },
   {
-    // A suspense posting booked to an account (ResolveSuspensePosting) keeps its row, resolved.
+    // A suspense posting booked to an account (ResolveSuspensePosting) keeps its row, resolved;
+    // postings name who paid them (empty for those kept before this migration).
     id: "bank-adapter-0005-suspense-resolution",
     sql: `
       ALTER TABLE suspense_postings ADD COLUMN resolved_account_id TEXT NOT NULL DEFAULT '';
       ALTER TABLE suspense_postings ADD COLUMN resolved_at_ms BIGINT;
+      ALTER TABLE suspense_postings ADD COLUMN payer_id TEXT NOT NULL DEFAULT '';
       CREATE INDEX suspense_postings_by_bank ON suspense_postings (bank_id, transfer_id);`,
   },
 ];

@@ -316,8 +316,8 @@ describe("incoming transfers", () => {
     await clearingAs("wallet-a").createTransfer({ transferId: "in-3", payerId: "wallet-a", payeeId: "bank-a", amount: USD(3_000n), payeeReference: "acc-gone-0000" });
     await waitFor(() => bankStore().query("SELECT 1 AS found FROM suspense_postings WHERE transfer_id = $1", ["in-3"]), (rows) => rows.length === 1, "the second suspense posting");
     const book = await bankAs("bank-a").listSuspensePostings({ bankId: "bank-a" });
-    expect(book.postings.map((posting) => [posting.transferId, posting.amount?.amountMinor, posting.reason, posting.maskedPayeeReference, posting.resolvedAccountId]))
-      .toEqual([["in-2", 1_980n, "UNKNOWN_ACCOUNT", "****5678", ""], ["in-3", 2_970n, "UNKNOWN_ACCOUNT", "****0000", ""]]);
+    expect(book.postings.map((posting) => [posting.transferId, posting.payerId, posting.amount?.amountMinor, posting.reason, posting.maskedPayeeReference, posting.resolvedAccountId]))
+      .toEqual([["in-2", "wallet-a", 1_980n, "UNKNOWN_ACCOUNT", "****5678", ""], ["in-3", "wallet-a", 2_970n, "UNKNOWN_ACCOUNT", "****0000", ""]]);
     expect(book.postings[0]!.bookedAt).toBeDefined();
     expect(book.postings[0]!.resolvedAt).toBeUndefined();
     expect(book.page?.nextPageToken).toBe("");

@@ -239,6 +239,8 @@ export async function balanceBefore(db: Queryable, accountId: string, ms: number
 export interface SuspensePosting {
   transferId: string;
   bankId: string;
+  /** The participant that paid the transfer. */
+  payerId: string;
   currency: string;
   amountMinor: bigint;
   reason: string;
@@ -249,9 +251,9 @@ export interface SuspensePosting {
 /** Keeps money the bank received for no account it can credit; once per transfer. */
 export async function bookSuspense(tx: Transaction, entry: SuspensePosting): Promise<boolean> {
   const { changes } = await tx.execute(
-    `INSERT INTO suspense_postings (transfer_id, bank_id, currency, amount_minor, reason, masked_payee_reference, booked_at_ms)
-     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (transfer_id) DO NOTHING`,
-    [entry.transferId, entry.bankId, entry.currency, entry.amountMinor, entry.reason, entry.maskedPayeeReference, BigInt(entry.nowMs)],
+    `INSERT INTO suspense_postings (transfer_id, bank_id, payer_id, currency, amount_minor, reason, masked_payee_reference, booked_at_ms)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (transfer_id) DO NOTHING`,
+    [entry.transferId, entry.bankId, entry.payerId, entry.currency, entry.amountMinor, entry.reason, entry.maskedPayeeReference, BigInt(entry.nowMs)],
   );
   return changes === 1;
 }
@@ -266,6 +268,7 @@ export interface SuspenseRow extends Omit<SuspensePosting, "nowMs"> {
 type SuspenseColumns = {
   transfer_id: string;
   bank_id: string;
+  payer_id: string;
   currency: string;
   amount_minor: bigint;
   reason: string;
@@ -276,7 +279,7 @@ type SuspenseColumns = {
 };
 
 const suspenseRow = (row: SuspenseColumns): SuspenseRow => ({
-  transferId: row.transfer_id, bankId: row.bank_id, currency: row.currency, amountMinor: row.amount_minor, reason: row.reason,
+  transferId: row.transfer_id, bankId: row.bank_id, payerId: row.payer_id, currency: row.currency, amountMinor: row.amount_minor, reason: row.reason,
   maskedPayeeReference: row.masked_payee_reference, bookedAtMs: Number(row.booked_at_ms), resolvedAccountId: row.resolved_account_id,
   resolvedAtMs: row.resolved_at_ms === null ? null : Number(row.resolved_at_ms),
 });

@@ -82,7 +82,7 @@ function resolvedAnswer(posting: SuspenseRow, accountId: string): SuspensePostin
 
 function suspenseMessage(row: SuspenseRow): SuspensePosting {
   return create(SuspensePostingSchema, {
-    transferId: row.transferId, bankId: row.bankId, amount: { currency: row.currency, amountMinor: row.amountMinor }, reason: row.reason,
+    transferId: row.transferId, bankId: row.bankId, payerId: row.payerId, amount: { currency: row.currency, amountMinor: row.amountMinor }, reason: row.reason,
     maskedPayeeReference: row.maskedPayeeReference, bookedAt: timestampFromMs(row.bookedAtMs), resolvedAccountId: row.resolvedAccountId,
     ...(row.resolvedAtMs === null ? {} : { resolvedAt: timestampFromMs(row.resolvedAtMs) }),
   });

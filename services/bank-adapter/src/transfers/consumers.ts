@@ -133,7 +133,7 @@ async function creditIncoming(deps: TransferConsumerDeps, transfer: Transfer, tx
 async function suspend(deps: TransferConsumerDeps, transfer: Transfer, tx: Transaction, reason: SuspenseReason, received: { currency: string; amountMinor: bigint }): Promise<void> {
   const maskedPayeeReference = maskAccountNumber(transfer.payeeReference);
   const booked = await bookSuspense(tx, {
-    transferId: transfer.transferId, bankId: transfer.payeeId, currency: received.currency, amountMinor: received.amountMinor, reason,
+    transferId: transfer.transferId, bankId: transfer.payeeId, payerId: transfer.payerId, currency: received.currency, amountMinor: received.amountMinor, reason,
     maskedPayeeReference, nowMs: deps.now(),
   });
   if (booked) {
