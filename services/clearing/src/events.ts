@@ -33,16 +33,13 @@ export interface EventToSeal<Desc extends DescMessage = DescMessage> {
   message: MessageInitShape<Desc>;
 }
 
-/**
- * Signs events in the order given (ids ascend with it), on the calling thread; each promise
- * holds the event ready for the outbox, or the reason it could not be sealed.
- */
-export type EventSealer = (events: readonly EventToSeal[]) => Array<Promise<SealedEvent>>;
+/** Signs events in the order given (ids ascend with it), ready for the outbox; throws if one cannot be sealed. */
+export type EventSealer = (events: readonly EventToSeal[]) => SealedEvent[];
 
 export function createEventSealer(identity: SigningKey, now: () => number): EventSealer {
   return (events) => {
     const producedAtMs = BigInt(now());
-    return events.map(async ({ subject, schema, message }) => {
+    return events.map(({ subject, schema, message }) => {
       const envelope = buildEnvelope(identity, { subject, schema, message: create(schema, message), producedAtMs });
       return { subject, id: envelope.id, bytes: envelope.bytes };
     });

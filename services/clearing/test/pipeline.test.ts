@@ -5,14 +5,15 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { busMigrations } from "@clearmesh/bus";
-import { ParticipantKind, ParticipantStatus } from "@clearmesh/contracts";
+import { busMigrations, outboxMigrations } from "@clearmesh/bus";
+import { create } from "@bufbuild/protobuf";
+import { LiquidityDepositedSchema, ParticipantKind, ParticipantStatus } from "@clearmesh/contracts";
 import { createLogger, errorReason } from "@clearmesh/runtime";
 import { forwardingStore, openStore, type BatchChain, type Statement, type Store } from "@clearmesh/store";
 import { createSigningKey, generateSeed } from "@clearmesh/trust";
 import { afterEach, describe, expect, it } from "vitest";
 import { BATCHES_IN_FLIGHT, ClearingEngine } from "../src/engine/engine.js";
-import { createEventSealer } from "../src/events.js";
+import { createEventSealer, type EventSealer } from "../src/events.js";
 import { clearingMigrations } from "../src/migrations.js";
 
 /** Holds each batch before the real chain gets it, in order, until the test lets it through. */
@@ -68,18 +69,19 @@ afterEach(async () => {
   for (const dir of dirs.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
 });
 
-async function engineOnGatedStore() {
+async function engineOnGatedStore(options: { sealEvents?: (real: EventSealer) => EventSealer } = {}) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "clearmesh-pipeline-"));
   dirs.push(dir);
   const inner = await openStore({ sqlitePath: path.join(dir, "clearing.db") });
   stores.push(inner);
-  await inner.migrate([...busMigrations, ...clearingMigrations]);
+  await inner.migrate([...outboxMigrations, ...busMigrations, ...clearingMigrations]);
   const gated = new GatedStore(inner);
+  const sealer = createEventSealer(createSigningKey("clearing", "clearing-1", generateSeed()), Date.now);
   const engine = new ClearingEngine({
     store: gated.wrap(),
     participants,
     policy: { thresholdPercent: 80 },
-    sealEvents: createEventSealer(createSigningKey("clearing", "clearing-1", generateSeed()), Date.now),
+    sealEvents: options.sealEvents ? options.sealEvents(sealer) : sealer,
     notifyOutbox: () => {},
     now: Date.now,
     logger: createLogger({ service: "clearing", level: "silent" }),
@@ -93,7 +95,7 @@ async function engineOnGatedStore() {
   await engine.read(() => undefined);
   const stored = async () => (await inner.query<{ b: bigint }>("SELECT settlement_balance_minor AS b FROM accounts WHERE participant_id = 'bank-a'"))[0]?.b;
   const deposit = (amount: bigint) => engine.apply((ledger) => ledger.deposit("bank-a", "EUR", amount).settlementBalance);
-  return { engine, gated, stored, deposit };
+  return { engine, gated, stored, deposit, inner };
 }
 
 describe("clearing engine batch pipeline (SQLite writer thread)", () => {
@@ -153,6 +155,40 @@ describe("clearing engine batch pipeline (SQLite writer thread)", () => {
     gated.handedOver[4]!.release();
     expect(await next).toBe(1_005n);
     expect(await stored()).toBe(1_005n);
+    await engine.stop();
+  });
+});
+
+describe("clearing engine event sealing", () => {
+  it("fails the batch of an event that cannot be sealed: its caller is refused, nothing is handed to the store, memory reloads", async () => {
+    let broken = false;
+    const { engine, gated, stored, inner } = await engineOnGatedStore({
+      sealEvents: (real) => (events) => {
+        if (broken) throw new Error("the identity key is unusable");
+        return real(events);
+      },
+    });
+    const depositAnnounced = (amount: bigint) => engine.apply((ledger, journal) => {
+      const account = ledger.deposit("bank-a", "EUR", amount);
+      journal.event("clearmesh.clearing.liquidity.deposited", LiquidityDepositedSchema, create(LiquidityDepositedSchema, {
+        requestId: `dep-${amount}`, participantId: "bank-a", amount: { currency: "EUR", amountMinor: amount },
+      }));
+      return account.settlementBalance;
+    });
+    broken = true;
+    expect(await depositAnnounced(100n).catch((error: unknown) => errorReason(error))).toBe("STORE_UNAVAILABLE");
+    expect(gated.handedOver).toHaveLength(1);
+    expect(await stored()).toBeUndefined();
+
+    broken = false;
+    await until("the engine reloaded", () => engine.ready);
+    const next = depositAnnounced(5n);
+    await until("the next batch handed over", () => gated.handedOver.length === 2);
+    gated.handedOver[1]!.release();
+    expect(await next).toBe(5n);
+    expect(await stored()).toBe(5n);
+    const announced = await inner.query<{ subject: string }>("SELECT subject FROM outbox WHERE subject = 'clearmesh.clearing.liquidity.deposited'");
+    expect(announced).toHaveLength(1);
     await engine.stop();
   });
 });

@@ -37,11 +37,13 @@ interface Waiter {
 interface Batch {
   journal: Journal;
   waiters: Waiter[];
-  /** The batch's events being signed, in journal order: signing starts as each operation applies. */
-  sealing: Array<Promise<SealedEvent>>;
+  /** The batch's events signed so far, in journal order: each is signed as its operation applies. */
+  sealed: SealedEvent[];
+  /** Why an event could not be sealed: the batch fails when it is cut. */
+  sealFailure?: unknown;
 }
 
-const newBatch = (): Batch => ({ journal: new Journal(), waiters: [], sealing: [] });
+const newBatch = (): Batch => ({ journal: new Journal(), waiters: [], sealed: [] });
 
 /**
  * Batches cut and not yet durable, at most: one the store is writing and one queued behind it,
@@ -159,7 +161,7 @@ export class ClearingEngine implements BatchClock {
     try {
       result = operation(this.ledger, batch.journal);
     } catch (error) {
-      this.startSealing(batch);
+      this.seal(batch);
       if (!(error instanceof LedgerError)) {
         // An invariant broke mid-operation: memory can no longer be trusted.
         this.deps.logger.error({ err: (error as Error).message }, "clearing invariant violated; reloading from the store");
@@ -169,7 +171,7 @@ export class ClearingEngine implements BatchClock {
       if (batch.journal.changes === changesBefore) return Promise.reject(error);
       refusal = error;
     }
-    this.startSealing(batch);
+    this.seal(batch);
     this.pendingOperations += 1;
     return new Promise<T>((resolve, reject) => {
       batch.waiters.push({
@@ -203,13 +205,14 @@ export class ClearingEngine implements BatchClock {
     return this.state === "ready" && this.ledger.pending.has(transferId);
   }
 
-  /** Starts signing the events the batch journaled since the last call (while the batch still collects). */
-  private startSealing(batch: Batch): void {
-    if (batch.sealing.length < batch.journal.eventCount) {
-      const sealing = this.deps.sealEvents(batch.journal.eventsFrom(batch.sealing.length));
-      // A failure surfaces when the batch awaits them; never as an unhandled rejection meanwhile.
-      for (const promise of sealing) promise.catch(() => {});
-      batch.sealing.push(...sealing);
+  /** Signs the events the batch journaled since the last call (while the batch still collects). */
+  private seal(batch: Batch): void {
+    if (batch.sealFailure !== undefined || batch.sealed.length >= batch.journal.eventCount) return;
+    try {
+      batch.sealed.push(...this.deps.sealEvents(batch.journal.eventsFrom(batch.sealed.length)));
+    } catch (error) {
+      // The operation has applied; its batch fails as a whole when it is cut.
+      batch.sealFailure = error;
     }
   }
 
@@ -272,12 +275,12 @@ export class ClearingEngine implements BatchClock {
         const nowMs = this.deps.now();
         let written: Promise<void>;
         try {
-          // Sealed as each operation applied (a failed seal rejects here).
-          this.startSealing(batch);
-          const events = await Promise.all(batch.sealing);
+          // Sealed as each operation applied; a failed seal fails the batch here.
+          this.seal(batch);
+          if (batch.sealFailure !== undefined) throw batch.sealFailure;
           // The chain writes in the order batches are handed over; one given up stops the rest.
           if (!(await previousHandedOver)) throw new Error("an earlier batch failed before it was written");
-          written = chain.write(batchStatements(frozen, events, nowMs));
+          written = chain.write(batchStatements(frozen, batch.sealed, nowMs));
         } catch (error) {
           handedOver(false);
           throw error;
