@@ -2,8 +2,9 @@
 // keeps between starts (keys in `<folder>/keys`, the SQLite store `<folder>/clearing.db`), with a
 // nats-server of its own unless NATS_URL is given. Unlike bench/serve-clearing.ts it registers
 // nobody (the harness does, through the API, then seeds the store while this process is stopped)
-// and it reports how long clearing took to start on that store (and to read its transfer ids). Prints one JSON line, then answers
-// the harness over IPC (bench/server-child.ts); stopping leaves the folder in place.
+// and it reports how long clearing took to start on that store and to read its transfer ids.
+// Prints one JSON line, then answers the harness over IPC (bench/server-child.ts); stopping
+// leaves the folder in place.
 //
 //   CLEARMESH_DATA_DIR=<folder> [NATS_URL=nats://…] [FEE_SCHEDULE=…] node --import tsx bench/serve-settlement.ts
 import { performance } from "node:perf_hooks";

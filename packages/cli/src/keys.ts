@@ -4,11 +4,10 @@
 import fs from "node:fs";
 import path from "node:path";
 import { KeyFileError, keyFilePath, loadSigningKey, writeKeyFiles } from "@clearmesh/runtime";
-import { PARTICIPANT_ID_PATTERN, generateSeed, type SigningKey } from "@clearmesh/trust";
+import { KEY_ID_PATTERN, PARTICIPANT_ID_PATTERN, generateSeed, type SigningKey } from "@clearmesh/trust";
 import { CliError, UsageError } from "./errors.js";
 
 const PUBLIC_KEY_HEX_PATTERN = /^[0-9a-fA-F]{64}$/;
-const KEY_ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
 
 /** `--data-dir`, else `$CLEARMESH_DATA_DIR`, else `./data`; always absolute. */
 export function resolveDataDir(option: string | undefined, environment: Record<string, string | undefined> = process.env): string {

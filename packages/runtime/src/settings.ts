@@ -5,7 +5,7 @@ import {
   addressSetting, enumSetting, integerSetting, optionalStringSetting, pathSetting, portSetting,
   publicKeySetting, stringSetting, urlSetting, type Setting, type SettingsSchema,
 } from "./config.js";
-import { parseDataKeys, type DataKeyRing } from "@clearmesh/trust";
+import { KEY_ID_PATTERN, PARTICIPANT_ID_PATTERN, parseDataKeys, type DataKeyRing } from "@clearmesh/trust";
 
 export const SERVICE_NAMES = ["clearing", "bank-adapter", "wallet", "e-commerce-connector", "notifier"] as const;
 export type ServiceName = (typeof SERVICE_NAMES)[number];
@@ -48,7 +48,7 @@ export function commonSettings(service: ServiceName) {
     logLevel: enumSetting("LOG_LEVEL", "pino log level.", "info", ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const),
     identityKeyFile: pathSetting("IDENTITY_KEY_FILE", "The service identity's Ed25519 seed, 64 hex characters (mode 0600).",
       (environment) => path.join(dataDir(environment), "keys", `${service}.key`), `\`<data>/keys/${service}.key\``),
-    identityKeyId: stringSetting("IDENTITY_KEY_ID", "Key id of the service identity key.", `${service}-1`, KEY_ID),
+    identityKeyId: stringSetting("IDENTITY_KEY_ID", "Key id of the service identity key.", `${service}-1`, KEY_ID_PATTERN),
     operatorPublicKey: publicKeySetting("OPERATOR_PUBLIC_KEY", "Trust anchor: the operator's public key, `[key-id:]<64 hex>`.", "operator-1", publicKeyFile("operator"), "`<data>/keys/operator.pub` when present, else required"),
     clearingPublicKey: publicKeySetting("CLEARING_PUBLIC_KEY", "Trust anchor: clearing's public key, `[key-id:]<64 hex>`.", "clearing-1", publicKeyFile("clearing"), "`<data>/keys/clearing.pub` when present, else required"),
     clearingAddress: addressSetting("CLEARING_ADDRESS", "host:port of clearing's gRPC port, for services that call clearing (directory bootstrap, transfers); clearing ignores it.", "127.0.0.1:50051"),
@@ -74,9 +74,6 @@ export function hostedParticipantsSetting(fallback: readonly string[]) {
   };
 }
 
-const HOSTED_ID = /^[a-z0-9][a-z0-9-]{2,31}$/;
-const KEY_ID = /^[A-Za-z0-9._-]{1,64}$/;
-
 /**
  * The key id of each hosted participant's key file whose key is not its first (`<id>-1`), so a
  * hosted key can rotate: `bank-a:bank-a-2[,…]`. Every id must be hosted (loadHostedKeys checks).
@@ -97,7 +94,7 @@ export function parseHostedKeyIds(raw: string): ReadonlyMap<string, string> {
     const colon = entry.indexOf(":");
     const participantId = entry.slice(0, colon);
     const keyId = entry.slice(colon + 1);
-    if (colon < 0 || !HOSTED_ID.test(participantId) || !KEY_ID.test(keyId)) {
+    if (colon < 0 || !PARTICIPANT_ID_PATTERN.test(participantId) || !KEY_ID_PATTERN.test(keyId)) {
       throw new Error(`expected participant-id:key-id, got ${JSON.stringify(entry)}`);
     }
     if (keyIds.has(participantId)) throw new Error(`${participantId} is named twice`);

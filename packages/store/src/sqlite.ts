@@ -114,14 +114,14 @@ function toSqlite(value: SqlValue | undefined): unknown {
   return value;
 }
 
+/** Numbers BatchChains across the process (each store's writer thread sees only its own). */
+let nextChainId = 1;
+
 /**
  * One connection for the whole service. better-sqlite3 is synchronous, but transaction callbacks
  * are async, so every use of the connection goes through one FIFO lock: a statement issued
  * outside a transaction while one is open waits instead of running inside it.
  */
-/** Numbers BatchChains across the process (each store's writer thread sees only its own). */
-let nextChainId = 1;
-
 export class SqliteStore implements Store {
   readonly dialect = "sqlite" as const;
   readonly #runner: SqliteRunner;

@@ -2,6 +2,8 @@
 // lines, so a field containing a line break could shift the others: builders refuse it.
 
 export const PARTICIPANT_ID_PATTERN = /^[a-z0-9][a-z0-9-]{2,31}$/;
+/** A participant's key id as the directory registers it, e.g. `bank-a-1`. */
+export const KEY_ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
 /** Key ids, event and webhook ids: printable ASCII without spaces, bounded in length. */
 export const TOKEN_PATTERN = /^[\x21-\x7e]{1,128}$/;
 export const DECIMAL_MS_PATTERN = /^[0-9]{1,16}$/;

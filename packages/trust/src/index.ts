@@ -81,4 +81,4 @@ export {
   redactSecrets,
   secretRedactPaths,
 } from "./mask.js";
-export { PARTICIPANT_ID_PATTERN } from "./fields.js";
+export { KEY_ID_PATTERN, PARTICIPANT_ID_PATTERN } from "./fields.js";

@@ -1,9 +1,9 @@
 // Pure checks of request fields; each failure names the field (ErrorInfo.metadata.field).
 import { CURRENCY_PATTERN, ID_PATTERN, INT64_MAX, fieldChecks } from "@clearmesh/runtime";
+import { KEY_ID_PATTERN } from "@clearmesh/trust";
 import { CommerceFailure, invalidField } from "./errors.js";
 
-export { CURRENCY_PATTERN, ID_PATTERN, INT64_MAX };
-export const KEY_ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
+export { CURRENCY_PATTERN, ID_PATTERN, INT64_MAX, KEY_ID_PATTERN };
 /** Ids, participant ids, text and money: the runtime's shared rules, with the connector's error. */
 export const { requireId, requireParticipantId, requireText, requirePositiveMoney, pageLimit, pageAfter } = fieldChecks(invalidField);
 export const PUBLIC_KEY_BYTES = 32;
