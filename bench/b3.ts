@@ -17,8 +17,8 @@ import { randomBytes } from "node:crypto";
 import { CaptureMethod, ClearingService, CommerceService, ParticipantKind, WalletService } from "@clearmesh/contracts";
 import { createSignedClient, ensureKeyFiles, type SignedClient } from "@clearmesh/runtime";
 import type { SigningKey } from "@clearmesh/trust";
-import type { CaseContext } from "./cases.js";
-import { ServerProcess, runLoad, type MeasuredRow, type StatsSource } from "./harness.js";
+import { idPrefix, type CaseContext, type CaseSession } from "./cases.js";
+import { ServerProcess, runLoad, type StatsSource } from "./harness.js";
 import type { MeshServiceInfo, MeshServiceName } from "./serve-service.js";
 import type { ServerStats } from "./server-child.js";
 import { intentId } from "./workloads.js";
@@ -87,7 +87,7 @@ class MeshStats implements StatsSource {
   }
 }
 
-export async function runB3(context: CaseContext, inFlight: readonly number[]): Promise<MeasuredRow[]> {
+export async function openB3(context: CaseContext): Promise<CaseSession> {
   const dataDir = fs.mkdtempSync(path.join(context.tempDir, "b3-"));
   const keysDir = path.join(dataDir, "keys");
   const keys = new Map<string, SigningKey>();
@@ -98,6 +98,11 @@ export async function runB3(context: CaseContext, inFlight: readonly number[]): 
 
   const services: Service[] = [];
   const closers: Array<{ close(): void }> = [];
+  const close = async () => {
+    for (const client of closers.splice(0)) client.close();
+    for (const service of services.splice(0).reverse()) await service.stop();
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  };
   const start = async (service: MeshServiceName, environment: Record<string, string>) => {
     const started = await ServerProcess.start<MeshServiceInfo>(`b3 ${service}`, "serve-service.ts", [service, JSON.stringify({ CLEARMESH_DATA_DIR: dataDir, ...environment })], {
       nodeArgs: context.profileDir ? ["--cpu-prof", "--cpu-prof-dir", path.join(context.profileDir, `b3-${service}`)] : [],
@@ -159,39 +164,44 @@ export async function runB3(context: CaseContext, inFlight: readonly number[]): 
 
     const sessions = await usersWithFunds(context, createSignedClient(WalletService, { address: wallet.target }), clearingAs("bank-a"), closers);
     const mesh = new MeshStats(services);
-    const rows: MeasuredRow[] = [];
-    for (const count of inFlight) {
-      const tag = `${context.runId}-pay-${String(count).padStart(3, "0")}`;
-      const intents = Math.ceil(MAX_PAYMENTS_PER_S * (context.warmupS + context.durationS)) + 2 * count;
-      const created = performance.now();
-      await createIntents(merchantClients, merchants, `${tag}-pi`, intents);
-      context.log(`  ${intents} merchant intents created in ${((performance.now() - created) / 1000).toFixed(1)} s`);
-      await mesh.drained(DRAIN_MS);
-      mesh.samples = [];
-      const { figures } = await runLoad(mesh, {
-        target: wallet.target, workload: "wallet-pay-intent", inFlight: count, warmupS: context.warmupS, durationS: context.durationS,
-        keysDir, signers: [], verifyEvery: 0, idPrefix: `${tag}-rq`, payments: { sessions, intentPrefix: `${tag}-pi`, intents },
-      });
-      const afterDrain = await mesh.drained(DRAIN_MS);
-      const perService = serviceFigures(mesh, figures.calls ?? 0, figures.duration_s ?? 0);
-      rows.push({
-        ...figures,
-        unit: "PayPaymentIntent answered COMPLETED (wallet → connector → clearing prepare → connector confirm → clearing commit → wallet debit)",
-        store: "sqlite",
-        intents_created: intents,
-        users: USERS,
-        merchants: MERCHANTS,
-        ...Object.fromEntries(Object.entries(perService).flatMap(([name, values]) => [[`${name}_cpu_ms_per_call`, values.cpu_ms_per_call], [`${name}_rss_mb`, values.rss_peak_mb]])),
-        services: perService,
-        after_drain: afterDrain,
-      });
-      context.log(`  ${count} in flight: ${figures.throughput_per_s} payments/s; ${Object.entries(perService).map(([name, values]) => `${name} ${values.cpu_ms_per_call} ms/payment, ${values.rss_peak_mb} MB`).join("; ")}`);
-    }
-    return rows;
-  } finally {
-    for (const client of closers) client.close();
-    for (const service of [...services].reverse()) await service.stop();
-    fs.rmSync(dataDir, { recursive: true, force: true });
+    const session: CaseSession = {
+      async measure(count, measurement) {
+        for (const service of services) service.unpark();
+        const tag = idPrefix(context, "pay", measurement, count);
+        const intents = Math.ceil(MAX_PAYMENTS_PER_S * (measurement.warmupS + measurement.durationS)) + 2 * count;
+        const created = performance.now();
+        await createIntents(merchantClients, merchants, `${tag}-pi`, intents);
+        context.log(`  ${intents} merchant intents created in ${((performance.now() - created) / 1000).toFixed(1)} s`);
+        await mesh.drained(DRAIN_MS);
+        mesh.samples = [];
+        const { figures } = await runLoad(mesh, {
+          target: wallet.target, workload: "wallet-pay-intent", inFlight: count, warmupS: measurement.warmupS, durationS: measurement.durationS,
+          keysDir, signers: [], verifyEvery: 0, idPrefix: `${tag}-rq`, payments: { sessions, intentPrefix: `${tag}-pi`, intents },
+        });
+        const afterDrain = await mesh.drained(DRAIN_MS);
+        const perService = serviceFigures(mesh, figures.calls ?? 0, figures.duration_s ?? 0);
+        context.log(`  ${count} in flight: ${figures.throughput_per_s} payments/s; ${Object.entries(perService).map(([name, values]) => `${name} ${values.cpu_ms_per_call} ms/payment, ${values.rss_peak_mb} MB`).join("; ")}`);
+        return {
+          ...figures,
+          unit: "PayPaymentIntent answered COMPLETED (wallet → connector → clearing prepare → connector confirm → clearing commit → wallet debit)",
+          store: "sqlite",
+          intents_created: intents,
+          users: USERS,
+          merchants: MERCHANTS,
+          ...Object.fromEntries(Object.entries(perService).flatMap(([name, values]) => [[`${name}_cpu_ms_per_call`, values.cpu_ms_per_call], [`${name}_rss_mb`, values.rss_peak_mb]])),
+          services: perService,
+          after_drain: afterDrain,
+        };
+      },
+      park: () => {
+        for (const service of services) service.park();
+      },
+      close,
+    };
+    return session;
+  } catch (error) {
+    await close();
+    throw error;
   }
 }
 

@@ -11,16 +11,14 @@ import { createSignedClient, ensureKeyFiles, keyFilePath, loadSigningKey } from 
 import { HEADER_KEY_ID, HEADER_PARTICIPANT, HEADER_SIGNATURE, HEADER_TIMESTAMP, signRpcRequest } from "@clearmesh/trust";
 import { createTestDatabase } from "@clearmesh/store";
 import pg from "pg";
-import { runB2 } from "./b2.js";
-import { runB3 } from "./b3.js";
+import { openB2 } from "./b2.js";
+import { openB3 } from "./b3.js";
 import { runB4 } from "./b4.js";
 import { runLoad, startClearingServer, startEchoServer, type MeasuredRow, type RunLoadOptions, type ServerProcess } from "./harness.js";
 import { processCpuMs } from "./server-child.js";
 import { BENCH_BANKS, CREATE_TRANSFER, transferRequest, type LoadgenConfig } from "./workloads.js";
 
 export interface CaseContext {
-  warmupS: number;
-  durationS: number;
   smoke: boolean;
   /** Unique per harness run: transfer ids never repeat across runs on one store. */
   runId: string;
@@ -29,6 +27,30 @@ export interface CaseContext {
   /** Write a CPU profile of measured clearing processes (node --cpu-prof) here. */
   profileDir?: string;
   log(line: string): void;
+}
+
+/** One run of the generator against a case's servers. */
+export interface Measurement {
+  /**
+   * Two characters that every id this run makes carries, so no run repeats another's ids on the
+   * same servers: the round ("01", "02", …), or "ww" for the servers' warm-up.
+   */
+  label: string;
+  /** Seconds of load before the window, not measured. */
+  warmupS: number;
+  /** Seconds of the measured window. */
+  durationS: number;
+}
+
+/**
+ * A case's servers, started once per harness run and kept for every round: the harness warms
+ * them up once (their JIT, caches and connections), then measures each round against them.
+ */
+export interface CaseSession {
+  measure(inFlight: number, measurement: Measurement): Promise<MeasuredRow>;
+  /** Parks the case's processes between its rounds (ServerProcess.park); measure continues them. */
+  park(): void;
+  close(): Promise<void>;
 }
 
 export interface BenchCase {
@@ -47,6 +69,9 @@ export interface BenchCase {
   maxRounds?: number;
   /** False for a case whose figure is no call rate (B4's close): it gets no ratio to B0. */
   comparesToB0?: boolean;
+  /** Starts the case's servers (kept across rounds; the harness warms them up and closes them). */
+  open?(context: CaseContext): Promise<CaseSession>;
+  /** A case measured once, on servers of its own (B4): starts, measures and stops them. */
   run?(context: CaseContext, inFlight: readonly number[]): Promise<MeasuredRow[]>;
 }
 
@@ -55,15 +80,15 @@ const verifyEvery = (context: CaseContext) => (context.smoke ? 10 : 100);
 /** How long to wait between runs for clearing's outbox relay to publish what the last run left. */
 const OUTBOX_DRAIN_MS = 30_000;
 
-/** Same length for every case and in-flight count, so B0's and B1's requests have the same size. */
-function idPrefix(context: CaseContext, tag: string, inFlight: number): string {
-  return `${context.runId}-${tag}-${String(inFlight).padStart(3, "0")}`;
+/** Same length for every case, run and in-flight count, so B0's and B1's requests have the same size. */
+export function idPrefix(context: CaseContext, tag: string, measurement: Measurement, inFlight: number): string {
+  return `${context.runId}-${tag}${measurement.label}-${String(inFlight).padStart(3, "0")}`;
 }
 
-function loadConfig(context: CaseContext, server: ServerProcess<unknown>, keysDir: string, inFlight: number, extra: Partial<LoadgenConfig>): LoadgenConfig {
+function loadConfig(context: CaseContext, server: ServerProcess<unknown>, keysDir: string, inFlight: number, measurement: Measurement, extra: Partial<LoadgenConfig>): LoadgenConfig {
   return {
-    target: server.target, workload: "create-transfer", inFlight, warmupS: context.warmupS, durationS: context.durationS,
-    keysDir, signers: [...BENCH_BANKS], verifyEvery: 0, idPrefix: idPrefix(context, "e0", inFlight), ...extra,
+    target: server.target, workload: "create-transfer", inFlight, warmupS: measurement.warmupS, durationS: measurement.durationS,
+    keysDir, signers: [...BENCH_BANKS], verifyEvery: 0, idPrefix: idPrefix(context, "e0", measurement, inFlight), ...extra,
   };
 }
 
@@ -78,7 +103,7 @@ function realB1Answer(context: CaseContext): Promise<{ bytes: Uint8Array; header
     const server = await startClearingServer();
     const client = createSignedClient(ClearingService, { address: server.target });
     try {
-      const request = transferRequest(idPrefix(context, "sq", 32), 123_456, BENCH_BANKS);
+      const request = transferRequest(idPrefix(context, "sq", { label: "00", warmupS: 0, durationS: 0 }, 32), 123_456, BENCH_BANKS);
       const bytes = toBinary(CreateTransferRequestSchema, request);
       const payer = loadSigningKey(keyFilePath(server.info.keysDir, request.payerId), request.payerId, `${request.payerId}-1`);
       const answer = await client.raw(CREATE_TRANSFER, bytes, signRpcRequest(payer, CREATE_TRANSFER, bytes));
@@ -94,25 +119,30 @@ function realB1Answer(context: CaseContext): Promise<{ bytes: Uint8Array; header
 }
 
 /** B1 and B5: CreateTransfer against a clearing process on the given store. */
-async function runClearing(context: CaseContext, inFlight: readonly number[], storeUrl: string | undefined, options: RunLoadOptions = {}): Promise<MeasuredRow[]> {
+async function openClearing(context: CaseContext, storeUrl: string | undefined, options: RunLoadOptions = {}, onClose?: () => Promise<void>): Promise<CaseSession> {
   const server = await startClearingServer({ storeUrl, profileDir: context.profileDir });
-  try {
-    const rows: MeasuredRow[] = [];
-    for (const count of inFlight) {
+  return {
+    async measure(count, measurement) {
+      server.unpark();
       await server.settle((stats) => (stats.extra.outbox_pending ?? 0) === 0, OUTBOX_DRAIN_MS);
-      const { figures } = await runLoad(server, loadConfig(context, server, server.info.keysDir, count, {
-        verifyEvery: verifyEvery(context), responder: server.info.responder, idPrefix: idPrefix(context, storeUrl ? "pg" : "sq", count),
+      const { figures } = await runLoad(server, loadConfig(context, server, server.info.keysDir, count, measurement, {
+        verifyEvery: verifyEvery(context), responder: server.info.responder, idPrefix: idPrefix(context, storeUrl ? "pg" : "sq", measurement, count),
       }), options);
       // Let the relay publish what the window left (not measured), so the next run does not inherit
       // it; a non-zero outbox_pending_after_drain would mean the relay cannot keep up.
       const drained = await server.settle((stats) => (stats.extra.outbox_pending ?? 0) === 0, OUTBOX_DRAIN_MS);
-      rows.push({ ...figures, store: server.info.store, durability: server.info.durability, outbox_pending_after_drain: drained.extra.outbox_pending ?? null });
       context.log(`  ${count} in flight: ${figures.throughput_per_s}/s`);
-    }
-    return rows;
-  } finally {
-    await server.stop();
-  }
+      return { ...figures, store: server.info.store, durability: server.info.durability, outbox_pending_after_drain: drained.extra.outbox_pending ?? null };
+    },
+    park: () => server.park(),
+    async close() {
+      try {
+        await server.stop();
+      } finally {
+        await onClose?.();
+      }
+    },
+  };
 }
 
 export const CASES: readonly BenchCase[] = [
@@ -124,25 +154,26 @@ export const CASES: readonly BenchCase[] = [
     inFlight: [1, 32, 128],
     smokeInFlight: [32],
     inSmoke: true,
-    async run(context, inFlight) {
+    async open(context) {
       // The same generator signs the same requests; the echo server checks nothing and answers
       // every call with one real B1 answer (bytes and cm-* response headers).
       const keysDir = path.join(context.tempDir, "b0-keys");
       for (const id of BENCH_BANKS) ensureKeyFiles(keysDir, id);
       const answer = await realB1Answer(context);
       const server = await startEchoServer(CREATE_TRANSFER, answer.bytes, answer.headers);
-      try {
-        const rows: MeasuredRow[] = [];
-        for (const count of inFlight) {
-          const { figures } = await runLoad(server, loadConfig(context, server, keysDir, count, {}));
-          rows.push(figures);
+      return {
+        async measure(count, measurement) {
+          server.unpark();
+          const { figures } = await runLoad(server, loadConfig(context, server, keysDir, count, measurement, {}));
           context.log(`  ${count} in flight: ${figures.throughput_per_s}/s`);
-        }
-        return rows;
-      } finally {
-        await server.stop();
-        fs.rmSync(keysDir, { recursive: true, force: true });
-      }
+          return figures;
+        },
+        park: () => server.park(),
+        async close() {
+          await server.stop();
+          fs.rmSync(keysDir, { recursive: true, force: true });
+        },
+      };
     },
   },
   {
@@ -153,7 +184,7 @@ export const CASES: readonly BenchCase[] = [
     inFlight: [1, 32, 128],
     smokeInFlight: [32],
     inSmoke: true,
-    run: (context, inFlight) => runClearing(context, inFlight, undefined),
+    open: (context) => openClearing(context, undefined),
   },
   {
     id: "B2",
@@ -163,7 +194,7 @@ export const CASES: readonly BenchCase[] = [
     inFlight: [32],
     smokeInFlight: [32],
     inSmoke: true,
-    run: (context, inFlight) => runB2(context, inFlight),
+    open: (context) => openB2(context),
   },
   {
     id: "B3",
@@ -173,7 +204,7 @@ export const CASES: readonly BenchCase[] = [
     inFlight: [32],
     smokeInFlight: [32],
     inSmoke: true,
-    run: (context, inFlight) => runB3(context, inFlight),
+    open: (context) => openB3(context),
   },
   {
     id: "B4",
@@ -196,10 +227,14 @@ export const CASES: readonly BenchCase[] = [
     inFlight: [32],
     smokeInFlight: [32],
     inSmoke: true,
-    async run(context, inFlight) {
+    async open(context) {
       const database = await createTestDatabase();
       const admin = new pg.Client({ connectionString: database.url });
       admin.on("error", () => {});
+      const drop = async () => {
+        await admin.end().catch(() => {});
+        await database.drop();
+      };
       try {
         await admin.connect();
         // The PostgreSQL backends serving clearing work for it: their CPU counts as the run's own.
@@ -207,10 +242,10 @@ export const CASES: readonly BenchCase[] = [
           const { rows } = await admin.query<{ pid: number }>("SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()");
           return processCpuMs(rows.map((row) => row.pid));
         };
-        return await runClearing(context, inFlight, database.url, { backendCpuMs });
-      } finally {
-        await admin.end().catch(() => {});
-        await database.drop();
+        return await openClearing(context, database.url, { backendCpuMs }, drop);
+      } catch (error) {
+        await drop();
+        throw error;
       }
     },
   },

@@ -8,7 +8,7 @@ import { fileURLToPath } from "node:url";
 import { SERVICE_NODE_FLAGS } from "../packages/cli/src/start.js";
 import type { LoadgenMessage, LoadgenResult } from "./loadgen.js";
 import type { ClearingServerInfo } from "./serve-clearing.js";
-import type { ServerReply, ServerRequest, ServerStats } from "./server-child.js";
+import { childPids, type ServerReply, type ServerRequest, type ServerStats } from "./server-child.js";
 import type { LoadgenConfig } from "./workloads.js";
 
 export const benchDir = path.dirname(fileURLToPath(import.meta.url));
@@ -40,6 +40,21 @@ export interface CaseRow extends MeasuredRow {
 
 const children = new Set<ChildProcess>();
 let exitHook = false;
+/** Processes stopped with SIGSTOP (parked servers and their helpers): continued before anything stops them. */
+const parked = new Set<number>();
+
+function signal(pid: number, name: NodeJS.Signals): void {
+  try {
+    process.kill(pid, name);
+  } catch {
+    // Already gone.
+  }
+}
+
+function unparkAll(): void {
+  for (const pid of parked) signal(pid, "SIGCONT");
+  parked.clear();
+}
 
 /** Starts `node --import tsx <script>` with an IPC channel; stdout is piped, stderr kept (tail) for errors. */
 export function spawnTsx(script: string, args: readonly string[], options: { env?: Record<string, string | undefined>; nodeArgs?: readonly string[] } = {}): ChildProcess & { stderrTail(): string } {
@@ -66,6 +81,7 @@ function spawnTracked(argv: readonly string[], env: Record<string, string | unde
     exitHook = true;
     // Children also stop by themselves when the IPC channel closes; this is the last resort.
     process.on("exit", () => {
+      unparkAll();
       for (const running of children) running.kill("SIGKILL");
     });
   }
@@ -109,6 +125,7 @@ async function spawnServer(script: string, args: readonly string[], options: { e
 
 /** On Ctrl-C: ask every child to stop (servers stop their nats-server and remove their folders), then exit. */
 export async function stopChildren(timeoutMs = 5_000): Promise<void> {
+  unparkAll();
   const running = [...children];
   for (const child of running) child.kill("SIGTERM");
   await Promise.all(running.map((child) => waitForExit(child, timeoutMs)));
@@ -159,6 +176,7 @@ function waitForExit(child: ChildProcess, timeoutMs: number): Promise<boolean> {
 /** A measured server in its own process. */
 export class ServerProcess<Info> {
   #nextId = 1;
+  #parked: number[] = [];
   readonly #pending = new Map<number, (stats: ServerStats) => void>();
 
   constructor(readonly name: string, readonly child: ChildProcess & { stderrTail(): string }, readonly info: Info, readonly target: string) {
@@ -205,8 +223,32 @@ export class ServerProcess<Info> {
     }
   }
 
+  /**
+   * Stops the process and its helpers (its nats-server) with SIGSTOP while other cases run, so
+   * its timers and background work take no CPU from their measurements. Nothing talks to them
+   * meanwhile: a case's clients and servers are parked and continued together.
+   */
+  park(): void {
+    const pid = this.child.pid;
+    if (pid === undefined || this.child.exitCode !== null || this.child.signalCode !== null || this.#parked.length > 0) return;
+    this.#parked = [pid, ...childPids(pid)];
+    for (const each of this.#parked) {
+      parked.add(each);
+      signal(each, "SIGSTOP");
+    }
+  }
+
+  /** Continues what park stopped (a no-op if it is not parked). */
+  unpark(): void {
+    for (const each of this.#parked.splice(0)) {
+      parked.delete(each);
+      signal(each, "SIGCONT");
+    }
+  }
+
   /** Asks the process to stop cleanly (a CPU profile is written then), kills it if it does not. */
   async stop(): Promise<void> {
+    this.unpark();
     if (this.child.exitCode !== null || this.child.signalCode !== null) return;
     if (this.child.connected) this.child.send({ type: "stop" } satisfies ServerRequest);
     else this.child.kill("SIGTERM");

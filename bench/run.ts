@@ -2,25 +2,30 @@
 // their own processes, with a load generator in another process; prints a table and writes
 // bench/results/latest.json (or --out). See docs/performance.md.
 //
-//   npm run bench -- [--cases B0,B1] [--duration-s 10] [--warmup-s 3] [--in-flight 32] [--rounds 3]
-//                    [--smoke] [--out file.json] [--profile <dir>] [--markdown]
-// The same settings as environment: BENCH_CASES, BENCH_DURATION_S, BENCH_WARMUP_S, BENCH_IN_FLIGHT,
-// BENCH_ROUNDS, BENCH_SMOKE=1, BENCH_OUT, BENCH_PROFILE_DIR. BENCH_VERBOSE=1 shows the children's stderr.
-// --smoke: about 1 s per case after 0.3 s of warm-up, 32 in flight, one round (what `npm test` runs).
-// A full run (3 rounds of every case) takes about 6 minutes.
+//   npm run bench -- [--cases B0,B1] [--duration-s 10] [--warmup-s 3] [--server-warmup-s 15]
+//                    [--in-flight 32] [--rounds 3] [--smoke] [--out file.json] [--profile <dir>] [--markdown]
+// The same settings as environment: BENCH_CASES, BENCH_DURATION_S, BENCH_WARMUP_S,
+// BENCH_SERVER_WARMUP_S, BENCH_IN_FLIGHT, BENCH_ROUNDS, BENCH_SMOKE=1, BENCH_OUT, BENCH_PROFILE_DIR.
+// BENCH_VERBOSE=1 shows the children's stderr.
+// Each case's servers start once and serve every round: first a server warm-up (--server-warmup-s
+// of load, not measured), then in each round a run per in-flight count (--warmup-s, then the
+// --duration-s window; the generator is a new process each time).
+// --smoke: about 1 s per case after 0.3 s of warm-up and no server warm-up, 32 in flight, one
+// round (what `npm test` runs). A full run (3 rounds of every case) takes about 8 minutes.
 import { randomBytes } from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
-import { CASES, type BenchCase, type CaseContext } from "./cases.js";
-import { benchDir, prepareServerBundles, stopChildren, type CaseRow } from "./harness.js";
+import { CASES, type BenchCase, type CaseContext, type CaseSession } from "./cases.js";
+import { benchDir, prepareServerBundles, stopChildren, type CaseRow, type MeasuredRow } from "./harness.js";
 
 const { values: flags } = parseArgs({
   options: {
     cases: { type: "string" },
     "duration-s": { type: "string" },
     "warmup-s": { type: "string" },
+    "server-warmup-s": { type: "string" },
     "in-flight": { type: "string" },
     smoke: { type: "boolean" },
     out: { type: "string" },
@@ -49,6 +54,13 @@ const numberOption = (flag: string | undefined, variable: string | undefined, fa
 };
 const durationS = numberOption(flags["duration-s"], env.BENCH_DURATION_S, smoke ? 1 : 10, "--duration-s");
 const warmupS = numberOption(flags["warmup-s"], env.BENCH_WARMUP_S, smoke ? 0.3 : 3, "--warmup-s");
+/**
+ * Load on each case's freshly started servers before their first measurement, not measured. The
+ * services' JIT keeps compiling for about 15–20 s of load (B3's three services longest): measured
+ * from their start, B3 paid about half again as much CPU per payment as on warm services.
+ */
+const serverWarmupText = flags["server-warmup-s"] ?? env.BENCH_SERVER_WARMUP_S;
+const serverWarmupS = serverWarmupText === "0" ? 0 : numberOption(serverWarmupText, undefined, smoke ? 0 : 15, "--server-warmup-s");
 const inFlightOverride = (flags["in-flight"] ?? env.BENCH_IN_FLIGHT)?.split(",").filter(Boolean).map((text) => {
   const value = Number(text);
   if (!Number.isInteger(value) || value < 1) throw new Error(`--in-flight takes positive integers, got ${text}`);
@@ -68,7 +80,7 @@ const tempDir = fs.mkdtempSync(path.join(os.tmpdir(), "clearmesh-bench-run-"));
 process.on("exit", () => fs.rmSync(tempDir, { recursive: true, force: true }));
 if (profileDir) fs.mkdirSync(profileDir, { recursive: true });
 const context: CaseContext = {
-  warmupS, durationS, smoke, tempDir, profileDir: profileDir ? path.resolve(profileDir) : undefined,
+  smoke, tempDir, profileDir: profileDir ? path.resolve(profileDir) : undefined,
   runId: `r${randomBytes(4).toString("hex")}`,
   log: (line) => process.stderr.write(`${line}\n`),
 };
@@ -98,21 +110,24 @@ const started = Date.now();
 // Measured servers run as bundles on plain node, as deployed services do (npm run build);
 // BENCH_SOURCES=1 runs them from source on tsx instead (CPU profiles then name source files).
 if (!process.env.BENCH_SOURCES) prepareServerBundles();
-context.log(`clearmesh bench: ${selected.map((entry) => entry.id).join(", ")}; warm-up ${warmupS} s, window ${durationS} s, ${rounds} round(s)${smoke ? " (smoke)" : ""}`);
+context.log(`clearmesh bench: ${selected.map((entry) => entry.id).join(", ")}; server warm-up ${serverWarmupS} s; warm-up ${warmupS} s, window ${durationS} s, ${rounds} round(s)${smoke ? " (smoke)" : ""}`);
 // Rounds run every selected case in turn, so a neighbour's burst of work disturbs one round of
 // each case rather than all of one case; each row is then chosen among the least disturbed rounds (see combine).
 const groups = new Map<string, CaseRow[]>();
+/** Each case's servers, opened in its first round and closed after the last. */
+const sessions = new Map<string, CaseSession>();
 for (let round = 1; round <= rounds; round++) {
   if (rounds > 1) context.log(`round ${round} of ${rounds}`);
   // B0 first: every other row is divided by it.
   for (const entry of [...selected].sort((a, b) => Number(b.id === "B0") - Number(a.id === "B0"))) {
     if (round > 1 && (entry.status !== "available" || round > (entry.maxRounds ?? rounds))) continue;
-    for (const row of await runCase(entry)) {
+    for (const row of await runCase(entry, round)) {
       const key = `${row.case}/${row.in_flight ?? ""}`;
       groups.set(key, [...(groups.get(key) ?? []), row]);
     }
   }
 }
+for (const [id, session] of sessions) await closeSession(id, session);
 const rows = [...groups.values()].map(combine);
 for (const row of rows) {
   if (row.status !== "ok" || row.throughput_per_s === null) continue;
@@ -133,7 +148,7 @@ rows.sort((a, b) => CASES.findIndex((entry) => entry.id === a.case) - CASES.find
 
 const results = {
   machine,
-  settings: { warmup_s: warmupS, duration_s: durationS, rounds, smoke, total_s: Math.round((Date.now() - started) / 1000) },
+  settings: { server_warmup_s: serverWarmupS, warmup_s: warmupS, duration_s: durationS, rounds, smoke, total_s: Math.round((Date.now() - started) / 1000) },
   cases: rows,
 };
 fs.mkdirSync(path.dirname(out), { recursive: true });
@@ -171,18 +186,52 @@ function combine(group: readonly CaseRow[]): CaseRow {
   };
 }
 
-async function runCase(entry: BenchCase): Promise<CaseRow[]> {
+async function closeSession(id: string, session: CaseSession): Promise<void> {
+  sessions.delete(id);
+  await session.close().catch((error: unknown) => context.log(`${id}: stopping its servers failed: ${(error as Error).message ?? error}`));
+}
+
+/** The case's servers, started and warmed up on first use (a session whose run failed is started again). */
+async function sessionOf(entry: BenchCase, inFlight: readonly number[]): Promise<CaseSession> {
+  const open = sessions.get(entry.id);
+  if (open) return open;
+  const session = await entry.open!(context);
+  sessions.set(entry.id, session);
+  if (serverWarmupS > 0) {
+    const count = inFlight.includes(32) ? 32 : Math.max(...inFlight);
+    context.log(`  server warm-up: ${serverWarmupS} s at ${count} in flight, not measured`);
+    const warm = await session.measure(count, { label: "ww", warmupS: Math.max(serverWarmupS - 1, 0.1), durationS: 1 });
+    const failed = (warm.errors ?? 0) + Number(warm.warmup_errors ?? 0);
+    if (failed > 0) throw new Error(`${failed} calls failed during the server warm-up`);
+  }
+  return session;
+}
+
+async function runCase(entry: BenchCase, round: number): Promise<CaseRow[]> {
   const header = { case: entry.id, title: entry.title };
-  if (entry.status !== "available" || !entry.run) {
+  if (entry.status !== "available" || (!entry.run && !entry.open)) {
     return [{ ...header, status: "not yet built", ...emptyFigures, target: entry.target, blocked_by: entry.blockedBy ?? null }];
   }
   const inFlight = inFlightOverride ?? (smoke ? entry.smokeInFlight : entry.inFlight);
   context.log(`${entry.id}: ${entry.title}`);
   try {
-    const measured = await entry.run(context, inFlight);
+    let measured: MeasuredRow[];
+    if (entry.open) {
+      const session = await sessionOf(entry, inFlight);
+      measured = [];
+      const label = String(round).padStart(2, "0");
+      for (const count of inFlight) measured.push(await session.measure(count, { label, warmupS, durationS }));
+      // After its last round the case's servers stop; until then they are parked while the others run.
+      if (round >= Math.min(rounds, entry.maxRounds ?? rounds)) await closeSession(entry.id, session);
+      else session.park();
+    } else {
+      measured = await entry.run!(context, inFlight);
+    }
     return measured.map((figures) => ({ ...header, status: "ok", ratio_to_b0: null, ...figures, target: entry.target }));
   } catch (error) {
     context.log(`${entry.id} failed: ${(error as Error).stack ?? error}`);
+    const session = sessions.get(entry.id);
+    if (session) await closeSession(entry.id, session);
     return [{ ...header, status: "failed", ...emptyFigures, target: entry.target, error: String((error as Error).message ?? error) }];
   }
 }

@@ -119,6 +119,12 @@ export function childrenCpuMs(): number {
   return (ticks * 1000) / clockTicks();
 }
 
+/** The running processes whose parent is `parent`, read from /proc (Linux; none elsewhere). */
+export function childPids(parent: number): number[] {
+  if (process.platform !== "linux") return [];
+  return fs.readdirSync("/proc").filter((entry) => /^\d+$/.test(entry) && readStat(entry)?.ppid === parent).map(Number);
+}
+
 /**
  * Cumulative CPU (user + system, ms) of this process's main thread: its task id is the pid. The
  * rest of process.cpuUsage() is other threads (libuv's pool signing and verifying, the SQLite
