@@ -140,7 +140,8 @@ export async function openB3(context: CaseContext): Promise<CaseSession> {
     const wallet = await start("wallet", {
       NATS_URL: natsUrl, CLEARING_ADDRESS: clearingAddress, COMMERCE_ADDRESS: connector.target, HOSTED_PARTICIPANTS: "wallet-a", BANK_ADAPTER_ADDRESS: BANK_ADAPTER_NOWHERE,
       // Registration and login are setup here, not measured: a cheap password hash and no registration limit keep setup short.
-      PASSWORD_SCRYPT_COST: "1024", REGISTRATIONS_PER_CALLER_PER_MINUTE: "10000",
+      // The users log in once and pay in every round: their sessions last a day, so no long run outlives them.
+      PASSWORD_SCRYPT_COST: "1024", REGISTRATIONS_PER_CALLER_PER_MINUTE: "10000", SESSION_TTL_MS: String(86_400_000),
     });
     context.log(`  services: clearing pid ${clearing.info.pid}, connector pid ${connector.info.pid}, wallet pid ${wallet.info.pid}`);
 
