@@ -182,6 +182,7 @@ function combine(group: readonly CaseRow[]): CaseRow {
     clean_rounds: clean.length,
     rounds_throughput_per_s: group.map((row) => row.throughput_per_s),
     rounds_p99_ms: group.map((row) => row.p99_ms),
+    rounds_rss_mb: group.map((row) => row.rss_mb),
     rounds_other_cpu_util: group.map((row) => row.other_cpu_util),
   };
 }
