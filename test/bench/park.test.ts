@@ -41,8 +41,9 @@ describe.runIf(process.platform === "linux")("parking a measured server between 
   });
 
   it("finds the server's nats-server among its children", () => {
-    expect(pids.length).toBeGreaterThanOrEqual(2);
-    expect(fs.readFileSync(`/proc/${pids[1]}/cmdline`, "utf8")).toContain("nats-server");
+    // Run from source, the server also has tsx's esbuild service as a child; it is parked too.
+    const commands = pids.slice(1).map((pid) => fs.readFileSync(`/proc/${pid}/cmdline`, "utf8"));
+    expect(commands.some((command) => command.includes("nats-server")), commands.join("\n")).toBe(true);
   });
 
   it("stops the server and its helpers, and continues them so the server answers again", async () => {
