@@ -2,7 +2,7 @@
 // by the payee, against the same clearing process as B1 (bench/serve-clearing.ts: SQLite, its
 // own nats-server, four funded banks). One unit is one transfer, prepared and committed, so the
 // throughput is transfers/s (two calls each); the ratio to B0 divides it by B0's calls/s.
-import { idPrefix, type CaseContext, type CaseSession } from "./cases.js";
+import { idPrefix, logRun, type CaseContext, type CaseSession } from "./cases.js";
 import { runLoad, startClearingServer } from "./harness.js";
 import { BENCH_BANKS } from "./workloads.js";
 
@@ -22,7 +22,7 @@ export async function openB2(context: CaseContext): Promise<CaseSession> {
       });
       const drained = await server.settle((stats) => (stats.extra.outbox_pending ?? 0) === 0, OUTBOX_DRAIN_MS);
       const rpcCalls = figures.calls === null ? 0 : figures.calls * 2;
-      context.log(`  ${count} in flight: ${figures.throughput_per_s} transfers/s (${rpcCalls} calls)`);
+      logRun(context, measurement, `  ${count} in flight: ${figures.throughput_per_s} transfers/s (${rpcCalls} calls)`);
       return {
         ...figures,
         unit: "transfer (PrepareTransfer by the payer + CommitTransfer by the payee)",

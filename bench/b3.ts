@@ -17,7 +17,7 @@ import { randomBytes } from "node:crypto";
 import { CaptureMethod, ClearingService, CommerceService, ParticipantKind, WalletService } from "@clearmesh/contracts";
 import { createSignedClient, ensureKeyFiles, type SignedClient } from "@clearmesh/runtime";
 import type { SigningKey } from "@clearmesh/trust";
-import { idPrefix, type CaseContext, type CaseSession } from "./cases.js";
+import { idPrefix, logRun, type CaseContext, type CaseSession } from "./cases.js";
 import { ServerProcess, runLoad, type StatsSource } from "./harness.js";
 import type { MeshServiceInfo, MeshServiceName } from "./serve-service.js";
 import type { ServerStats } from "./server-child.js";
@@ -181,7 +181,7 @@ export async function openB3(context: CaseContext): Promise<CaseSession> {
         });
         const afterDrain = await mesh.drained(DRAIN_MS);
         const perService = serviceFigures(mesh, figures.calls ?? 0, figures.duration_s ?? 0);
-        context.log(`  ${count} in flight: ${figures.throughput_per_s} payments/s; ${Object.entries(perService).map(([name, values]) => `${name} ${values.cpu_ms_per_call} ms/payment, ${values.rss_peak_mb} MB`).join("; ")}`);
+        logRun(context, measurement, `  ${count} in flight: ${figures.throughput_per_s} payments/s; ${Object.entries(perService).map(([name, values]) => `${name} ${values.cpu_ms_per_call} ms/payment, ${values.rss_peak_mb} MB`).join("; ")}`);
         return {
           ...figures,
           unit: "PayPaymentIntent answered COMPLETED (wallet → connector → clearing prepare → connector confirm → clearing commit → wallet debit)",

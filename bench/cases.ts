@@ -80,6 +80,14 @@ const verifyEvery = (context: CaseContext) => (context.smoke ? 10 : 100);
 /** How long to wait between runs for clearing's outbox relay to publish what the last run left. */
 const OUTBOX_DRAIN_MS = 30_000;
 
+/** The servers' warm-up, as a Measurement's label. */
+export const WARMUP_LABEL = "ww";
+
+/** Logs a measured run's figure; the servers' warm-up is logged by the harness alone. */
+export function logRun(context: CaseContext, measurement: Measurement, line: string): void {
+  if (measurement.label !== WARMUP_LABEL) context.log(line);
+}
+
 /** Same length for every case, run and in-flight count, so B0's and B1's requests have the same size. */
 export function idPrefix(context: CaseContext, tag: string, measurement: Measurement, inFlight: number): string {
   return `${context.runId}-${tag}${measurement.label}-${String(inFlight).padStart(3, "0")}`;
@@ -131,7 +139,7 @@ async function openClearing(context: CaseContext, storeUrl: string | undefined, 
       // Let the relay publish what the window left (not measured), so the next run does not inherit
       // it; a non-zero outbox_pending_after_drain would mean the relay cannot keep up.
       const drained = await server.settle((stats) => (stats.extra.outbox_pending ?? 0) === 0, OUTBOX_DRAIN_MS);
-      context.log(`  ${count} in flight: ${figures.throughput_per_s}/s`);
+      logRun(context, measurement, `  ${count} in flight: ${figures.throughput_per_s}/s`);
       return { ...figures, store: server.info.store, durability: server.info.durability, outbox_pending_after_drain: drained.extra.outbox_pending ?? null };
     },
     park: () => server.park(),
@@ -165,7 +173,7 @@ export const CASES: readonly BenchCase[] = [
         async measure(count, measurement) {
           server.unpark();
           const { figures } = await runLoad(server, loadConfig(context, server, keysDir, count, measurement, {}));
-          context.log(`  ${count} in flight: ${figures.throughput_per_s}/s`);
+          logRun(context, measurement, `  ${count} in flight: ${figures.throughput_per_s}/s`);
           return figures;
         },
         park: () => server.park(),

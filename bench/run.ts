@@ -11,13 +11,13 @@
 // of load, not measured), then in each round a run per in-flight count (--warmup-s, then the
 // --duration-s window; the generator is a new process each time).
 // --smoke: about 1 s per case after 0.3 s of warm-up and no server warm-up, 32 in flight, one
-// round (what `npm test` runs). A full run (3 rounds of every case) takes about 8 minutes.
+// round (what `npm test` runs). A full run (3 rounds of every case) takes about 9 minutes.
 import { randomBytes } from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
-import { CASES, type BenchCase, type CaseContext, type CaseSession } from "./cases.js";
+import { CASES, WARMUP_LABEL, type BenchCase, type CaseContext, type CaseSession } from "./cases.js";
 import { benchDir, prepareServerBundles, stopChildren, type CaseRow, type MeasuredRow } from "./harness.js";
 
 const { values: flags } = parseArgs({
@@ -200,10 +200,10 @@ async function sessionOf(entry: BenchCase, inFlight: readonly number[]): Promise
   sessions.set(entry.id, session);
   if (serverWarmupS > 0) {
     const count = inFlight.includes(32) ? 32 : Math.max(...inFlight);
-    context.log(`  server warm-up: ${serverWarmupS} s at ${count} in flight, not measured`);
-    const warm = await session.measure(count, { label: "ww", warmupS: Math.max(serverWarmupS - 1, 0.1), durationS: 1 });
+    const warm = await session.measure(count, { label: WARMUP_LABEL, warmupS: Math.max(serverWarmupS - 1, 0.1), durationS: 1 });
     const failed = (warm.errors ?? 0) + Number(warm.warmup_errors ?? 0);
     if (failed > 0) throw new Error(`${failed} calls failed during the server warm-up`);
+    context.log(`  servers warmed up: ${serverWarmupS} s at ${count} in flight, not measured (${warm.throughput_per_s}/s in its last second)`);
   }
   return session;
 }
