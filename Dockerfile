@@ -57,5 +57,5 @@ USER node
 HEALTHCHECK --interval=10s --timeout=5s --start-period=60s --retries=3 \
   CMD ["node", "deploy/healthcheck.mjs"]
 STOPSIGNAL SIGTERM
-# The V8 flag caps the young generation (packages/cli/src/start.ts SERVICE_NODE_FLAGS; docs/performance.md).
-CMD ["sh", "-c", "exec node --max-semi-space-size=4 \"dist/$SERVICE.mjs\""]
+# The V8 flags cap the young generation and the old generation's growth (packages/cli/src/start.ts SERVICE_NODE_FLAGS; docs/performance.md).
+CMD ["sh", "-c", "exec node --max-semi-space-size=4 --heap-growing-percent=50 \"dist/$SERVICE.mjs\""]
