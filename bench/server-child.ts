@@ -109,14 +109,7 @@ function readStat(pid: string | number): { ppid: number; ticks: number } | undef
  * read from /proc (Linux; 0 elsewhere). Used for the nats-server a measured server starts.
  */
 export function childrenCpuMs(): number {
-  if (process.platform !== "linux") return 0;
-  let ticks = 0;
-  for (const entry of fs.readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    const stat = readStat(entry);
-    if (stat?.ppid === process.pid) ticks += stat.ticks;
-  }
-  return (ticks * 1000) / clockTicks();
+  return processCpuMs(childPids(process.pid));
 }
 
 /** The running processes whose parent is `parent`, read from /proc (Linux; none elsewhere). */
