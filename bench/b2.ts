@@ -1,6 +1,6 @@
 // B2 (issue 7): two-phase transfers, PrepareTransfer signed by the payer and CommitTransfer signed
-// by the payee, against the same clearing process as B1 (bench/serve-clearing.ts: SQLite, its
-// own nats-server, four funded banks). One unit is one transfer, prepared and committed, so the
+// by the payee, against a clearing process of its own set up as B1's (bench/serve-clearing.ts:
+// SQLite, its own nats-server, four funded banks). One unit is one transfer, prepared and committed, so the
 // throughput is transfers/s (two calls each); the ratio to B0 divides it by B0's calls/s.
 import { idPrefix, logRun, type CaseContext, type CaseSession } from "./cases.js";
 import { runLoad, startClearingServer } from "./harness.js";

@@ -8,9 +8,9 @@
 //   wallet GetTransfer at clearing → wallet debit
 // and the answer must be COMPLETED. Webhooks (to the sink) and notification events (to JetStream;
 // no notifier runs) go out after the answer, off the measured path, but their CPU counts.
-// Everything else happens before the warm-up: registering participants, funding, merchants,
-// users and their sessions, and the merchant intents the run pays (created by the merchants
-// through the connector; a unit never creates one).
+// Everything else is not measured: registering participants, funding, merchants, users and their
+// sessions happen once, before the servers' warm-up; the merchant intents each run pays are
+// created by the merchants through the connector before that run (a unit never creates one).
 import fs from "node:fs";
 import path from "node:path";
 import { randomBytes } from "node:crypto";

@@ -1,8 +1,10 @@
 // The benchmark cases of issue 7. Each entry says what it measures, its target, the in-flight
 // counts of a full run and of a smoke run, and how it runs; cases that need parts not built yet
 // are listed with status "not yet built" and no run, so the table shows them without numbers.
-// To add a case: give it a `run` that starts what it measures (bench/harness.ts) and returns
-// one row per in-flight count, and set its status to "available".
+// To add a case: give it an `open` that starts what it measures (bench/harness.ts) and returns a
+// CaseSession (measure one in-flight count, park between rounds, close), and set its status to
+// "available"; the harness warms the session's servers up once and measures them every round. A
+// case measured once on servers of its own (B4) gives a `run` instead.
 import fs from "node:fs";
 import path from "node:path";
 import { toBinary } from "@bufbuild/protobuf";

@@ -45,11 +45,13 @@ const env = process.env;
 /** Rounds whose disturbance is within this much of the least disturbed one count as equally clean (see combine). */
 const CLEAN_MARGIN = 0.05;
 const smoke = flags.smoke ?? ["1", "true"].includes(env.BENCH_SMOKE ?? "");
-const numberOption = (flag: string | undefined, variable: string | undefined, fallback: number, name: string): number => {
+const numberOption = (flag: string | undefined, variable: string | undefined, fallback: number, name: string, zeroAllowed = false): number => {
   const text = flag ?? variable;
   if (text === undefined || text === "") return fallback;
   const value = Number(text);
-  if (!Number.isFinite(value) || value <= 0) throw new Error(`${name} must be a positive number, got ${text}`);
+  if (!Number.isFinite(value) || value < 0 || (value === 0 && !zeroAllowed)) {
+    throw new Error(`${name} must be a ${zeroAllowed ? "non-negative" : "positive"} number, got ${text}`);
+  }
   return value;
 };
 const durationS = numberOption(flags["duration-s"], env.BENCH_DURATION_S, smoke ? 1 : 10, "--duration-s");
@@ -59,8 +61,7 @@ const warmupS = numberOption(flags["warmup-s"], env.BENCH_WARMUP_S, smoke ? 0.3 
  * services' JIT keeps compiling for about 15–20 s of load (B3's three services longest): measured
  * from their start, B3 paid about half again as much CPU per payment as on warm services.
  */
-const serverWarmupText = flags["server-warmup-s"] ?? env.BENCH_SERVER_WARMUP_S;
-const serverWarmupS = serverWarmupText === "0" ? 0 : numberOption(serverWarmupText, undefined, smoke ? 0 : 15, "--server-warmup-s");
+const serverWarmupS = numberOption(flags["server-warmup-s"], env.BENCH_SERVER_WARMUP_S, smoke ? 0 : 15, "--server-warmup-s", true);
 const inFlightOverride = (flags["in-flight"] ?? env.BENCH_IN_FLIGHT)?.split(",").filter(Boolean).map((text) => {
   const value = Number(text);
   if (!Number.isInteger(value) || value < 1) throw new Error(`--in-flight takes positive integers, got ${text}`);
