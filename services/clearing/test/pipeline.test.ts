@@ -95,7 +95,21 @@ async function engineOnGatedStore(options: { sealEvents?: (real: EventSealer) =>
   await engine.read(() => undefined);
   const stored = async () => (await inner.query<{ b: bigint }>("SELECT settlement_balance_minor AS b FROM accounts WHERE participant_id = 'bank-a'"))[0]?.b;
   const deposit = (amount: bigint) => engine.apply((ledger) => ledger.deposit("bank-a", "EUR", amount).settlementBalance);
-  return { engine, gated, stored, deposit, inner };
+  /**
+   * After a failed batch: waits for the engine to reload from the store, runs `change` (a deposit
+   * that answers bank-a's new balance), lets its batch through, and checks that the answer and
+   * the store both say `expected`, i.e. the change landed on what the store held.
+   */
+  const landsAfterReload = async (change: () => Promise<bigint>, expected: bigint) => {
+    await until("the engine reloaded", () => engine.ready);
+    const handedOver = gated.handedOver.length;
+    const next = change();
+    await until("the next batch handed over", () => gated.handedOver.length === handedOver + 1);
+    gated.handedOver[handedOver]!.release();
+    expect(await next).toBe(expected);
+    expect(await stored()).toBe(expected);
+  };
+  return { engine, gated, stored, deposit, inner, landsAfterReload };
 }
 
 describe("clearing engine batch pipeline (SQLite writer thread)", () => {
@@ -130,7 +144,7 @@ describe("clearing engine batch pipeline (SQLite writer thread)", () => {
   });
 
   it("fails the batch behind a failed one and the one collecting, stores nothing of them, and reloads from the store", async () => {
-    const { engine, gated, stored, deposit } = await engineOnGatedStore();
+    const { engine, gated, stored, deposit, landsAfterReload } = await engineOnGatedStore();
     const funded = deposit(1_000n);
     await until("the funding batch", () => gated.handedOver.length === 2);
     gated.handedOver[1]!.release();
@@ -149,12 +163,7 @@ describe("clearing engine batch pipeline (SQLite writer thread)", () => {
     expect(await stored()).toBe(1_000n);
 
     // Memory is rebuilt from the store, on a new chain: the next deposit lands on 1,000.
-    await until("the engine reloaded", () => engine.ready);
-    const next = deposit(5n);
-    await until("the next batch handed over", () => gated.handedOver.length === 5);
-    gated.handedOver[4]!.release();
-    expect(await next).toBe(1_005n);
-    expect(await stored()).toBe(1_005n);
+    await landsAfterReload(() => deposit(5n), 1_005n);
     await engine.stop();
   });
 });
@@ -162,7 +171,7 @@ describe("clearing engine batch pipeline (SQLite writer thread)", () => {
 describe("clearing engine event sealing", () => {
   it("fails the batch of an event that cannot be sealed: its caller is refused, nothing is handed to the store, memory reloads", async () => {
     let broken = false;
-    const { engine, gated, stored, inner } = await engineOnGatedStore({
+    const { engine, gated, stored, inner, landsAfterReload } = await engineOnGatedStore({
       sealEvents: (real) => (events) => {
         if (broken) throw new Error("the identity key is unusable");
         return real(events);
@@ -181,12 +190,7 @@ describe("clearing engine event sealing", () => {
     expect(await stored()).toBeUndefined();
 
     broken = false;
-    await until("the engine reloaded", () => engine.ready);
-    const next = depositAnnounced(5n);
-    await until("the next batch handed over", () => gated.handedOver.length === 2);
-    gated.handedOver[1]!.release();
-    expect(await next).toBe(5n);
-    expect(await stored()).toBe(5n);
+    await landsAfterReload(() => depositAnnounced(5n), 5n);
     const announced = await inner.query<{ subject: string }>("SELECT subject FROM outbox WHERE subject = 'clearmesh.clearing.liquidity.deposited'");
     expect(announced).toHaveLength(1);
     await engine.stop();
