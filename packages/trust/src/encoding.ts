@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import * as nodeCrypto from "node:crypto";
 
 // Strict alphabets: lenient decoders (Buffer.from(x, "base64")) silently skip junk, which
 // would let two different header strings decode to the same bytes.
@@ -58,6 +58,10 @@ export function fromBase64Url(text: string): Uint8Array {
   return copyBytes(bytes);
 }
 
+// The one-shot form (Node 20.12 and later) makes no Hash object per digest: about half the time
+// for the small bodies every signed call and event hashes. Earlier Node 20 releases use the stream form.
+const oneShotHash = typeof nodeCrypto.hash === "function" ? nodeCrypto.hash : undefined;
+
 export function sha256(bytes: Uint8Array): Uint8Array {
-  return copyBytes(createHash("sha256").update(bytes).digest());
+  return copyBytes(oneShotHash ? oneShotHash("sha256", bytes, "buffer") : nodeCrypto.createHash("sha256").update(bytes).digest());
 }

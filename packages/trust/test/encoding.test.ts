@@ -35,4 +35,14 @@ describe("sha256", () => {
   it("matches the FIPS 180-2 'abc' digest", () => {
     expect(toHex(sha256(utf8("abc")))).toBe("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
   });
+
+  it("hashes exactly a view's bytes, the empty input too, into a plain array of its own", () => {
+    const view = new Uint8Array([0, 0x61, 0x62, 0x63, 0xff]).subarray(1, 4);
+    const digest = sha256(view);
+    expect(toHex(digest)).toBe("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    expect(Buffer.isBuffer(digest)).toBe(false);
+    expect(digest.byteOffset).toBe(0);
+    expect(digest.buffer.byteLength).toBe(32);
+    expect(toHex(sha256(new Uint8Array(0)))).toBe("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  });
 });
