@@ -193,6 +193,36 @@ export function storeContract(factory: () => Promise<StoreHarness>): void {
       await expect(leaked!.query("SELECT 1 AS one")).rejects.toThrow(/already finished/);
     });
 
+    it("refuses the store inside every transaction: one after another, side by side, after a callback that threw at once", async () => {
+      // The guard's context is switched on only while a callback runs (tx-guard.ts): each new
+      // callback must find it on again, and one ending must not switch it off under another.
+      const misuse = async () => {
+        await new Promise((resolve) => setTimeout(resolve, 1));
+        return store.query("SELECT 1 AS one").then(() => "allowed", (error: unknown) => (error instanceof StoreError ? "refused" : String(error)));
+      };
+      expect(await store.transaction(misuse)).toBe("refused");
+      expect(await store.transaction(misuse)).toBe("refused");
+      await expect(store.transaction(() => {
+        throw new Error("thrown before any await");
+      })).rejects.toThrow("thrown before any await");
+      expect(await store.transaction(misuse)).toBe("refused");
+      let releaseFirst!: () => void;
+      const firstMayEnd = new Promise<void>((resolve) => (releaseFirst = resolve));
+      const first = store.transaction(async () => {
+        await firstMayEnd;
+        return misuse();
+      });
+      // On SQLite the second waits for the first; on PostgreSQL they run side by side.
+      const second = store.transaction(async () => {
+        const outcome = await misuse();
+        return outcome;
+      });
+      setTimeout(releaseFirst, 20);
+      expect(await Promise.all([first, second])).toEqual(["refused", "refused"]);
+      // Outside any transaction the store is used as usual.
+      expect(await store.query("SELECT 1 AS one")).toHaveLength(1);
+    });
+
     it("keeps concurrent increments exact (no lost updates)", async () => {
       const t = table("counter");
       await store.execute(`CREATE TABLE ${t} (id BIGINT PRIMARY KEY, n BIGINT NOT NULL)`);

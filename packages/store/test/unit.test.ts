@@ -1,5 +1,6 @@
+import { executionAsyncId } from "node:async_hooks";
 import { describe, expect, it } from "vitest";
-import { openStore, StoreConfigError } from "../src/index.js";
+import { openStore, StoreConfigError, StoreError } from "../src/index.js";
 import { LruCache, translatePlaceholders } from "../src/placeholders.js";
 
 describe("translatePlaceholders", () => {
@@ -54,5 +55,46 @@ describe("openStore configuration", () => {
     await expect(openStore({})).rejects.toBeInstanceOf(StoreConfigError);
     await expect(openStore({ url: "sqlite:/tmp/a.db", sqlitePath: "/tmp/a.db" })).rejects.toBeInstanceOf(StoreConfigError);
     await expect(openStore({ url: "sqlite:" })).rejects.toBeInstanceOf(StoreConfigError);
+  });
+});
+
+describe("the transaction guard's context", () => {
+  // executionAsyncId() inside a promise reaction is a fresh id only while async hooks track
+  // promises; AsyncLocalStorage turns that tracking on, for every promise of the process.
+  const reactionIds = async () => [await Promise.resolve().then(executionAsyncId), await Promise.resolve().then(executionAsyncId)];
+
+  it("tracks promises only while a transaction callback runs", async () => {
+    const store = await openStore({ sqlitePath: ":memory:" });
+    try {
+      const before = await reactionIds();
+      let inside: number[] = [];
+      await store.transaction(async () => {
+        inside = await reactionIds();
+      });
+      const after = await reactionIds();
+      expect(before).toEqual([0, 0]);
+      expect(new Set(inside).size).toBe(2);
+      expect(inside.every((id) => id > 0)).toBe(true);
+      expect(after).toEqual([0, 0]);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it("stays on for a callback still running when another store's transaction ends", async () => {
+    const [a, b] = await Promise.all([openStore({ sqlitePath: ":memory:" }), openStore({ sqlitePath: ":memory:" })]);
+    try {
+      let bDone!: () => void;
+      const bEnded = new Promise<void>((resolve) => (bDone = resolve));
+      const outer = a.transaction(async () => {
+        await bEnded;
+        return a.query("SELECT 1 AS one").then(() => "allowed", (error: unknown) => (error instanceof StoreError ? "refused" : String(error)));
+      });
+      await b.transaction(async (tx) => tx.query("SELECT 1 AS one"));
+      bDone();
+      expect(await outer).toBe("refused");
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+    }
   });
 });
