@@ -79,13 +79,25 @@ export function outboxInserts(events: readonly OutboxEvent[]): Statement[] {
   const statements: Statement[] = [];
   for (let start = 0; start < events.length; start += ENQUEUE_ROWS_PER_STATEMENT) {
     const group = events.slice(start, start + ENQUEUE_ROWS_PER_STATEMENT);
-    const tuples = group.map((_, index) => `($${4 * index + 1}, $${4 * index + 2}, $${4 * index + 3}, $${4 * index + 4})`).join(", ");
     statements.push({
-      sql: `INSERT INTO outbox (event_id, subject, data, created_at_ms) VALUES ${tuples}`,
+      sql: outboxInsertSql(group.length),
       params: group.flatMap((event) => [event.id, event.subject, Buffer.from(event.bytes.buffer, event.bytes.byteOffset, event.bytes.byteLength), createdAtMs]),
     });
   }
   return statements;
+}
+
+/** Statement texts by row count, for the row counts batches usually have (built once each). */
+const outboxInsertTexts: string[] = [];
+const CACHED_OUTBOX_ROW_COUNTS = 64;
+
+function outboxInsertSql(rowCount: number): string {
+  const cached = outboxInsertTexts[rowCount];
+  if (cached !== undefined) return cached;
+  const tuples = Array.from({ length: rowCount }, (_, index) => `($${4 * index + 1}, $${4 * index + 2}, $${4 * index + 3}, $${4 * index + 4})`).join(", ");
+  const sql = `INSERT INTO outbox (event_id, subject, data, created_at_ms) VALUES ${tuples}`;
+  if (rowCount <= CACHED_OUTBOX_ROW_COUNTS) outboxInsertTexts[rowCount] = sql;
+  return sql;
 }
 
 export interface OutboxLag {

@@ -21,15 +21,20 @@ const TRANSFER_COLUMNS = [
 /** `excluded.column` for every listed column: an upsert that takes the new row's values. */
 const takeNew = (columns: readonly string[]) => columns.map((column) => `${column} = excluded.${column}`).join(", ");
 
+const ACCOUNT_COLUMNS = ["participant_id", "currency", "settlement_balance_minor", "net_debit_cap_minor", "position_minor", "reserved_minor", "above_threshold"];
+const ACCOUNTS_TAIL = `ON CONFLICT (participant_id, currency) DO UPDATE SET ${takeNew(["settlement_balance_minor", "net_debit_cap_minor", "position_minor", "reserved_minor", "above_threshold"])}`;
+const TRANSFERS_TAIL = `ON CONFLICT (transfer_id) DO UPDATE SET ${takeNew(["amount_minor", "fee_minor", "payee_amount_minor", "state", "window_id", "completed_at_ms"])}`;
+const WINDOW_COLUMNS = ["window_id", "sequence", "state", "opened_at_ms", "closed_at_ms", "settled_at_ms", "transfer_count", "attempt", "failure_reason", "failed_instruction_ids"];
+const WINDOWS_TAIL = `ON CONFLICT (window_id) DO UPDATE SET ${takeNew(["state", "closed_at_ms", "settled_at_ms", "transfer_count", "attempt", "failure_reason", "failed_instruction_ids"])}`;
+
 export function batchStatements(batch: FrozenBatch, events: readonly SealedEvent[], nowMs: number): Statement[] {
   const statements: Statement[] = [];
   const insertRows = (table: string, columns: readonly string[], rows: readonly SqlValue[][], tail: string) => statements.push(...insertStatements(table, columns, rows, tail));
-  insertRows("accounts",
-    ["participant_id", "currency", "settlement_balance_minor", "net_debit_cap_minor", "position_minor", "reserved_minor", "above_threshold"],
+  insertRows("accounts", ACCOUNT_COLUMNS,
     batch.accounts.map((account) => [
       account.participantId, account.currency, account.settlementBalance, account.netDebitCap, account.position, account.reserved, account.aboveThreshold ? 1n : 0n,
     ]),
-    `ON CONFLICT (participant_id, currency) DO UPDATE SET ${takeNew(["settlement_balance_minor", "net_debit_cap_minor", "position_minor", "reserved_minor", "above_threshold"])}`);
+    ACCOUNTS_TAIL);
   insertRows("transfers", TRANSFER_COLUMNS,
     batch.transfers.map((transfer) => [
       transfer.transferId, transfer.kind, transfer.payerId, transfer.payeeId, transfer.currency, transfer.amount, transfer.preparedAmount,
@@ -38,15 +43,14 @@ export function batchStatements(batch: FrozenBatch, events: readonly SealedEvent
       BigInt(transfer.createdAtMs), transfer.expiresAtMs === null ? null : BigInt(transfer.expiresAtMs),
       transfer.completedAtMs === null ? null : BigInt(transfer.completedAtMs),
     ]),
-    `ON CONFLICT (transfer_id) DO UPDATE SET ${takeNew(["amount_minor", "fee_minor", "payee_amount_minor", "state", "window_id", "completed_at_ms"])}`);
-  insertRows("windows",
-    ["window_id", "sequence", "state", "opened_at_ms", "closed_at_ms", "settled_at_ms", "transfer_count", "attempt", "failure_reason", "failed_instruction_ids"],
+    TRANSFERS_TAIL);
+  insertRows("windows", WINDOW_COLUMNS,
     batch.windows.map((window) => [
       window.windowId, BigInt(window.sequence), BigInt(window.state), BigInt(window.openedAtMs),
       window.closedAtMs === null ? null : BigInt(window.closedAtMs), window.settledAtMs === null ? null : BigInt(window.settledAtMs),
       window.transferCount, BigInt(window.attempt), window.failureReason, window.failedInstructionIds.join(","),
     ]),
-    `ON CONFLICT (window_id) DO UPDATE SET ${takeNew(["state", "closed_at_ms", "settled_at_ms", "transfer_count", "attempt", "failure_reason", "failed_instruction_ids"])}`);
+    WINDOWS_TAIL);
   insertRows("settlement_instructions", ["instruction_id", "window_id", "participant_id", "currency", "net_minor"],
     batch.windows.flatMap((window) => window.instructions.map((instruction) => [
       instruction.instructionId, window.windowId, instruction.participantId, instruction.currency, instruction.netMinor,
@@ -80,11 +84,29 @@ export function batchStatements(batch: FrozenBatch, events: readonly SealedEvent
  */
 function insertStatements(table: string, columns: readonly string[], rows: readonly SqlValue[][], tail: string): Statement[] {
   const perStatement = Math.max(1, Math.floor(MAX_PARAMETERS / columns.length));
-  return chunks(rows, perStatement).map((group) => {
-    let next = 1;
-    const tuples = group.map((row) => `(${row.map(() => `$${next++}`).join(", ")})`).join(", ");
-    return { sql: `INSERT INTO ${table} (${columns.join(", ")}) VALUES ${tuples} ${tail}`, params: group.flat() };
-  });
+  return chunks(rows, perStatement).map((group) => ({ sql: insertSql(table, columns, tail, group.length), params: group.flat() }));
+}
+
+/** Statement texts by table and row count, for the row counts batches usually have. */
+const insertSqlCache = new Map<string, string[]>();
+const CACHED_ROW_COUNTS = 64;
+
+/**
+ * `INSERT INTO table (columns) VALUES ($1, …), … tail` for `rowCount` rows. The same text for the
+ * same shape, built once: no string building per batch, and the store's statement caches (keyed
+ * by the text) find it by a hash V8 has already computed.
+ */
+function insertSql(table: string, columns: readonly string[], tail: string, rowCount: number): string {
+  const key = `${table} ${tail}`;
+  let byCount = insertSqlCache.get(key);
+  if (!byCount) insertSqlCache.set(key, (byCount = []));
+  const cached = byCount[rowCount];
+  if (cached !== undefined) return cached;
+  let next = 1;
+  const tuples = Array.from({ length: rowCount }, () => `(${columns.map(() => `$${next++}`).join(", ")})`).join(", ");
+  const sql = `INSERT INTO ${table} (${columns.join(", ")}) VALUES ${tuples} ${tail}`;
+  if (rowCount <= CACHED_ROW_COUNTS) byCount[rowCount] = sql;
+  return sql;
 }
 
 function chunks<T>(items: readonly T[], size: number): T[][] {
