@@ -1,4 +1,4 @@
-import type { Migration, Queryable, Statement, Store, Transaction } from "@clearmesh/store";
+import { multiRowInsert, type Migration, type Queryable, type Statement, type Store, type Transaction } from "@clearmesh/store";
 import type { JetStreamClient, NatsConnection } from "nats";
 import { JetStreamPublisher } from "./publisher.js";
 import type { BackoffOptions } from "./backoff.js";
@@ -62,6 +62,8 @@ export interface OutboxEvent {
   subject: string;
 }
 
+const OUTBOX_INSERT = multiRowInsert("outbox", ["event_id", "subject", "data", "created_at_ms"]);
+
 /** Rows per INSERT in enqueueEvents (four parameters each). */
 const ENQUEUE_ROWS_PER_STATEMENT = 500;
 
@@ -80,24 +82,11 @@ export function outboxInserts(events: readonly OutboxEvent[]): Statement[] {
   for (let start = 0; start < events.length; start += ENQUEUE_ROWS_PER_STATEMENT) {
     const group = events.slice(start, start + ENQUEUE_ROWS_PER_STATEMENT);
     statements.push({
-      sql: outboxInsertSql(group.length),
+      sql: OUTBOX_INSERT.sql(group.length),
       params: group.flatMap((event) => [event.id, event.subject, Buffer.from(event.bytes.buffer, event.bytes.byteOffset, event.bytes.byteLength), createdAtMs]),
     });
   }
   return statements;
-}
-
-/** Statement texts by row count, for the row counts batches usually have (built once each). */
-const outboxInsertTexts: string[] = [];
-const CACHED_OUTBOX_ROW_COUNTS = 64;
-
-function outboxInsertSql(rowCount: number): string {
-  const cached = outboxInsertTexts[rowCount];
-  if (cached !== undefined) return cached;
-  const tuples = Array.from({ length: rowCount }, (_, index) => `($${4 * index + 1}, $${4 * index + 2}, $${4 * index + 3}, $${4 * index + 4})`).join(", ");
-  const sql = `INSERT INTO outbox (event_id, subject, data, created_at_ms) VALUES ${tuples}`;
-  if (rowCount <= CACHED_OUTBOX_ROW_COUNTS) outboxInsertTexts[rowCount] = sql;
-  return sql;
 }
 
 export interface OutboxLag {

@@ -10,6 +10,8 @@ export {
 } from "./errors.js";
 export type { UniqueViolationDetails } from "./errors.js";
 export { forwardingStore } from "./forwarding.js";
+export { multiRowInsert } from "./insert-sql.js";
+export type { MultiRowInsert } from "./insert-sql.js";
 export { openStore } from "./open.js";
 export { GroupCommitter, groupCommitting } from "./group-commit.js";
 export type { GroupCommitterOptions, GroupCommitterStats, GroupCommittingStore } from "./group-commit.js";

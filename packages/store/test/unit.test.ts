@@ -1,6 +1,6 @@
 import { executionAsyncId } from "node:async_hooks";
 import { describe, expect, it } from "vitest";
-import { openStore, StoreConfigError, StoreError } from "../src/index.js";
+import { multiRowInsert, openStore, StoreConfigError, StoreError } from "../src/index.js";
 import { LruCache, translatePlaceholders } from "../src/placeholders.js";
 
 describe("translatePlaceholders", () => {
@@ -96,5 +96,18 @@ describe("the transaction guard's context", () => {
     } finally {
       await Promise.all([a.close(), b.close()]);
     }
+  });
+});
+
+describe("multiRowInsert", () => {
+  it("numbers placeholders row after row, puts the tail last, and builds each row count's text once", () => {
+    const insert = multiRowInsert("t", ["a", "b"], "ON CONFLICT (a) DO NOTHING");
+    expect(insert.sql(2)).toBe("INSERT INTO t (a, b) VALUES ($1, $2), ($3, $4) ON CONFLICT (a) DO NOTHING");
+    expect(insert.sql(2)).toBe(insert.sql(2));
+    expect(multiRowInsert("t", ["a"]).sql(3)).toBe("INSERT INTO t (a) VALUES ($1), ($2), ($3)");
+    const large = insert.sql(100);
+    expect(large.match(/\$\d+/g)).toHaveLength(200);
+    expect(large).toContain("($199, $200) ON CONFLICT");
+    expect(insert.sql(100)).toBe(large);
   });
 });
