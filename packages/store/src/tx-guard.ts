@@ -6,7 +6,7 @@ const current = new AsyncLocalStorage<TxGuard>();
 
 /**
  * Transaction callbacks running now, across every store of the process. On Node 20 an enabled
- * AsyncLocalStorage runs hooks on every promise of the process (about 6% of clearing's
+ * AsyncLocalStorage runs hooks on every promise of the process (about 7% of clearing's
  * event-loop CPU under load), so `current` is enabled only while a callback runs: `run` enables
  * it, and the last callback to end disables it again. A continuation that outlives its callback
  * then reads no guard, and its guard would be inactive anyway.
@@ -36,7 +36,7 @@ export class TxGuard {
     return next;
   }
 
-  /** Runs the transaction callback with this guard visible to `assertNotInsideOwnTransaction`. */
+  /** Runs the transaction callback with this guard visible to `assertUsable`. */
   runCallback<T>(fn: () => Promise<T>): Promise<T> {
     callbacksRunning += 1;
     let running: Promise<T>;
