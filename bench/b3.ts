@@ -168,7 +168,7 @@ export async function openB3(context: CaseContext): Promise<CaseSession> {
     const session: CaseSession = {
       async measure(count, measurement) {
         for (const service of services) service.unpark();
-        const tag = idPrefix(context, "pay", measurement, count);
+        const tag = idPrefix(context, "pay", measurement.label, count);
         const intents = Math.ceil(MAX_PAYMENTS_PER_S * (measurement.warmupS + measurement.durationS)) + 2 * count;
         const created = performance.now();
         await createIntents(merchantClients, merchants, `${tag}-pi`, intents);

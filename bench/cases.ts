@@ -90,15 +90,19 @@ export function logRun(context: CaseContext, measurement: Measurement, line: str
   if (measurement.label !== WARMUP_LABEL) context.log(line);
 }
 
-/** Same length for every case, run and in-flight count, so B0's and B1's requests have the same size. */
-export function idPrefix(context: CaseContext, tag: string, measurement: Measurement, inFlight: number): string {
-  return `${context.runId}-${tag}${measurement.label}-${String(inFlight).padStart(3, "0")}`;
+/**
+ * The start of every id a run makes: the harness run, the case's tag, the measurement's label
+ * (see Measurement) and the in-flight count. B0's and B1's tags have the same length, so their
+ * requests have the same size.
+ */
+export function idPrefix(context: CaseContext, tag: string, label: string, inFlight: number): string {
+  return `${context.runId}-${tag}${label}-${String(inFlight).padStart(3, "0")}`;
 }
 
 function loadConfig(context: CaseContext, server: ServerProcess<unknown>, keysDir: string, inFlight: number, measurement: Measurement, extra: Partial<LoadgenConfig>): LoadgenConfig {
   return {
     target: server.target, workload: "create-transfer", inFlight, warmupS: measurement.warmupS, durationS: measurement.durationS,
-    keysDir, signers: [...BENCH_BANKS], verifyEvery: 0, idPrefix: idPrefix(context, "e0", measurement, inFlight), ...extra,
+    keysDir, signers: [...BENCH_BANKS], verifyEvery: 0, idPrefix: idPrefix(context, "e0", measurement.label, inFlight), ...extra,
   };
 }
 
@@ -113,7 +117,7 @@ function realB1Answer(context: CaseContext): Promise<{ bytes: Uint8Array; header
     const server = await startClearingServer();
     const client = createSignedClient(ClearingService, { address: server.target });
     try {
-      const request = transferRequest(idPrefix(context, "sq", { label: "00", warmupS: 0, durationS: 0 }, 32), 123_456, BENCH_BANKS);
+      const request = transferRequest(idPrefix(context, "sq", "00", 32), 123_456, BENCH_BANKS);
       const bytes = toBinary(CreateTransferRequestSchema, request);
       const payer = loadSigningKey(keyFilePath(server.info.keysDir, request.payerId), request.payerId, `${request.payerId}-1`);
       const answer = await client.raw(CREATE_TRANSFER, bytes, signRpcRequest(payer, CREATE_TRANSFER, bytes));
@@ -128,28 +132,43 @@ function realB1Answer(context: CaseContext): Promise<{ bytes: Uint8Array; header
   return b1Answer;
 }
 
-/** B1 and B5: CreateTransfer against a clearing process on the given store. */
-async function openClearing(context: CaseContext, storeUrl: string | undefined, options: RunLoadOptions = {}, onClose?: () => Promise<void>): Promise<CaseSession> {
-  const server = await startClearingServer({ storeUrl, profileDir: context.profileDir });
+export interface ClearingCaseOptions {
+  /** Two characters in every id the case makes. */
+  tag: string;
+  /** PostgreSQL (B5); SQLite when absent. */
+  storeUrl?: string;
+  /** CreateTransfer calls unless given (B2: prepare-commit). */
+  workload?: LoadgenConfig["workload"];
+  load?: RunLoadOptions;
+  /** The case's own fields of a row and what its log line says after "<n> in flight: ". */
+  describe?(figures: MeasuredRow): { fields: Record<string, unknown>; line: string };
+  onClose?(): Promise<void>;
+}
+
+/** B1, B2 and B5: a clearing process of the case's own (its nats-server, four funded banks) and the generator's calls at it. */
+export async function openClearing(context: CaseContext, options: ClearingCaseOptions): Promise<CaseSession> {
+  const server = await startClearingServer({ storeUrl: options.storeUrl, profileDir: context.profileDir });
   return {
     async measure(count, measurement) {
       server.unpark();
       await server.settle((stats) => (stats.extra.outbox_pending ?? 0) === 0, OUTBOX_DRAIN_MS);
       const { figures } = await runLoad(server, loadConfig(context, server, server.info.keysDir, count, measurement, {
-        verifyEvery: verifyEvery(context), responder: server.info.responder, idPrefix: idPrefix(context, storeUrl ? "pg" : "sq", measurement, count),
-      }), options);
+        workload: options.workload ?? "create-transfer", verifyEvery: verifyEvery(context), responder: server.info.responder,
+        idPrefix: idPrefix(context, options.tag, measurement.label, count),
+      }), options.load);
       // Let the relay publish what the window left (not measured), so the next run does not inherit
       // it; a non-zero outbox_pending_after_drain would mean the relay cannot keep up.
       const drained = await server.settle((stats) => (stats.extra.outbox_pending ?? 0) === 0, OUTBOX_DRAIN_MS);
-      logRun(context, measurement, `  ${count} in flight: ${figures.throughput_per_s}/s`);
-      return { ...figures, store: server.info.store, durability: server.info.durability, outbox_pending_after_drain: drained.extra.outbox_pending ?? null };
+      const { fields, line } = options.describe?.(figures) ?? { fields: {}, line: `${figures.throughput_per_s}/s` };
+      logRun(context, measurement, `  ${count} in flight: ${line}`);
+      return { ...figures, ...fields, store: server.info.store, durability: server.info.durability, outbox_pending_after_drain: drained.extra.outbox_pending ?? null };
     },
     park: () => server.park(),
     async close() {
       try {
         await server.stop();
       } finally {
-        await onClose?.();
+        await options.onClose?.();
       }
     },
   };
@@ -194,7 +213,7 @@ export const CASES: readonly BenchCase[] = [
     inFlight: [1, 32, 128],
     smokeInFlight: [32],
     inSmoke: true,
-    open: (context) => openClearing(context, undefined),
+    open: (context) => openClearing(context, { tag: "sq" }),
   },
   {
     id: "B2",
@@ -252,7 +271,7 @@ export const CASES: readonly BenchCase[] = [
           const { rows } = await admin.query<{ pid: number }>("SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()");
           return processCpuMs(rows.map((row) => row.pid));
         };
-        return await openClearing(context, database.url, { backendCpuMs }, drop);
+        return await openClearing(context, { tag: "pg", storeUrl: database.url, load: { backendCpuMs }, onClose: drop });
       } catch (error) {
         await drop();
         throw error;
