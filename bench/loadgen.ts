@@ -1,5 +1,6 @@
 // The load generator: its own process, one grpc-js channel (one HTTP/2 connection) to the
-// target, a fixed number of units of work in flight, each call signed as a partner signs it.
+// target, a fixed number of units of work in flight, each call signed as a partner signs it. It
+// uses grpc-js, as a partner's stack would, not the services' own node:http2 client.
 // Runs a warm-up, then a measured window; prints one JSON object with the window's results on
 // stdout. When started with an IPC channel (by bench/run.ts) it reports the window's start and
 // end as they happen, so the harness can sample the server's CPU and memory at the same moments.
@@ -43,6 +44,7 @@ const signers = config.signers.map((participantId) => loadSigningKey(keyFilePath
 const client = createSignedClient(ClearingService, {
   address: config.target,
   defaultDeadlineMs: config.deadlineMs ?? 30_000,
+  transport: "grpc-js",
   channelOptions: { "grpc.use_local_subchannel_pool": 1 },
 });
 const workload = WORKLOADS[config.workload](config, (procedure, bytes, headers) => client.raw(procedure, bytes, headers), signers);

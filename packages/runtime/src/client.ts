@@ -1,12 +1,17 @@
-// A grpc-js client that signs every call as a participant (PROTOCOL.md §3) over the exact bytes
-// it sends, and verifies the answering service's response signature. Used service to service,
-// by the CLI and by tests.
+// A client that signs every call as a participant (PROTOCOL.md §3) over the exact bytes it
+// sends, and verifies the answering service's response signature. Used service to service, by
+// the CLI and by tests. It speaks gRPC over node:http2 (h2-client.ts) unless asked for grpc-js,
+// which the tests keep as an independent reference client and the bench's load generator uses
+// as a partner's stack would.
 import * as grpc from "@grpc/grpc-js";
 import { create, fromBinary, toBinary, type DescMethodUnary, type DescService, type MessageInitShape, type MessageShape } from "@bufbuild/protobuf";
 import { HEADER_NONCE, signRpcRequest, verifyRpcResponseAsync, type ResponseKeyLookup, type SigningKey } from "@clearmesh/trust";
 import { Code, rpcError } from "./errors.js";
 import { headerGetter } from "./grpc-transport.js";
 import { procedureOf } from "./registration.js";
+import { http2Transport, type RawCallResult, type UnaryTransport } from "./h2-client.js";
+
+export type { RawCallResult, UnaryTransport } from "./h2-client.js";
 
 export interface ClientTls {
   caPem?: Buffer;
@@ -24,6 +29,9 @@ export interface SignedClientOptions {
   expectedResponder?: string;
   tls?: ClientTls;
   defaultDeadlineMs?: number;
+  /** "http2" (the default): clearmesh's own unary client on node:http2; "grpc-js": grpc-js's Client. */
+  transport?: "http2" | "grpc-js";
+  /** grpc-js channel options; only with transport "grpc-js". */
   channelOptions?: grpc.ChannelOptions;
 }
 
@@ -32,11 +40,6 @@ export interface CallOptions {
   deadlineMs?: number;
   /** Extra metadata, e.g. `authorization`. */
   metadata?: Record<string, string>;
-}
-
-export interface RawCallResult {
-  bytes: Uint8Array;
-  headers: grpc.Metadata;
 }
 
 type UnaryMethods<S extends DescService> = {
@@ -56,13 +59,15 @@ export function channelCredentials(tls: ClientTls | undefined): grpc.ChannelCred
   return grpc.credentials.createSsl(tls.caPem ?? null, tls.keyPem ?? null, tls.certPem ?? null);
 }
 
+const MAX_RECEIVE_BYTES = 64 * 1024 * 1024;
+
 export function createSignedClient<S extends DescService>(service: S, options: SignedClientOptions): SignedClient<S> {
-  const client = new grpc.Client(options.address, channelCredentials(options.tls), {
-    "grpc.max_receive_message_length": 64 * 1024 * 1024,
-    ...options.channelOptions,
-  });
+  if (options.channelOptions && options.transport !== "grpc-js") throw new TypeError("channelOptions need transport \"grpc-js\"");
+  const transport = options.transport === "grpc-js"
+    ? grpcJsTransport(options.address, options.tls, options.channelOptions)
+    : http2Transport(options.address, { ...(options.tls ? { tls: options.tls } : {}), maxReceiveBytes: MAX_RECEIVE_BYTES });
   const raw = (procedure: string, bytes: Uint8Array, headers: Record<string, string>, deadlineMs?: number) =>
-    rawUnary(client, procedure, bytes, headers, deadlineMs ?? options.defaultDeadlineMs ?? 30_000);
+    transport.unary(procedure, bytes, headers, deadlineMs ?? options.defaultDeadlineMs ?? 30_000);
   const methods: Record<string, unknown> = {};
   for (const method of service.methods) {
     if (method.methodKind !== "unary") continue;
@@ -78,7 +83,7 @@ export function createSignedClient<S extends DescService>(service: S, options: S
       return fromBinary(method.output, result.bytes);
     };
   }
-  return { ...methods, raw, close: () => client.close() } as SignedClient<S>;
+  return { ...methods, raw, close: () => transport.close() } as SignedClient<S>;
 }
 
 async function verifyResponse(options: SignedClientOptions, procedure: string, nonce: string, result: RawCallResult): Promise<void> {
@@ -88,6 +93,15 @@ async function verifyResponse(options: SignedClientOptions, procedure: string, n
   if (!expectedOk || !(await verifyRpcResponseAsync(getHeader, procedure, nonce, result.bytes, options.responseKeys!))) {
     throw rpcError(Code.Unauthenticated, "BAD_RESPONSE_SIGNATURE", `the response to ${procedure} is not signed by ${options.expectedResponder ?? "a known key"}`);
   }
+}
+
+/** The same exchange through grpc-js's Client. */
+export function grpcJsTransport(address: string, tls?: ClientTls, channelOptions?: grpc.ChannelOptions): UnaryTransport {
+  const client = new grpc.Client(address, channelCredentials(tls), { "grpc.max_receive_message_length": MAX_RECEIVE_BYTES, ...channelOptions });
+  return {
+    unary: (procedure, bytes, headers, deadlineMs) => rawUnary(client, procedure, bytes, headers, deadlineMs),
+    close: () => client.close(),
+  };
 }
 
 function rawUnary(client: grpc.Client, procedure: string, bytes: Uint8Array, headers: Record<string, string>, deadlineMs: number): Promise<RawCallResult> {

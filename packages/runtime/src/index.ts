@@ -1,5 +1,7 @@
-export { createSignedClient, channelCredentials } from "./client.js";
-export type { CallOptions, ClientTls, RawCallResult, SignedClient, SignedClientOptions } from "./client.js";
+export { createSignedClient, channelCredentials, grpcJsTransport } from "./client.js";
+export { callError, http2Transport } from "./h2-client.js";
+export type { CallOptions, ClientTls, RawCallResult, SignedClient, SignedClientOptions, UnaryTransport } from "./client.js";
+export type { CallError, Http2TransportOptions } from "./h2-client.js";
 export {
   ConfigError, addressSetting, describeSettings, enumSetting, integerSetting, loadSettings, optionalStringSetting,
   pathSetting, portSetting, publicKeySetting, stringSetting, urlSetting,

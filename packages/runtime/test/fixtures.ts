@@ -207,9 +207,13 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   };
 }
 
-/** A grpc-js client of the fake clearing service, signing as bank-a and verifying responses. */
-export function grpcClient(harness: Harness, options: { signer?: SigningKey; tls?: ClientTls; address?: string } = {}): SignedClient<typeof ClearingService> {
+/**
+ * A gRPC client of the fake clearing service, signing as bank-a and verifying responses: the
+ * services' own node:http2 client, or grpc-js's with `transport: "grpc-js"`.
+ */
+export function grpcClient(harness: Harness, options: { signer?: SigningKey; tls?: ClientTls; address?: string; transport?: "http2" | "grpc-js" } = {}): SignedClient<typeof ClearingService> {
   return createSignedClient(ClearingService, {
+    transport: options.transport,
     address: options.address ?? harness.grpcAddress,
     signer: options.signer ?? harness.keys.bank,
     responseKeys: (participantId, keyId) =>
