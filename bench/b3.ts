@@ -103,8 +103,12 @@ export async function openB3(context: CaseContext): Promise<CaseSession> {
     for (const service of services.splice(0).reverse()) await service.stop();
     fs.rmSync(dataDir, { recursive: true, force: true });
   };
+  // The three services share the machine's two cores with nats-server and the generator: each
+  // verifies signatures in place, which costs less CPU in all than handing them to its thread
+  // pool there (docs/performance.md, "What was changed on the hot path").
+  const shared = { CLEARMESH_DATA_DIR: dataDir, SIGNATURE_VERIFICATION: "event-loop" };
   const start = async (service: MeshServiceName, environment: Record<string, string>) => {
-    const started = await ServerProcess.start<MeshServiceInfo>(`b3 ${service}`, "serve-service.ts", [service, JSON.stringify({ CLEARMESH_DATA_DIR: dataDir, ...environment })], {
+    const started = await ServerProcess.start<MeshServiceInfo>(`b3 ${service}`, "serve-service.ts", [service, JSON.stringify({ ...shared, ...environment })], {
       nodeArgs: context.profileDir ? ["--cpu-prof", "--cpu-prof-dir", path.join(context.profileDir, `b3-${service}`)] : [],
     });
     services.push(started);

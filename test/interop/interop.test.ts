@@ -11,7 +11,7 @@ import { startNatsServer, type TestNatsServer } from "@clearmesh/bus";
 import { ClearingService, ParticipantKind } from "@clearmesh/contracts";
 import { clearingSettingsSchema, startClearing } from "@clearmesh/clearing";
 import { createSignedClient, loadSettings, loadSigningKey, writeKeyFiles, type RunningService } from "@clearmesh/runtime";
-import { generateSeed, toHex } from "@clearmesh/trust";
+import { generateSeed, setSignatureVerification, signatureVerification, toHex } from "@clearmesh/trust";
 
 /** Debian's python3-grpcio, python3-nacl and python3-protobuf install for this interpreter only. */
 const PYTHON = "/usr/bin/python3";
@@ -82,11 +82,14 @@ describe("independent Python interop client", () => {
     const revokedKeyFile = writeKeyFiles(path.join(dataDir, "revoked-keys"), "bank-a", generateSeed()).keyFile;
 
     nats = await startNatsServer();
+    // In place on the event loop here (the other tests verify on the thread pool), so the
+    // independent client's good and bad signatures meet both placements across the suite.
     const settings = loadSettings(clearingSettingsSchema(), {
-      CLEARMESH_DATA_DIR: dataDir, NATS_URL: nats.url, GRPC_PORT: "0", HTTP_PORT: "0", LOG_LEVEL: "warn",
+      CLEARMESH_DATA_DIR: dataDir, NATS_URL: nats.url, GRPC_PORT: "0", HTTP_PORT: "0", LOG_LEVEL: "warn", SIGNATURE_VERIFICATION: "event-loop",
     });
     clearing = await startClearing(settings);
     await clearing.ready;
+    expect(signatureVerification()).toBe("event-loop");
     const address = `127.0.0.1:${clearing.grpcPort}`;
 
     const operator = createSignedClient(ClearingService, {
@@ -132,6 +135,7 @@ describe("independent Python interop client", () => {
     await clearing?.stop();
     await nats?.stop();
     if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
+    setSignatureVerification("thread-pool");
   }, 60_000);
 
   it("signs, verifies and is rejected exactly as PROTOCOL.md says", async () => {

@@ -7,7 +7,7 @@ import type { JetStreamClient, NatsConnection } from "nats";
 import { ClearingService } from "@clearmesh/contracts";
 import { StreamReplicasError, busMigrations, connectNats, ensureClearmeshStreams, outboxMigrations, startOutboxRelay, type OutboxRelay } from "@clearmesh/bus";
 import { openStore, type Migration, type Store } from "@clearmesh/store";
-import type { KeyLookup, SigningKey } from "@clearmesh/trust";
+import { setSignatureVerification, type KeyLookup, type SigningKey } from "@clearmesh/trust";
 import { createSignedClient, type ClientTls, type SignedClient } from "./client.js";
 import type { Settings } from "./config.js";
 import { Directory } from "./directory.js";
@@ -69,6 +69,7 @@ export interface RunningService {
 
 export async function startService<S extends CommonSettings>(spec: ServiceSpec<S>): Promise<RunningService> {
   const { settings } = spec;
+  setSignatureVerification(settings.signatureVerification);
   const logger = spec.logger ?? createLogger({ service: spec.name, level: settings.logLevel });
   const identity = loadSigningKey(settings.identityKeyFile, spec.name, settings.identityKeyId);
   const metrics = createServiceMetrics(spec.name);

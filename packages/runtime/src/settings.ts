@@ -58,6 +58,7 @@ export function commonSettings(service: ServiceName) {
     tlsCaFile: optionalStringSetting("TLS_CA_FILE", "PEM CA bundle this service trusts when it calls other services over TLS."),
     maxRequestBytes: integerSetting("MAX_REQUEST_BYTES", "Largest request message accepted; larger ones get RESOURCE_EXHAUSTED.", 1_048_576, { min: 1024, max: 64 * 1_048_576 }),
     rpcTimeoutMs: integerSetting("RPC_TIMEOUT_MS", "Longest a handler may run (a shorter client deadline wins).", 30_000, { min: 100, max: 600_000 }),
+    signatureVerification: enumSetting("SIGNATURE_VERIFICATION", "Where Ed25519 signatures of calls and answers are verified: `thread-pool` (beside the event loop; for a service with cores to spare) or `event-loop` (in place; less CPU in all where several services share a few cores; docs/performance.md).", "thread-pool", ["thread-pool", "event-loop"] as const),
     signatureMaxSkewMs: integerSetting("SIGNATURE_MAX_SKEW_MS", "Largest |now - cm-timestamp| accepted (STALE_TIMESTAMP beyond).", 300_000, { min: 1_000, max: 3_600_000 }),
     nonceCacheMaxPerParticipant: integerSetting("NONCE_CACHE_MAX_PER_PARTICIPANT", "Nonces remembered per participant inside the window; beyond it calls get RESOURCE_EXHAUSTED.", 200_000, { min: 100, max: 10_000_000 }),
     directoryResyncMs: integerSetting("DIRECTORY_RESYNC_MS", "Interval of the full directory re-read from clearing (events apply changes at once).", 30_000, { min: 1_000, max: 3_600_000 }),

@@ -16,8 +16,10 @@ export {
   parseSeedHex,
   publicKeyCacheSize,
   publicKeyFromSeed,
+  setSignatureVerification,
+  signatureVerification,
 } from "./keys.js";
-export type { Seed, SigningKey } from "./keys.js";
+export type { Seed, SignatureVerification, SigningKey } from "./keys.js";
 export {
   DEFAULT_MAX_SKEW_MS,
   HEADER_KEY_ID,

@@ -122,11 +122,32 @@ export function ed25519Verify(publicKey: Uint8Array, message: Uint8Array, signat
   }
 }
 
+export type SignatureVerification = "thread-pool" | "event-loop";
+
+let verifyOnThreadPool = true;
+
 /**
- * ed25519Verify on libuv's thread pool (node:crypto's callback form): the same answer, with the
- * event loop paying only for the hand-over. Never rejects.
+ * Where ed25519VerifyAsync (and so every verification of a call or an answer) runs, for the
+ * whole process. "thread-pool", the default: on libuv's pool, beside the event loop, which pays
+ * only for the hand-over; best for a process with cores to spare. "event-loop": in place, which
+ * saves the hand-over's thread wake-ups; less CPU in all where several services share few cores
+ * (docs/performance.md). The verdicts are the same.
+ */
+export function setSignatureVerification(where: SignatureVerification): void {
+  if (where !== "thread-pool" && where !== "event-loop") throw new TypeError(`unknown signature verification placement ${JSON.stringify(where)}`);
+  verifyOnThreadPool = where === "thread-pool";
+}
+
+export function signatureVerification(): SignatureVerification {
+  return verifyOnThreadPool ? "thread-pool" : "event-loop";
+}
+
+/**
+ * ed25519Verify on libuv's thread pool (node:crypto's callback form), or in place when the
+ * process verifies on its event loop (setSignatureVerification): the same answer. Never rejects.
  */
 export function ed25519VerifyAsync(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): Promise<boolean> {
+  if (!verifyOnThreadPool) return Promise.resolve(ed25519Verify(publicKey, message, signature));
   if (!(publicKey instanceof Uint8Array) || publicKey.length !== PUBLIC_KEY_BYTES) return Promise.resolve(false);
   if (!(signature instanceof Uint8Array) || signature.length !== SIGNATURE_BYTES) return Promise.resolve(false);
   if (!(message instanceof Uint8Array)) return Promise.resolve(false);
