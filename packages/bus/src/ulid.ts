@@ -1,4 +1,4 @@
-import { randomBytes } from "node:crypto";
+import { publicRandomBytes } from "@clearmesh/trust";
 
 // ULID: 48-bit millisecond time + 80 random bits, Crockford base32, 26 characters.
 // Ids made by one generator strictly increase, so events of one producer sort in the order
@@ -42,7 +42,7 @@ function randomBits(randomSource: (size: number) => Uint8Array): bigint {
 
 /** A monotonic ULID generator; `randomSource` is injectable for deterministic tests. */
 export function createUlidGenerator(
-  randomSource: (size: number) => Uint8Array = (size) => randomBytes(size),
+  randomSource: (size: number) => Uint8Array = publicRandomBytes,
 ): UlidGenerator {
   let lastTimeMs = -1;
   let lastRandom = 0n;

@@ -2,6 +2,7 @@ export { fromBase64, fromBase64Url, fromHex, sha256, toBase64, toBase64Url, toHe
 export { KeyFormatError, SealError, SealFailure, TrustFailure } from "./errors.js";
 export type { MillisecondsValue } from "./fields.js";
 export { headerGetterFromRecord } from "./headers.js";
+export { publicRandomBytes } from "./random.js";
 export type { HeaderGetter } from "./headers.js";
 export {
   PUBLIC_KEY_BYTES,

@@ -1,6 +1,6 @@
-import { randomBytes } from "node:crypto";
 import { fromBase64, fromBase64Url, sha256, toBase64, toBase64Url, utf8 } from "./encoding.js";
 import { TrustFailure } from "./errors.js";
+import { publicRandomBytes } from "./random.js";
 import {
   PARTICIPANT_ID_PATTERN,
   TOKEN_PATTERN,
@@ -106,7 +106,7 @@ export function rpcResponseSignedText(fields: RpcResponseFields): string {
 }
 
 export function generateNonce(): string {
-  return toBase64Url(randomBytes(RPC_NONCE_BYTES));
+  return toBase64Url(publicRandomBytes(RPC_NONCE_BYTES));
 }
 
 /** Returns the five cm-* headers for a call of `procedure` carrying `requestBytes`. */

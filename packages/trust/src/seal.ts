@@ -1,7 +1,7 @@
-import { randomBytes } from "node:crypto";
 import nacl from "tweetnacl";
 import { fromBase64Url, toBase64Url, utf8 } from "./encoding.js";
 import { KeyFormatError, SealError, SealFailure } from "./errors.js";
+import { publicRandomBytes } from "./random.js";
 
 /** Data keys for sealing secrets at rest; `activeKeyId` seals, every key in `keys` opens. */
 export interface DataKeyRing {
@@ -57,7 +57,7 @@ function activeKey(ring: DataKeyRing): Uint8Array {
 export function seal(ring: DataKeyRing, plaintext: Uint8Array | string): string {
   const key = activeKey(ring);
   const message = typeof plaintext === "string" ? utf8(plaintext) : plaintext;
-  const nonce = new Uint8Array(randomBytes(NONCE_BYTES));
+  const nonce = publicRandomBytes(NONCE_BYTES);
   const box = nacl.secretbox(message, nonce, key);
   const payload = new Uint8Array(NONCE_BYTES + box.length);
   payload.set(nonce, 0);
