@@ -29,7 +29,7 @@ COPY services/notifier/package.json services/notifier/
 COPY services/wallet/package.json services/wallet/
 # Development dependencies stay: esbuild bundles the services, tsx runs the deploy/*.ts helpers.
 RUN npm ci --no-audit --no-fund \
-  && node -e "new (require('better-sqlite3'))(':memory:').close()" \
+  && node -e "new (require('better-sqlite3'))(':memory:').close(); require('sodium-native')" \
   && npm cache clean --force
 COPY tsconfig.json ./
 COPY packages packages

@@ -331,7 +331,9 @@ export interface StatsSource {
  * measured window (sampled when the generator reports the window's start and end).
  */
 export async function runLoad(server: StatsSource, config: LoadgenConfig, options: RunLoadOptions = {}): Promise<LoadRun> {
-  const child = spawnTsx("loadgen.ts", [JSON.stringify(config)]);
+  // The generator signs with node:crypto, as it always has: a partner's stack, and the same
+  // baseline (B0) as earlier runs. The services sign with libsodium when it loads.
+  const child = spawnTsx("loadgen.ts", [JSON.stringify(config)], { env: { CLEARMESH_ED25519: "node-crypto" } });
   const sample = (resetPeak: boolean): Promise<Sample> => {
     const cpus = os.cpus();
     return Promise.all([server.stats(resetPeak), options.backendCpuMs?.() ?? 0]).then(([stats, backendCpuMs]) => ({ cpus, server: stats, backendCpuMs }));

@@ -1,6 +1,6 @@
 // `npm run build`: each service as one JavaScript file, dist/<service>.mjs, so a deployed
 // service runs on plain node: no TypeScript loader thread (about 45 MB of memory per process) and
-// no compiling at start. Dependencies with native parts (better-sqlite3) stay external and load
+// no compiling at start. Dependencies with native parts (better-sqlite3, sodium-native) stay external and load
 // from node_modules; the SQLite writer thread's file is copied beside the bundles.
 //
 //   node --import tsx scripts/build.ts [outDir]
@@ -24,7 +24,7 @@ export async function buildBundles(entries: Record<string, string>, outDir: stri
     format: "esm",
     target: "node20",
     // Native addons and optional native drivers load from node_modules at run time.
-    external: ["better-sqlite3", "pg-native"],
+    external: ["better-sqlite3", "pg-native", "sodium-native"],
     // CommonJS dependencies inside an ES module bundle call require().
     banner: { js: "import { createRequire as __clearmeshRequire } from 'node:module'; const require = __clearmeshRequire(import.meta.url);" },
     sourcemap: "linked",

@@ -3,6 +3,7 @@ import type { KeyObject } from "node:crypto";
 import { inspect } from "node:util";
 import { copyBytes, toHex } from "./encoding.js";
 import { KeyFormatError } from "./errors.js";
+import { sodium } from "./sodium.js";
 
 /** NaCl / RFC 8032 private key format: the 32-byte seed. */
 export type Seed = Uint8Array;
@@ -52,12 +53,19 @@ export function publicKeyFromSeed(seed: Uint8Array): Uint8Array {
 }
 
 /** Keeps the private KeyObject; the seed is reachable but not enumerable, so logging the key never prints it. */
+/** Which library signs: "libsodium" (sodium-native) when it loads, else "node:crypto". */
+export function ed25519Signer(): "libsodium" | "node:crypto" {
+  return sodium ? "libsodium" : "node:crypto";
+}
+
 class Ed25519SigningKey implements SigningKey {
   readonly participantId: string;
   readonly keyId: string;
   readonly publicKey: Uint8Array;
   readonly #seed: Uint8Array;
   readonly #privateKey: KeyObject;
+  /** libsodium's secret key (seed ‖ public key), when libsodium signs. */
+  readonly #sodiumKey: Uint8Array | undefined;
 
   constructor(participantId: string, keyId: string, seed: Uint8Array) {
     this.#privateKey = privateKeyObject(seed);
@@ -65,6 +73,13 @@ class Ed25519SigningKey implements SigningKey {
     this.participantId = participantId;
     this.keyId = keyId;
     this.publicKey = publicKeyBytes(this.#privateKey);
+    if (sodium) {
+      const publicKey = new Uint8Array(PUBLIC_KEY_BYTES);
+      this.#sodiumKey = new Uint8Array(SEED_BYTES + PUBLIC_KEY_BYTES);
+      sodium.crypto_sign_seed_keypair(publicKey, this.#sodiumKey, this.#seed);
+      // The two libraries derive the same public key from a seed; anything else is a broken build.
+      if (Buffer.compare(publicKey, this.publicKey) !== 0) throw new Error("libsodium and node:crypto derive different Ed25519 public keys");
+    }
   }
 
   get seed(): Uint8Array {
@@ -72,6 +87,11 @@ class Ed25519SigningKey implements SigningKey {
   }
 
   sign(message: Uint8Array): Uint8Array {
+    if (this.#sodiumKey) {
+      const signature = new Uint8Array(SIGNATURE_BYTES);
+      sodium!.crypto_sign_detached(signature, message, this.#sodiumKey);
+      return signature;
+    }
     return copyBytes(sign(null, message, this.#privateKey));
   }
 

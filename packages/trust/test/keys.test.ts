@@ -1,3 +1,6 @@
+import { execFileSync } from "node:child_process";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
 import fc from "fast-check";
 import nacl from "tweetnacl";
 import { describe, expect, it } from "vitest";
@@ -6,6 +9,7 @@ import {
   PUBLIC_KEY_CACHE_MAX_ENTRIES,
   createSigningKey,
   ed25519Sign,
+  ed25519Signer,
   ed25519Verify,
   fromHex,
   generateSeed,
@@ -37,6 +41,38 @@ describe("RFC 8032 Ed25519 vectors", () => {
       expect(ed25519Verify(fromHex(vector.public_key), message, fromHex(vector.signature))).toBe(true);
     });
   }
+});
+
+describe("who signs: libsodium when the addon loads, node:crypto otherwise", () => {
+  it("signs with libsodium here (sodium-native has a build for this platform)", () => {
+    expect(ed25519Signer()).toBe("libsodium");
+  });
+
+  it("gives node:crypto's signature, byte for byte, for 300 random seeds and messages", () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 32, maxLength: 32 }), fc.uint8Array({ minLength: 0, maxLength: 4096 }), (seed, message) => {
+        expect(toHex(createSigningKey("bank-a", "k1", seed).sign(message))).toBe(toHex(ed25519Sign(seed, message)));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it("each signature is a fresh array of its own", () => {
+    const key = createSigningKey("bank-a", "k1", generateSeed());
+    const first = key.sign(Uint8Array.of(1));
+    const second = key.sign(Uint8Array.of(1));
+    expect(first).not.toBe(second);
+    expect(first.buffer.byteLength).toBe(64);
+    expect(toHex(first)).toBe(toHex(second));
+  });
+
+  it("CLEARMESH_ED25519=node-crypto signs with node:crypto, to the same RFC 8032 signatures", () => {
+    const vector = rfc8032.vectors[2]!;
+    const keysModule = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../src/index.ts");
+    const script = `import("${keysModule}").then((trust) => { const key = trust.createSigningKey("bank-a", "k1", trust.fromHex("${vector.seed}")); console.log(trust.ed25519Signer(), trust.toHex(key.sign(trust.fromHex("${vector.message}")))); });`;
+    const output = execFileSync(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], { env: { ...process.env, CLEARMESH_ED25519: "node-crypto" }, encoding: "utf8" });
+    expect(output.trim()).toBe(`node:crypto ${vector.signature}`);
+  });
 });
 
 describe("node:crypto against tweetnacl", () => {
