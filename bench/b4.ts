@@ -142,7 +142,7 @@ export async function runB4(context: CaseContext, inFlight: readonly number[]): 
           net_positions: window.netPositions.length,
           instructions: window.instructions.length,
           nets_verified: true,
-          close_timed_by: "harness process: performance.now() around one operator-signed CloseSettlementWindow (grpc-js), request signing and answer verification included",
+          close_timed_by: "harness process: performance.now() around one operator-signed CloseSettlementWindow (the services' node:http2 client), request signing and answer verification included",
           empty_close_ms: round(emptyCloseMs, 2),
           cpu_system_ms: round((after.cpuSystemUs - before.cpuSystemUs) / 1000, 2),
           helper_cpu_ms: round(after.helperCpuMs - before.helperCpuMs, 2),
