@@ -155,10 +155,11 @@ let verifyOnThreadPool = true;
 
 /**
  * Where ed25519VerifyAsync (and so every verification of a call or an answer) runs, for the
- * whole process. "thread-pool", the default: on libuv's pool, beside the event loop, which pays
- * only for the hand-over; best for a process with cores to spare. "event-loop": in place, which
- * saves the hand-over's thread wake-ups; less CPU in all where several services share few cores
- * (docs/performance.md). The verdicts are the same.
+ * whole process. "thread-pool", the default: node:crypto on libuv's pool, beside the event loop,
+ * which pays only for the hand-over; best for a process with cores to spare. "event-loop": in
+ * place (ed25519Verify, libsodium when it loads), which saves the hand-over's thread wake-ups;
+ * less CPU in all where several services share few cores (docs/performance.md). The verdicts
+ * are the same (points.ts).
  */
 export function setSignatureVerification(where: SignatureVerification): void {
   if (where !== "thread-pool" && where !== "event-loop") throw new TypeError(`unknown signature verification placement ${JSON.stringify(where)}`);
