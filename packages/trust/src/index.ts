@@ -3,6 +3,7 @@ export { KeyFormatError, SealError, SealFailure, TrustFailure } from "./errors.j
 export type { MillisecondsValue } from "./fields.js";
 export { headerGetterFromRecord } from "./headers.js";
 export { publicRandomBytes } from "./random.js";
+export { usableEd25519PublicKey } from "./points.js";
 export type { HeaderGetter } from "./headers.js";
 export {
   PUBLIC_KEY_BYTES,

@@ -40,6 +40,14 @@ export function isCanonicalEncoding(encoding: Uint8Array): boolean {
   return encoding[0]! < 0xed;
 }
 
+/**
+ * Whether a public key can ever verify here: 32 bytes, canonically encoded, not of small order.
+ * Clearing refuses any other key when it is registered, since no signature under it would pass.
+ */
+export function usableEd25519PublicKey(publicKey: Uint8Array): boolean {
+  return publicKey.length === 32 && isCanonicalEncoding(publicKey) && !hasSmallOrder(publicKey);
+}
+
 /** The checks above for a public key and a signature of the right lengths. */
 export function acceptablePoints(publicKey: Uint8Array, signature: Uint8Array): boolean {
   return isCanonicalEncoding(publicKey) && !hasSmallOrder(publicKey) && !hasSmallOrder(signature.subarray(0, 32));

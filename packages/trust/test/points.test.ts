@@ -4,7 +4,7 @@ import { createPublicKey, verify as opensslVerify } from "node:crypto";
 import fc from "fast-check";
 import { afterAll, describe, expect, it } from "vitest";
 import { createSigningKey, ed25519Verify, ed25519VerifyAsync, generateSeed, setSignatureVerification, toHex, utf8 } from "../src/index.js";
-import { SMALL_ORDER_ENCODINGS, hasSmallOrder, isCanonicalEncoding } from "../src/points.js";
+import { SMALL_ORDER_ENCODINGS, hasSmallOrder, isCanonicalEncoding, usableEd25519PublicKey } from "../src/points.js";
 
 const P = (1n << 255n) - 19n;
 const mod = (value: bigint) => ((value % P) + P) % P;
@@ -93,6 +93,14 @@ describe("small-order points and non-canonical keys", () => {
     }
     expect(isCanonicalEncoding(littleEndian(P - 1n))).toBe(true);
     expect(isCanonicalEncoding(key.publicKey)).toBe(true);
+  });
+
+  it("tells which public keys can ever verify (what clearing registers)", () => {
+    expect(usableEd25519PublicKey(createSigningKey("bank-a", "k1", generateSeed()).publicKey)).toBe(true);
+    for (const encoding of SMALL_ORDER_ENCODINGS) expect(usableEd25519PublicKey(encoding)).toBe(false);
+    expect(usableEd25519PublicKey(littleEndian(P + 2n))).toBe(false);
+    expect(usableEd25519PublicKey(new Uint8Array(31))).toBe(false);
+    expect(usableEd25519PublicKey(new Uint8Array(33).fill(9))).toBe(false);
   });
 
   it("every path gives the same verdict on random keys, messages and tampering (300 runs)", async () => {

@@ -117,6 +117,9 @@ describe.each(engines)("clearing on $name", ({ database }) => {
       [{ participantId: "B" }, "participant_id"], [{ name: "" }, "name"], [{ kind: ParticipantKind.UNSPECIFIED }, "kind"],
       [{ kind: ParticipantKind.OPERATOR }, "kind"], [{ currencies: ["US"] }, "currencies[0]"], [{ currencies: ["USD", "USD"] }, "currencies"],
       [{ keys: [] }, "keys"], [{ keys: [{ keyId: "k", publicKey: new Uint8Array(31) }] }, "keys[0].public_key"],
+      // The identity point (y = 1) and a key with y = p + 2 (not canonical): nothing could verify under them.
+      [{ keys: [{ keyId: "k", publicKey: Uint8Array.of(1, ...new Uint8Array(31)) }] }, "keys[0].public_key"],
+      [{ keys: [{ keyId: "k", publicKey: Uint8Array.of(0xef, ...new Uint8Array(30).fill(0xff), 0x7f) }] }, "keys[0].public_key"],
     ] as const) {
       expect(await reasonOf(mesh.operator.registerParticipant({ ...valid, ...change } as never))).toEqual({ code: Code.InvalidArgument, reason: "INVALID_ARGUMENT", field });
     }

@@ -71,6 +71,8 @@ describe("merchants", () => {
     expect(await failureOf(operator.registerMerchant({ ...base, merchantId: "bank-a" }))).toMatchObject({ code: GrpcCode.ALREADY_EXISTS, reason: "MERCHANT_ID_TAKEN" });
     expect(await failureOf(operator.registerMerchant({ ...base, acquirerId: "bank-a" }))).toMatchObject({ reason: "ACQUIRER_NOT_HOSTED", metadata: { field: "acquirer_id" } });
     expect(await failureOf(operator.registerMerchant({ ...base, publicKey: new Uint8Array(31) }))).toMatchObject({ reason: "INVALID_ARGUMENT", metadata: { field: "public_key" } });
+    // The identity point: any message would "verify" under it with OpenSSL alone.
+    expect(await failureOf(operator.registerMerchant({ ...base, publicKey: Uint8Array.of(1, ...new Uint8Array(31)) }))).toMatchObject({ reason: "INVALID_ARGUMENT", metadata: { field: "public_key" } });
     expect(await failureOf(shop.client.registerMerchant(base))).toMatchObject({ code: GrpcCode.PERMISSION_DENIED, reason: "PERMISSION_DENIED" });
     // Nothing was registered: the merchant's key does not verify.
     const unknown = cm.commerce(key);

@@ -7,10 +7,14 @@ import {
 } from "@clearmesh/contracts";
 import type { Directory, Logger } from "@clearmesh/runtime";
 import type { Store, Transaction } from "@clearmesh/store";
+import { usableEd25519PublicKey } from "@clearmesh/trust";
 import { clearingError, invalidField } from "../errors.js";
 import { SUBJECTS, type EventWriter } from "../events.js";
 import { KEY_ID_PATTERN, requireCurrency, requireParticipantId, requireText } from "../validation.js";
 import { insertKey, insertParticipant, loadParticipants, revokeKey, setStatus, touchParticipant } from "./repository.js";
+
+/** Every signature under a key of small order or with y ≥ p would be refused (packages/trust/src/points.ts). */
+const PUBLIC_KEY_RULE = "must be a 32-byte Ed25519 public key, canonically encoded and not of small order";
 
 const MAX_KEYS = 16;
 const MAX_CURRENCIES = 32;
@@ -89,7 +93,7 @@ export function createDirectoryService(deps: DirectoryServiceDeps) {
       requireParticipantId("participant_id", request.participantId);
       const key = request.key;
       if (!key || !KEY_ID_PATTERN.test(key.keyId)) throw invalidField("key.key_id", "must be 1-64 characters of [A-Za-z0-9._-]");
-      if (key.publicKey.length !== 32) throw invalidField("key.public_key", "must be a 32-byte Ed25519 public key");
+      if (!usableEd25519PublicKey(key.publicKey)) throw invalidField("key.public_key", PUBLIC_KEY_RULE);
       const existing = await requireParticipant(request.participantId);
       const held = existing.keys.find((entry) => entry.keyId === key.keyId);
       if (held) {
@@ -155,7 +159,7 @@ function validateRegistration(request: RegisterParticipantRequest): Participant 
   if (request.keys.length === 0 || request.keys.length > MAX_KEYS) throw invalidField("keys", `must hold 1 to ${MAX_KEYS} keys`);
   request.keys.forEach((key, index) => {
     if (!KEY_ID_PATTERN.test(key.keyId)) throw invalidField(`keys[${index}].key_id`, "must be 1-64 characters of [A-Za-z0-9._-]");
-    if (key.publicKey.length !== 32) throw invalidField(`keys[${index}].public_key`, "must be a 32-byte Ed25519 public key");
+    if (!usableEd25519PublicKey(key.publicKey)) throw invalidField(`keys[${index}].public_key`, PUBLIC_KEY_RULE);
   });
   if (new Set(request.keys.map((key) => key.keyId)).size !== request.keys.length) throw invalidField("keys", "must not repeat a key id");
   return create(ParticipantSchema, {

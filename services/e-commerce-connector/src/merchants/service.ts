@@ -5,6 +5,7 @@ import { ParticipantKind, ParticipantStatus, type Merchant, type RegisterMerchan
 import type { Directory } from "@clearmesh/runtime";
 import type { Store } from "@clearmesh/store";
 import { SERVICE_NAMES } from "@clearmesh/runtime";
+import { usableEd25519PublicKey } from "@clearmesh/trust";
 import { CommerceFailure, invalidField } from "../errors.js";
 import { KEY_ID_PATTERN, MAX_NAME_CHARS, PUBLIC_KEY_BYTES, requireParticipantId, requireText, requireWebhookUrl } from "../validation.js";
 import { findMerchant, insertMerchant, merchantMessage, type MerchantRecord, type MerchantRegistry } from "./registry.js";
@@ -52,7 +53,10 @@ function validRegistration(request: RegisterMerchantRequest, nowMs: number): Mer
   requireText("name", request.name, MAX_NAME_CHARS, true);
   requireWebhookUrl(request.webhookUrl);
   if (!KEY_ID_PATTERN.test(request.keyId)) throw invalidField("key_id", "must be 1-64 characters of [A-Za-z0-9._-]");
-  if (request.publicKey.length !== PUBLIC_KEY_BYTES) throw invalidField("public_key", `must be ${PUBLIC_KEY_BYTES} bytes (an Ed25519 public key)`);
+  if (!usableEd25519PublicKey(request.publicKey)) {
+    // A key of small order or with y ≥ p would never verify (packages/trust/src/points.ts).
+    throw invalidField("public_key", `must be ${PUBLIC_KEY_BYTES} bytes (an Ed25519 public key), canonically encoded and not of small order`);
+  }
   requireParticipantId("acquirer_id", request.acquirerId);
   return {
     merchantId: request.merchantId, name: request.name, webhookUrl: request.webhookUrl, keyId: request.keyId,

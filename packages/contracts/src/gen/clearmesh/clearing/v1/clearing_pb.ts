@@ -34,7 +34,8 @@ export type PublicKey = Message<"clearmesh.clearing.v1.PublicKey"> & {
   keyId: string;
 
   /**
-   * The 32-byte Ed25519 public key (NaCl format).
+   * The 32-byte Ed25519 public key (NaCl format). A key of small order or not canonically
+   * encoded (y >= p) is refused with INVALID_ARGUMENT: no signature under it would verify.
    *
    * @generated from field: bytes public_key = 2;
    */

@@ -53,7 +53,8 @@ export type RegisterMerchantRequest = Message<"clearmesh.commerce.v1.RegisterMer
   keyId: string;
 
   /**
-   * The merchant's 32-byte Ed25519 public key.
+   * The merchant's 32-byte Ed25519 public key; one of small order or not canonically encoded
+   * (y >= p) is refused with INVALID_ARGUMENT.
    *
    * @generated from field: bytes public_key = 5;
    */
