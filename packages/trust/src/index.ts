@@ -12,7 +12,7 @@ export {
   SIGNATURE_BYTES,
   createSigningKey,
   ed25519Sign,
-  ed25519Signer,
+  ed25519Library,
   ed25519Verify,
   ed25519VerifyAsync,
   generateSeed,

@@ -53,12 +53,15 @@ export function publicKeyFromSeed(seed: Uint8Array): Uint8Array {
   return publicKeyBytes(privateKeyObject(seed));
 }
 
-/** Keeps the private KeyObject; the seed is reachable but not enumerable, so logging the key never prints it. */
-/** Which library signs: "libsodium" (sodium-native) when it loads, else "node:crypto". */
-export function ed25519Signer(): "libsodium" | "node:crypto" {
+/**
+ * Which library signs and verifies in place: "libsodium" (sodium-native) when it loads, else
+ * "node:crypto". Verification on the thread pool always uses node:crypto.
+ */
+export function ed25519Library(): "libsodium" | "node:crypto" {
   return sodium ? "libsodium" : "node:crypto";
 }
 
+/** Keeps the private KeyObject; the seed is reachable but not enumerable, so logging the key never prints it. */
 class Ed25519SigningKey implements SigningKey {
   readonly participantId: string;
   readonly keyId: string;
@@ -131,16 +134,21 @@ function cachedPublicKey(publicKey: Uint8Array): KeyObject {
   return keyObject;
 }
 
+/** What both verifications check before any library runs: types, lengths, and points.ts. */
+function verifiable(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
+  return publicKey instanceof Uint8Array && publicKey.length === PUBLIC_KEY_BYTES
+    && signature instanceof Uint8Array && signature.length === SIGNATURE_BYTES
+    && message instanceof Uint8Array
+    && acceptablePoints(publicKey, signature);
+}
+
 /**
  * Never throws: wrong lengths, keys that cannot be decoded and points refused by points.ts
  * verify as false. libsodium verifies when it loads (about 40 µs against node:crypto's 90 here),
  * node:crypto otherwise; with points.ts checked first, both give the same verdicts.
  */
 export function ed25519Verify(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
-  if (!(publicKey instanceof Uint8Array) || publicKey.length !== PUBLIC_KEY_BYTES) return false;
-  if (!(signature instanceof Uint8Array) || signature.length !== SIGNATURE_BYTES) return false;
-  if (!(message instanceof Uint8Array)) return false;
-  if (!acceptablePoints(publicKey, signature)) return false;
+  if (!verifiable(publicKey, message, signature)) return false;
   try {
     if (sodium) return sodium.crypto_sign_verify_detached(signature, message, publicKey);
     return verify(null, message, cachedPublicKey(publicKey), signature);
@@ -176,10 +184,7 @@ export function signatureVerification(): SignatureVerification {
  */
 export function ed25519VerifyAsync(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): Promise<boolean> {
   if (!verifyOnThreadPool) return Promise.resolve(ed25519Verify(publicKey, message, signature));
-  if (!(publicKey instanceof Uint8Array) || publicKey.length !== PUBLIC_KEY_BYTES) return Promise.resolve(false);
-  if (!(signature instanceof Uint8Array) || signature.length !== SIGNATURE_BYTES) return Promise.resolve(false);
-  if (!(message instanceof Uint8Array)) return Promise.resolve(false);
-  if (!acceptablePoints(publicKey, signature)) return Promise.resolve(false);
+  if (!verifiable(publicKey, message, signature)) return Promise.resolve(false);
   let key: KeyObject;
   try {
     key = cachedPublicKey(publicKey);

@@ -48,7 +48,7 @@ export function usableEd25519PublicKey(publicKey: Uint8Array): boolean {
   return publicKey.length === 32 && isCanonicalEncoding(publicKey) && !hasSmallOrder(publicKey);
 }
 
-/** The checks above for a public key and a signature of the right lengths. */
+/** The checks above for a public key and a signature (its R is the first 32 bytes). */
 export function acceptablePoints(publicKey: Uint8Array, signature: Uint8Array): boolean {
-  return isCanonicalEncoding(publicKey) && !hasSmallOrder(publicKey) && !hasSmallOrder(signature.subarray(0, 32));
+  return usableEd25519PublicKey(publicKey) && !hasSmallOrder(signature.subarray(0, 32));
 }

@@ -9,7 +9,7 @@ import {
   PUBLIC_KEY_CACHE_MAX_ENTRIES,
   createSigningKey,
   ed25519Sign,
-  ed25519Signer,
+  ed25519Library,
   ed25519Verify,
   ed25519VerifyAsync,
   fromHex,
@@ -46,7 +46,7 @@ describe("RFC 8032 Ed25519 vectors", () => {
 
 describe("who signs: libsodium when the addon loads, node:crypto otherwise", () => {
   it("signs with libsodium here (sodium-native has a build for this platform)", () => {
-    expect(ed25519Signer()).toBe("libsodium");
+    expect(ed25519Library()).toBe("libsodium");
   });
 
   it("gives node:crypto's signature, byte for byte, for 300 random seeds and messages", () => {
@@ -70,7 +70,7 @@ describe("who signs: libsodium when the addon loads, node:crypto otherwise", () 
   it("CLEARMESH_ED25519=node-crypto signs with node:crypto, to the same RFC 8032 signatures", () => {
     const vector = rfc8032.vectors[2]!;
     const keysModule = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../src/index.ts");
-    const script = `import("${keysModule}").then((trust) => { const key = trust.createSigningKey("bank-a", "k1", trust.fromHex("${vector.seed}")); console.log(trust.ed25519Signer(), trust.toHex(key.sign(trust.fromHex("${vector.message}")))); });`;
+    const script = `import("${keysModule}").then((trust) => { const key = trust.createSigningKey("bank-a", "k1", trust.fromHex("${vector.seed}")); console.log(trust.ed25519Library(), trust.toHex(key.sign(trust.fromHex("${vector.message}")))); });`;
     const output = execFileSync(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], { env: { ...process.env, CLEARMESH_ED25519: "node-crypto" }, encoding: "utf8" });
     expect(output.trim()).toBe(`node:crypto ${vector.signature}`);
   });
