@@ -1,49 +1,37 @@
-// Serves ServiceImpl handlers over grpc-js. The request deserializer keeps the exact bytes so
-// signatures are checked against what the client sent, never a re-encoding (PROTOCOL.md §3).
+// Serves ServiceImpl handlers on the gRPC port (h2-server.ts). The handler reads the request's
+// exact bytes, so signatures are checked against what the client sent, never a re-encoding
+// (PROTOCOL.md §3).
+import type http2 from "node:http2";
 import * as grpc from "@grpc/grpc-js";
 import { create, fromBinary, toBinary, type DescMessage, type DescMethod } from "@bufbuild/protobuf";
 import type { ContextValues, HandlerContext } from "@connectrpc/connect";
 import { sha256 } from "@clearmesh/trust";
-import { Code, ConnectError, STATUS_DETAILS_HEADER, rpcError, statusDetailsBytes, toConnectError } from "./errors.js";
+import { Code, ConnectError, rpcError, toConnectError } from "./errors.js";
+import type { GrpcRoute, GrpcServerCall } from "./h2-server.js";
 import type { CallPipeline } from "./pipeline.js";
 import { isSigned, procedureOf, type ServiceRegistration } from "./registration.js";
 
 type AnyImpl = (...args: unknown[]) => unknown;
-type RawCall = grpc.ServerUnaryCall<Buffer, Uint8Array> | grpc.ServerWritableStream<Buffer, Uint8Array> | grpc.ServerDuplexStream<Buffer, Uint8Array> | grpc.ServerReadableStream<Buffer, Uint8Array>;
 
-const identity = <T>(value: T): T => value;
-const toBuffer = (bytes: Uint8Array): Buffer => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-
-export function grpcServiceDefinition(registration: ServiceRegistration): grpc.ServiceDefinition {
-  const definition: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
-  for (const method of registration.service.methods) {
-    definition[method.name] = {
-      path: procedureOf(method),
-      requestStream: method.methodKind === "client_streaming" || method.methodKind === "bidi_streaming",
-      responseStream: method.methodKind === "server_streaming" || method.methodKind === "bidi_streaming",
-      requestSerialize: toBuffer,
-      requestDeserialize: identity,
-      responseSerialize: toBuffer,
-      responseDeserialize: identity,
-      originalName: method.localName,
-    } as grpc.MethodDefinition<unknown, unknown>;
+/**
+ * Every method of these services, by path. `shutdownSignal` ends what is still running once the
+ * grace is over; `drainSignal` ends streaming calls (health Watch) as soon as the server starts
+ * closing, since they would otherwise hold the close for the whole grace.
+ */
+export function grpcRoutes(registrations: readonly ServiceRegistration[], pipeline: CallPipeline, shutdownSignal: AbortSignal, drainSignal: AbortSignal): Map<string, GrpcRoute> {
+  const routes = new Map<string, GrpcRoute>();
+  for (const registration of registrations) {
+    for (const method of registration.service.methods) {
+      const impl = (registration.impl as Record<string, AnyImpl | undefined>)[method.localName];
+      const streaming = method.methodKind !== "unary";
+      routes.set(procedureOf(method), new GrpcMethodHandler(registration, method, impl?.bind(registration.impl), pipeline, streaming ? drainSignal : shutdownSignal));
+    }
   }
-  return definition as grpc.ServiceDefinition;
+  return routes;
 }
 
-export function grpcServiceImplementation(registration: ServiceRegistration, pipeline: CallPipeline, shutdownSignal: AbortSignal): grpc.UntypedServiceImplementation {
-  const implementation: grpc.UntypedServiceImplementation = {};
-  for (const method of registration.service.methods) {
-    const impl = (registration.impl as Record<string, AnyImpl | undefined>)[method.localName];
-    const handler = new GrpcMethodHandler(registration, method, impl?.bind(registration.impl), pipeline, shutdownSignal);
-    implementation[method.name] = method.methodKind === "unary"
-      ? (call: grpc.ServerUnaryCall<Buffer, Uint8Array>, callback: grpc.sendUnaryData<Uint8Array>) => void handler.unary(call, callback)
-      : (call: RawCall) => void handler.stream(call);
-  }
-  return implementation;
-}
-
-class GrpcMethodHandler {
+class GrpcMethodHandler implements GrpcRoute {
+  readonly requestStream: boolean;
   private readonly procedure: string;
   private readonly signed: boolean;
 
@@ -56,36 +44,39 @@ class GrpcMethodHandler {
   ) {
     this.procedure = procedureOf(method);
     this.signed = isSigned(registration, method);
+    this.requestStream = method.methodKind === "client_streaming" || method.methodKind === "bidi_streaming";
   }
 
-  async unary(call: grpc.ServerUnaryCall<Buffer, Uint8Array>, callback: grpc.sendUnaryData<Uint8Array>): Promise<void> {
+  start(call: GrpcServerCall): void {
+    if (this.method.methodKind === "unary") void this.unary(call);
+    else void this.stream(call);
+  }
+
+  async unary(call: GrpcServerCall): Promise<void> {
     const started = performance.now();
     let code: Code | 0 = 0;
     let context: GrpcCallContext | undefined;
     try {
       const raw = call.request;
       // Verify before anything else, so an unsigned caller learns nothing (not even UNIMPLEMENTED).
-      context = this.context(call, await this.pipeline.authenticate(this.procedure, headerGetter(call.metadata), sha256(raw), this.signed));
+      context = this.context(call, await this.pipeline.authenticate(this.procedure, (name) => call.header(name), sha256(raw), this.signed), this.pipeline.rpcTimeoutMs);
       const impl = this.requireImpl();
       const request = decode(this.method.input, raw);
       const result = await withDeadline(Promise.resolve(impl(request, context)), context);
       const bytes = toBinary(this.method.output, create(this.method.output, result as never));
-      const metadata = context.responseMetadata();
       const signature = this.registration.infrastructure ? undefined : this.pipeline.signResponse(this.procedure, context.values, bytes);
-      for (const [name, value] of Object.entries(signature ?? {})) metadata.set(name, value);
-      call.sendMetadata(metadata);
-      callback(null, bytes, context.trailerMetadata());
+      call.answer(context.responseHeaders(signature), bytes, context.responseTrailers());
     } catch (error) {
       const connectError = toConnectError(error);
       code = connectError.code;
-      callback(grpcStatus(connectError));
+      call.fail(connectError);
     } finally {
       finish(context);
       this.observe(code, started);
     }
   }
 
-  async stream(call: RawCall): Promise<void> {
+  async stream(call: GrpcServerCall): Promise<void> {
     const started = performance.now();
     let code: Code | 0 = 0;
     let context: GrpcCallContext | undefined;
@@ -93,25 +84,27 @@ class GrpcMethodHandler {
       const impl = this.requireImpl();
       // Streaming methods are health Watch and reflection: unsigned by design (PROTOCOL.md §1).
       if (this.signed) throw rpcError(Code.Unimplemented, "UNIMPLEMENTED", "signed streaming calls are not supported");
-      context = this.context(call, await this.pipeline.authenticate(this.procedure, headerGetter(call.metadata), undefined, false));
-      const input = this.method.methodKind === "server_streaming"
-        ? decode(this.method.input, (call as grpc.ServerWritableStream<Buffer, Uint8Array>).request)
-        : decodeStream(this.method.input, call as grpc.ServerDuplexStream<Buffer, Uint8Array>);
+      // A stream lasts until the client's deadline, if it set one: RPC_TIMEOUT_MS bounds unary
+      // work, while a health Watch is meant to stay open.
+      context = this.context(call, await this.pipeline.authenticate(this.procedure, (name) => call.header(name), undefined, false), Infinity);
+      const input = this.requestStream ? decodeStream(this.method.input, call) : decode(this.method.input, call.request);
       const output = impl(input, context);
-      const writable = call as grpc.ServerWritableStream<Buffer, Uint8Array>;
+      const signal = context.signal;
       if (this.method.methodKind === "client_streaming") {
-        writable.write(toBinary(this.method.output, create(this.method.output, (await output) as never)));
+        call.write(toBinary(this.method.output, create(this.method.output, (await output) as never)));
       } else {
         for await (const message of output as AsyncIterable<unknown>) {
-          if (context.signal.aborted) break;
-          writable.write(toBinary(this.method.output, create(this.method.output, message as never)));
+          if (signal.aborted) break;
+          call.write(toBinary(this.method.output, create(this.method.output, message as never)));
         }
       }
-      writable.end();
+      // Ended by its deadline or by the server closing: the client learns why.
+      if (signal.aborted) throw signal.reason;
+      call.end(context.responseTrailers());
     } catch (error) {
       const connectError = toConnectError(error);
       code = connectError.code;
-      call.emit("error", grpcStatus(connectError));
+      call.fail(connectError);
     } finally {
       finish(context);
       this.observe(code, started);
@@ -123,14 +116,10 @@ class GrpcMethodHandler {
     return this.impl;
   }
 
-  private context(call: RawCall, values: ContextValues): GrpcCallContext {
-    const deadline = call.getDeadline();
-    const deadlineMs = deadline instanceof Date ? deadline.getTime() : deadline;
-    const nowMs = Date.now();
-    const remaining = Number.isFinite(deadlineMs) ? Math.max(0, deadlineMs - nowMs) : Infinity;
-    const context = new GrpcCallContext(this.method, this.procedure, values, nowMs + Math.min(remaining, this.pipeline.rpcTimeoutMs), this.shutdownSignal, call.metadata);
-    // grpc-js also reports "cancelled" once an answered call's stream closes: nothing to abort then.
-    (call as grpc.ServerUnaryCall<Buffer, Uint8Array>).on("cancelled", () => {
+  private context(call: GrpcServerCall, values: ContextValues, capMs: number): GrpcCallContext {
+    const remaining = Math.max(0, call.deadlineAtMs - Date.now());
+    const context = new GrpcCallContext(this.method, this.procedure, values, Date.now() + Math.min(remaining, capMs), this.shutdownSignal, call);
+    call.onCancel(() => {
       if (!context.ended) context.abort(new ConnectError("call cancelled by the client", Code.Canceled));
     });
     return context;
@@ -178,7 +167,7 @@ export class GrpcCallContext implements HandlerContext {
     readonly values: ContextValues,
     private readonly deadlineAtMs: number,
     private readonly shutdownSignal: AbortSignal,
-    private readonly metadata: grpc.Metadata,
+    private readonly request: { metadata(): Headers },
   ) {
     this.service = method.parent;
   }
@@ -206,7 +195,7 @@ export class GrpcCallContext implements HandlerContext {
   }
 
   get requestHeader(): Headers {
-    return (this.#requestHeader ??= metadataToHeaders(this.metadata));
+    return (this.#requestHeader ??= this.request.metadata());
   }
 
   get responseHeader(): Headers {
@@ -217,13 +206,16 @@ export class GrpcCallContext implements HandlerContext {
     return (this.#responseTrailer ??= new Headers());
   }
 
-  /** The response headers the handler set, as gRPC metadata. */
-  responseMetadata(): grpc.Metadata {
-    return this.#responseHeader ? headersToMetadata(this.#responseHeader) : new grpc.Metadata();
+  /** The response headers the handler set, with the response's signature headers. */
+  responseHeaders(signature: Record<string, string> | undefined): http2.OutgoingHttpHeaders | undefined {
+    if (!this.#responseHeader) return signature;
+    const headers: http2.OutgoingHttpHeaders = plainHeaders(this.#responseHeader);
+    return signature ? Object.assign(headers, signature) : headers;
   }
 
-  trailerMetadata(): grpc.Metadata {
-    return this.#responseTrailer ? headersToMetadata(this.#responseTrailer) : new grpc.Metadata();
+  /** The trailers the handler set, if any. */
+  responseTrailers(): http2.OutgoingHttpHeaders | undefined {
+    return this.#responseTrailer ? plainHeaders(this.#responseTrailer) : undefined;
   }
 
   /** Whether the call is over (answered, failed or aborted). */
@@ -248,10 +240,8 @@ function decode<T extends DescMessage>(schema: T, raw: Uint8Array) {
   }
 }
 
-async function* decodeStream<T extends DescMessage>(schema: T, call: grpc.ServerDuplexStream<Buffer, Uint8Array>) {
-  // Not destroyed when the client half-closes: destroying the duplex would drop the response
-  // stream's end and status (reflection clients would wait forever).
-  for await (const chunk of call.iterator({ destroyOnReturn: false })) yield decode(schema, chunk as Buffer);
+async function* decodeStream<T extends DescMessage>(schema: T, call: GrpcServerCall) {
+  for await (const message of call.messages()) yield decode(schema, message);
 }
 
 /** Runs a handler under the call's deadline (the client's, capped by RPC_TIMEOUT_MS). */
@@ -276,22 +266,8 @@ export function headerGetter(metadata: grpc.Metadata): (name: string) => string 
   };
 }
 
-function metadataToHeaders(metadata: grpc.Metadata): Headers {
-  const headers = new Headers();
-  for (const [name, values] of Object.entries(metadata.getMap())) {
-    if (!name.endsWith("-bin")) headers.set(name, String(values));
-  }
-  return headers;
-}
-
-function headersToMetadata(headers: Headers): grpc.Metadata {
-  const metadata = new grpc.Metadata();
-  headers.forEach((value, name) => metadata.set(name, value));
-  return metadata;
-}
-
-export function grpcStatus(error: ConnectError): Partial<grpc.StatusObject> {
-  const metadata = new grpc.Metadata();
-  metadata.set(STATUS_DETAILS_HEADER, Buffer.from(statusDetailsBytes(error)));
-  return { code: error.code as number as grpc.status, details: error.rawMessage, metadata };
+function plainHeaders(headers: Headers): http2.OutgoingHttpHeaders {
+  const result: http2.OutgoingHttpHeaders = {};
+  headers.forEach((value, name) => (result[name] = value));
+  return result;
 }

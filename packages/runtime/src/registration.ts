@@ -1,5 +1,5 @@
 // A service served by the runtime: its descriptor, its handlers (connect-es ServiceImpl shape,
-// written once and served over grpc-js and connect-node), and which of its methods are unsigned.
+// written once and served on the gRPC port and by connect-node), and which of its methods are unsigned.
 import type { DescMethod, DescService } from "@bufbuild/protobuf";
 import type { ServiceImpl } from "@connectrpc/connect";
 

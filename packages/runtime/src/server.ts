@@ -1,16 +1,17 @@
-// Boots one service's two ports: grpc-js on the gRPC port (partners, services, grpcurl) and
+// Boots one service's two ports: the gRPC port (h2-server.ts: partners, services, grpcurl) and
 // connect-node on the HTTP port (Connect, gRPC-Web, /metrics, /healthz), over the same handlers.
 import fs from "node:fs";
 import http from "node:http";
 import http2 from "node:http2";
 import type { AddressInfo } from "node:net";
-import * as grpc from "@grpc/grpc-js";
 import type { DescFile } from "@bufbuild/protobuf";
 import { healthV1, reflectionV1, reflectionV1alpha } from "@clearmesh/contracts";
 import type { KeyLookup, SigningKey } from "@clearmesh/trust";
 import type { Logger } from "pino";
 import type { Directory } from "./directory.js";
-import { grpcServiceDefinition, grpcServiceImplementation } from "./grpc-transport.js";
+import { grpcRoutes } from "./grpc-transport.js";
+import { readTlsFiles, startGrpcServer } from "./h2-server.js";
+import { Code, ConnectError } from "./errors.js";
 import { HealthState, healthImpl } from "./health.js";
 import { createHttpHandler } from "./http-transport.js";
 import type { ServiceMetrics } from "./metrics.js";
@@ -57,6 +58,7 @@ export interface RunningServer {
 
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   const shutdown = new AbortController();
+  const draining = new AbortController();
   const pipeline = new CallPipeline({
     identity: options.identity,
     directory: options.directory,
@@ -76,7 +78,13 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     registration(reflectionV1.ServerReflection, reflectionV1Impl(index), { infrastructure: true }),
     registration(reflectionV1alpha.ServerReflection, reflectionV1alphaImpl(index), { infrastructure: true }),
   ];
-  const grpcServer = await startGrpc(options, registrations, pipeline, shutdown.signal);
+  const grpcServer = await startGrpcServer(grpcRoutes(registrations, pipeline, shutdown.signal, draining.signal), {
+    host: options.bindHost,
+    port: options.grpcPort,
+    maxReceiveBytes: options.maxRequestBytes,
+    maxSendBytes: 16 * options.maxRequestBytes,
+    tls: options.tls ? readTlsFiles(options.tls) : undefined,
+  });
   const httpServer = await startHttp(options, registrations, pipeline, health, shutdown.signal);
   options.logger.info({ grpcPort: grpcServer.port, httpPort: httpServer.port, tls: Boolean(options.tls) }, "listening");
   return {
@@ -86,6 +94,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     pipeline,
     async close(graceMs) {
       health.set(false);
+      // Watchers see NOT_SERVING first; then their streams end UNAVAILABLE instead of holding the close.
+      setImmediate(() => draining.abort(new ConnectError("the server is shutting down", Code.Unavailable)));
       await Promise.all([grpcServer.close(graceMs), httpServer.close(graceMs)]);
       shutdown.abort();
     },
@@ -95,33 +105,6 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
 interface Listening {
   port: number;
   close(graceMs: number): Promise<void>;
-}
-
-async function startGrpc(options: ServerOptions, registrations: readonly ServiceRegistration[], pipeline: CallPipeline, signal: AbortSignal): Promise<Listening> {
-  const server = new grpc.Server({
-    "grpc.max_receive_message_length": options.maxRequestBytes,
-    "grpc.max_send_message_length": 16 * options.maxRequestBytes,
-    "grpc.keepalive_permit_without_calls": 1,
-  });
-  for (const entry of registrations) {
-    server.addService(grpcServiceDefinition(entry), grpcServiceImplementation(entry, pipeline, signal));
-  }
-  const credentials = options.tls ? grpcServerCredentials(options.tls) : grpc.ServerCredentials.createInsecure();
-  const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(`${options.bindHost}:${options.grpcPort}`, credentials, (error, bound) => (error ? reject(error) : resolve(bound)));
-  });
-  return {
-    port,
-    close: (graceMs) => new Promise<void>((resolve) => {
-      const timer = setTimeout(() => { server.forceShutdown(); resolve(); }, graceMs);
-      server.tryShutdown(() => { clearTimeout(timer); resolve(); });
-    }),
-  };
-}
-
-function grpcServerCredentials(tls: TlsFiles): grpc.ServerCredentials {
-  const ca = tls.clientCaFile ? fs.readFileSync(tls.clientCaFile) : null;
-  return grpc.ServerCredentials.createSsl(ca, [{ cert_chain: fs.readFileSync(tls.certFile), private_key: fs.readFileSync(tls.keyFile) }], Boolean(tls.clientCaFile));
 }
 
 async function startHttp(options: ServerOptions, registrations: readonly ServiceRegistration[], pipeline: CallPipeline, health: HealthState, signal: AbortSignal): Promise<Listening> {

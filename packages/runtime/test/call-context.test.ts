@@ -1,19 +1,21 @@
 // The lazily built gRPC handler context behaves as connect's createHandlerContext does: its
 // signal aborts at the deadline, on shutdown and when the call is over, whenever it is first read.
-import * as grpc from "@grpc/grpc-js";
 import { ConnectError, Code } from "@connectrpc/connect";
 import { createContextValues } from "@connectrpc/connect";
 import { ClearingService } from "@clearmesh/contracts";
 import { describe, expect, it } from "vitest";
 import { GrpcCallContext } from "../src/grpc-transport.js";
+import { requestMetadata } from "../src/h2-server.js";
 
 const method = ClearingService.method.createTransfer;
 
 function contextFor(deadlineInMs: number, shutdown = new AbortController()) {
-  const metadata = new grpc.Metadata();
-  metadata.set("cm-participant", "bank-a");
-  metadata.set("trace-bin", Buffer.from([1, 2, 3]));
-  return { shutdown, context: new GrpcCallContext(method, "/clearmesh.clearing.v1.ClearingService/CreateTransfer", createContextValues(), Date.now() + deadlineInMs, shutdown.signal, metadata) };
+  // As node:http2 hands them over.
+  const headers = {
+    ":method": "POST", ":path": "/clearmesh.clearing.v1.ClearingService/CreateTransfer", "content-type": "application/grpc", te: "trailers",
+    "grpc-timeout": "5S", "cm-participant": "bank-a", "trace-bin": "AQID", "x-twice": ["a", "b"],
+  };
+  return { shutdown, context: new GrpcCallContext(method, "/clearmesh.clearing.v1.ClearingService/CreateTransfer", createContextValues(), Date.now() + deadlineInMs, shutdown.signal, { metadata: () => requestMetadata(headers) }) };
 }
 
 const reasonOf = (signal: AbortSignal) => signal.reason as ConnectError;
@@ -53,14 +55,17 @@ describe("GrpcCallContext", () => {
     expect(reasonOf(signal).code).toBe(Code.Canceled);
   });
 
-  it("exposes the request metadata as headers (binary ones left out) and collects response headers", () => {
+  it("exposes the request metadata as headers (pseudo, transport and binary ones left out) and collects response headers", () => {
     const { context } = contextFor(10_000);
+    expect([...context.requestHeader.keys()].sort()).toEqual(["cm-participant", "x-twice"]);
     expect(context.requestHeader.get("cm-participant")).toBe("bank-a");
-    expect(context.requestHeader.has("trace-bin")).toBe(false);
-    expect(context.responseMetadata().getMap()).toEqual({});
+    expect(context.requestHeader.get("x-twice")).toBe("a, b");
+    expect(context.responseHeaders(undefined)).toBeUndefined();
+    expect(context.responseHeaders({ "cm-signature": "s" })).toEqual({ "cm-signature": "s" });
+    expect(context.responseTrailers()).toBeUndefined();
     context.responseHeader.set("x-answer", "42");
     context.responseTrailer.set("x-trailer", "1");
-    expect(context.responseMetadata().get("x-answer")).toEqual(["42"]);
-    expect(context.trailerMetadata().get("x-trailer")).toEqual(["1"]);
+    expect(context.responseHeaders({ "cm-signature": "s" })).toEqual({ "x-answer": "42", "cm-signature": "s" });
+    expect(context.responseTrailers()).toEqual({ "x-trailer": "1" });
   });
 });

@@ -1,6 +1,6 @@
 // What the connector asks of clearing and the bank-adapter, always signed as the merchant's
 // acquirer (the payee of payments, the payer of refunds). The domain sees only these
-// interfaces; the composition root builds them over signed grpc-js clients.
+// interfaces; the composition root builds them over signed gRPC clients.
 import type { Authorization, BankAdapterService, ClearingService, Money, Transfer } from "@clearmesh/contracts";
 import { Code, errorReason, type SignedClient } from "@clearmesh/runtime";
 import type { SigningKey } from "@clearmesh/trust";
