@@ -167,6 +167,8 @@ function respondHttp(stream: http2.ServerHttp2Stream, headers: http2.OutgoingHtt
   } catch {
     // The stream closed meanwhile.
   }
+  // Whatever the client still sends is read and dropped, so that its stream can end.
+  stream.resume();
 }
 
 function isGrpcContentType(contentType: string): boolean {
@@ -484,10 +486,13 @@ export class GrpcServerCall {
     this.#afterStatus();
   }
 
-  /** Once the status is out, whatever the client still sends is read and dropped. */
+  /**
+   * Once the status is out, whatever the client still sends is read and dropped, so that its
+   * stream can end (a refused call may never have been read at all).
+   */
   #afterStatus(): void {
     this.#wake?.();
-    if (this.stream.isPaused()) this.stream.resume();
+    this.stream.resume();
   }
 }
 

@@ -139,6 +139,15 @@ describe("the gRPC port's server", () => {
     expect(suffixed.grpcStatus === 0 || suffixed.grpcStatus === GrpcCode.UNAUTHENTICATED).toBe(true);
   });
 
+  it("reads and drops what a refused client still sends, so that its stream ends", async () => {
+    // Larger than HTTP/2's initial 64 KiB window: unread, the client's last writes would wait forever.
+    const chunks = Array.from({ length: 8 }, () => Buffer.alloc(32 * 1024));
+    const unknown = await rawCall({ path: "/clearmesh.nothing.v1.Nothing/Do", chunks: [frame(new Uint8Array()), ...chunks], gapMs: 5 });
+    expect(unknown.grpcStatus).toBe(GrpcCode.UNIMPLEMENTED);
+    const json = await rawCall({ headers: { "content-type": "application/json" }, chunks, gapMs: 5 });
+    expect(json.httpStatus).toBe(415);
+  });
+
   it("answers an unknown method UNIMPLEMENTED with an ErrorInfo, in a trailers-only answer", async () => {
     const answer = await rawCall({ path: "/clearmesh.nothing.v1.Nothing/Do", chunks: [frame(new Uint8Array())] });
     expect(answer.httpStatus).toBe(200);
