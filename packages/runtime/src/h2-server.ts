@@ -21,7 +21,7 @@
 //   within the grace; then every connection left is destroyed.
 import fs from "node:fs";
 import http2 from "node:http2";
-import type { AddressInfo } from "node:net";
+import type { AddressInfo, Socket } from "node:net";
 import zlib from "node:zlib";
 import { Code, ConnectError, rpcError, statusDetailsBytes, STATUS_DETAILS_HEADER } from "./errors.js";
 
@@ -94,6 +94,13 @@ export async function startGrpcServer(routes: ReadonlyMap<string, GrpcRoute>, op
     session.on("close", () => sessions.delete(session));
   });
   server.on("sessionError", ignore);
+  // Connections too, for those that never become a session (a TLS handshake left hanging, a
+  // client that sends no preface): they would hold the close past its grace.
+  const sockets = new Set<Socket>();
+  server.on("connection", (socket: Socket) => {
+    sockets.add(socket);
+    socket.on("close", () => sockets.delete(socket));
+  });
   const limits = { maxReceiveBytes: options.maxReceiveBytes, maxSendBytes: options.maxSendBytes };
   server.on("stream", (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => dispatch(stream, headers, routes, limits));
   await new Promise<void>((resolve, reject) => {
@@ -106,7 +113,10 @@ export async function startGrpcServer(routes: ReadonlyMap<string, GrpcRoute>, op
   return {
     port: (server.address() as AddressInfo).port,
     close: (graceMs) => new Promise<void>((resolve) => {
-      const timer = setTimeout(() => { for (const session of sessions) session.destroy(); }, graceMs);
+      const timer = setTimeout(() => {
+        for (const session of sessions) session.destroy();
+        for (const socket of sockets) socket.destroy();
+      }, graceMs);
       server.close(() => {
         clearTimeout(timer);
         resolve();

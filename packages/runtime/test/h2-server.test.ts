@@ -1,7 +1,9 @@
 // The gRPC port's own server (h2-server.ts), driven with raw HTTP/2 so that every part of the
 // wire can be got wrong on purpose: methods, content types, paths, grpc-timeout, framing,
 // compression, limits, cancellation, and how a health Watch ends when the server closes.
+import fs from "node:fs";
 import http2 from "node:http2";
+import net from "node:net";
 import zlib from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as grpc from "@grpc/grpc-js";
@@ -9,8 +11,8 @@ import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { GetParticipantRequestSchema, GetTransferRequestSchema, ParticipantSchema, healthV1 } from "@clearmesh/contracts";
 import { signRpcRequest } from "@clearmesh/trust";
 import { errorInfoFromStatusBytes } from "../src/errors.js";
-import { encodeGrpcMessage, parseGrpcTimeout, startGrpcServer, type GrpcServerCall } from "../src/h2-server.js";
-import { GET_PARTICIPANT, GET_TRANSFER, GrpcCode, frame, grpcClient, rejectionOf, sleep, startHarness, type Harness } from "./fixtures.js";
+import { encodeGrpcMessage, parseGrpcTimeout, readTlsFiles, startGrpcServer, type GrpcServerCall } from "../src/h2-server.js";
+import { GET_PARTICIPANT, GET_TRANSFER, GrpcCode, frame, grpcClient, makePki, rejectionOf, sleep, startHarness, type Harness } from "./fixtures.js";
 
 const MAX_REQUEST_BYTES = 16 * 1024;
 
@@ -285,6 +287,28 @@ describe("the server on its own, with routes of the test's", () => {
     } finally {
       client.close();
       await server.close(100);
+    }
+  });
+});
+
+describe("closing connections that never became sessions", () => {
+  it("a TLS handshake left hanging does not hold the close past its grace", async () => {
+    const pki = await makePki();
+    try {
+      const server = await startGrpcServer(new Map(), {
+        host: "127.0.0.1", port: 0, maxReceiveBytes: 1_000, maxSendBytes: 1_000,
+        tls: readTlsFiles({ certFile: pki.serverCert, keyFile: pki.serverKey }),
+      });
+      // A TCP connection that never says anything: no handshake, so no HTTP/2 session.
+      const socket = net.connect(server.port, "127.0.0.1");
+      socket.on("error", () => undefined);
+      await new Promise((resolve) => socket.once("connect", resolve));
+      const started = Date.now();
+      await server.close(200);
+      expect(Date.now() - started).toBeLessThan(1_500);
+      socket.destroy();
+    } finally {
+      fs.rmSync(pki.dir, { recursive: true, force: true });
     }
   });
 });
