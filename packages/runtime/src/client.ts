@@ -7,7 +7,6 @@ import * as grpc from "@grpc/grpc-js";
 import { create, fromBinary, toBinary, type DescMethodUnary, type DescService, type MessageInitShape, type MessageShape } from "@bufbuild/protobuf";
 import { HEADER_NONCE, signRpcRequest, verifyRpcResponseAsync, type ResponseKeyLookup, type SigningKey } from "@clearmesh/trust";
 import { Code, rpcError } from "./errors.js";
-import { headerGetter } from "./grpc-transport.js";
 import { procedureOf } from "./registration.js";
 import { http2Transport, type RawCallResult, type UnaryTransport } from "./h2-client.js";
 
@@ -122,4 +121,12 @@ function rawUnary(client: grpc.Client, procedure: string, bytes: Uint8Array, hea
       responseHeaders = received;
     });
   });
+}
+
+/** Reads an answer's header (its first value) from grpc-js metadata. */
+export function headerGetter(metadata: grpc.Metadata): (name: string) => string | undefined {
+  return (name) => {
+    const values = metadata.get(name);
+    return values.length > 0 ? String(values[0]) : undefined;
+  };
 }

@@ -2,7 +2,6 @@
 // exact bytes, so signatures are checked against what the client sent, never a re-encoding
 // (PROTOCOL.md §3).
 import type http2 from "node:http2";
-import * as grpc from "@grpc/grpc-js";
 import { create, fromBinary, toBinary, type DescMessage, type DescMethod } from "@bufbuild/protobuf";
 import type { ContextValues, HandlerContext } from "@connectrpc/connect";
 import { sha256 } from "@clearmesh/trust";
@@ -257,13 +256,6 @@ async function withDeadline<T>(work: Promise<T>, context: HandlerContext): Promi
   } finally {
     clearTimeout(timer);
   }
-}
-
-export function headerGetter(metadata: grpc.Metadata): (name: string) => string | undefined {
-  return (name) => {
-    const values = metadata.get(name);
-    return values.length > 0 ? String(values[0]) : undefined;
-  };
 }
 
 function plainHeaders(headers: Headers): http2.OutgoingHttpHeaders {

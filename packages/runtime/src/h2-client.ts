@@ -22,6 +22,7 @@
 import http2 from "node:http2";
 import * as grpc from "@grpc/grpc-js";
 import type { ClientTls } from "./client.js";
+import { decodeGrpcMessage, frameMessage, grpcTimeout } from "./grpc-wire.js";
 
 export interface RawCallResult {
   bytes: Uint8Array;
@@ -63,15 +64,6 @@ export function callError(code: grpc.status, details: string, metadata: grpc.Met
   return Object.assign(new Error(`${code} ${grpc.status[code]}: ${details}`), { code, details, metadata });
 }
 
-/** The `grpc-timeout` value for a deadline in ms: at most 8 digits, in the finest unit that fits. */
-export function grpcTimeout(deadlineMs: number): string {
-  const ms = Math.max(0, Math.ceil(deadlineMs));
-  if (ms < 1e8) return `${ms}m`;
-  const seconds = Math.ceil(ms / 1000);
-  if (seconds < 1e8) return `${seconds}S`;
-  return `${Math.min(99_999_999, Math.ceil(seconds / 3600))}H`;
-}
-
 /** The gRPC code for an HTTP status other than 200, as the gRPC specification maps them. */
 export function codeOfHttpStatus(status: number): grpc.status {
   switch (status) {
@@ -93,15 +85,6 @@ function codeOfReset(rstCode: number): grpc.status {
     case NGHTTP2_ENHANCE_YOUR_CALM: return grpc.status.RESOURCE_EXHAUSTED;
     case NGHTTP2_INADEQUATE_SECURITY: return grpc.status.PERMISSION_DENIED;
     default: return grpc.status.UNAVAILABLE;
-  }
-}
-
-function decodeGrpcMessage(raw: string | string[] | undefined): string {
-  const text = Array.isArray(raw) ? raw.join(",") : raw ?? "";
-  try {
-    return decodeURIComponent(text);
-  } catch {
-    return text;
   }
 }
 
@@ -152,10 +135,7 @@ class Http2Transport implements UnaryTransport {
       }
       requestHeaders[name] = value;
     }
-    const frame = Buffer.allocUnsafe(5 + bytes.byteLength);
-    frame[0] = 0;
-    frame.writeUInt32BE(bytes.byteLength, 1);
-    frame.set(bytes, 5);
+    const frame = frameMessage(bytes);
     const deadline = Date.now() + deadlineMs;
     return new Promise<RawCallResult>((resolve, reject) => {
       this.#begin();

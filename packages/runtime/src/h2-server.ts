@@ -24,6 +24,7 @@ import http2 from "node:http2";
 import type { AddressInfo, Socket } from "node:net";
 import zlib from "node:zlib";
 import { Code, ConnectError, rpcError, statusDetailsBytes, STATUS_DETAILS_HEADER } from "./errors.js";
+import { encodeGrpcMessage, frameMessage, parseGrpcTimeout } from "./grpc-wire.js";
 
 const {
   HTTP2_HEADER_STATUS, HTTP2_HEADER_CONTENT_TYPE, HTTP2_HEADER_METHOD, HTTP2_HEADER_PATH,
@@ -68,8 +69,6 @@ const GRPC_CONTENT_TYPE = "application/grpc+proto";
 const ACCEPT_ENCODING = "identity,deflate,gzip";
 /** Headers the server writes itself, and request headers a handler never sees. */
 const TRANSPORT_HEADERS = new Set(["content-type", "te", "grpc-timeout", "grpc-encoding", "grpc-accept-encoding", "accept-encoding"]);
-const TIMEOUT_PATTERN = /^(\d{1,8})([HMSmun])$/;
-const TIMEOUT_UNIT_MS: Record<string, number> = { H: 3_600_000, M: 60_000, S: 1_000, m: 1, u: 1e-3, n: 1e-6 };
 const ignore = (): void => {};
 
 export async function startGrpcServer(routes: ReadonlyMap<string, GrpcRoute>, options: GrpcServerOptions): Promise<GrpcServer> {
@@ -194,22 +193,6 @@ export function requestMetadata(headers: http2.IncomingHttpHeaders): Headers {
     if (value !== undefined) result.set(name, Array.isArray(value) ? value.join(", ") : value);
   }
   return result;
-}
-
-/** A `grpc-timeout` value in ms, or undefined when it is not 1 to 8 digits and a unit. */
-export function parseGrpcTimeout(value: string | string[]): number | undefined {
-  const match = typeof value === "string" ? TIMEOUT_PATTERN.exec(value) : null;
-  return match ? Number(match[1]) * TIMEOUT_UNIT_MS[match[2]!]! : undefined;
-}
-
-/** `grpc-message`'s percent-encoding: UTF-8, with every byte outside 0x20–0x7E and '%' escaped. */
-export function encodeGrpcMessage(message: string): string {
-  if (/^[\x20-\x24\x26-\x7e]*$/.test(message)) return message;
-  let encoded = "";
-  for (const byte of Buffer.from(message, "utf8")) {
-    encoded += byte >= 0x20 && byte <= 0x7e && byte !== 0x25 ? String.fromCharCode(byte) : `%${byte.toString(16).toUpperCase().padStart(2, "0")}`;
-  }
-  return encoded;
 }
 
 /** Reads length-prefixed messages from a request's DATA, bounding each by the limit. */
@@ -433,7 +416,7 @@ export class GrpcServerCall {
       return;
     }
     this.sendHeaders();
-    if (!this.#done) this.stream.write(frame(message));
+    if (!this.#done) this.stream.write(frameMessage(message));
   }
 
   /** A unary answer in one go: headers, its message, and status OK with the trailers given. */
@@ -444,7 +427,7 @@ export class GrpcServerCall {
       return;
     }
     this.sendHeaders(extraHeaders);
-    this.#end({ ...trailers, "grpc-status": "0" }, frame(message));
+    this.#end({ ...trailers, "grpc-status": "0" }, frameMessage(message));
   }
 
   /** Ends the call with status OK. */
@@ -507,11 +490,3 @@ export class GrpcServerCall {
 }
 
 const EMPTY = Buffer.alloc(0);
-
-function frame(message: Uint8Array): Buffer {
-  const bytes = Buffer.allocUnsafe(5 + message.byteLength);
-  bytes[0] = 0;
-  bytes.writeUInt32BE(message.byteLength, 1);
-  bytes.set(message, 5);
-  return bytes;
-}

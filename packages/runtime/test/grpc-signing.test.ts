@@ -5,7 +5,7 @@ import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { ClearingService, CreateTransferRequestSchema, GetParticipantRequestSchema, TransferSchema } from "@clearmesh/contracts";
 import { HEADER_NONCE, generateNonce, signRpcRequest } from "@clearmesh/trust";
 import { errorInfo, errorReason } from "../src/errors.js";
-import { headerGetter } from "../src/grpc-transport.js";
+import { headerGetter } from "../src/client.js";
 import {
   CREATE_TRANSFER, GET_PARTICIPANT, GrpcCode, grpcClient, rejectionOf, startHarness, withPrependedUnknownField,
   type Harness,

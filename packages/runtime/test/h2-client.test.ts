@@ -11,7 +11,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { googleRpc, RpcStatusSchema } from "@clearmesh/contracts";
 import { anyPack } from "@bufbuild/protobuf/wkt";
-import { callError, grpcTimeout, http2Transport, type CallError, type UnaryTransport } from "../src/h2-client.js";
+import { callError, http2Transport, type CallError, type UnaryTransport } from "../src/h2-client.js";
+import { grpcTimeout } from "../src/grpc-wire.js";
 import { errorReason } from "../src/errors.js";
 import { GrpcCode, grpcClient, rejectionOf, startHarness, type Harness } from "./fixtures.js";
 

@@ -11,7 +11,8 @@ import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { GetParticipantRequestSchema, GetTransferRequestSchema, ParticipantSchema, healthV1 } from "@clearmesh/contracts";
 import { signRpcRequest } from "@clearmesh/trust";
 import { errorInfoFromStatusBytes } from "../src/errors.js";
-import { encodeGrpcMessage, parseGrpcTimeout, readTlsFiles, startGrpcServer, type GrpcServerCall } from "../src/h2-server.js";
+import { decodeGrpcMessage, encodeGrpcMessage, parseGrpcTimeout } from "../src/grpc-wire.js";
+import { readTlsFiles, startGrpcServer, type GrpcServerCall } from "../src/h2-server.js";
 import { GET_PARTICIPANT, GET_TRANSFER, GrpcCode, frame, grpcClient, makePki, rejectionOf, sleep, startHarness, type Harness } from "./fixtures.js";
 
 const MAX_REQUEST_BYTES = 16 * 1024;
@@ -313,7 +314,7 @@ describe("closing connections that never became sessions", () => {
   });
 });
 
-describe("grpc-timeout and grpc-message encodings", () => {
+describe("grpc-timeout and grpc-message encodings (grpc-wire.ts)", () => {
   it("parses every unit, and refuses what is not 1 to 8 digits and a unit", () => {
     expect(parseGrpcTimeout("5S")).toBe(5_000);
     expect(parseGrpcTimeout("2H")).toBe(7_200_000);
@@ -327,7 +328,10 @@ describe("grpc-timeout and grpc-message encodings", () => {
   it("escapes bytes outside printable ASCII, and '%', as UTF-8 percent-encoding", () => {
     expect(encodeGrpcMessage("plain text: ok")).toBe("plain text: ok");
     expect(encodeGrpcMessage("ünï 100%\n")).toBe("%C3%BCn%C3%AF 100%25%0A");
-    expect(decodeURIComponent(encodeGrpcMessage("€ ✓ \t"))).toBe("€ ✓ \t");
+    expect(decodeGrpcMessage(encodeGrpcMessage("€ ✓ \t"))).toBe("€ ✓ \t");
+    // What is not valid percent-encoding is shown as it came.
+    expect(decodeGrpcMessage("100%zz")).toBe("100%zz");
+    expect(decodeGrpcMessage(undefined)).toBe("");
   });
 });
 
