@@ -1,6 +1,6 @@
 // One way to raise and read clearmesh errors: a gRPC status plus a google.rpc.ErrorInfo detail
 // with domain "clearmesh" and a stable UPPER_SNAKE reason (PROTOCOL.md §7).
-import { create, fromBinary, toBinary, createRegistry } from "@bufbuild/protobuf";
+import { create, fromBinary, toBinary, createRegistry, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
 import { anyPack, anyUnpack } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { RpcStatusSchema, googleRpc } from "@clearmesh/contracts";
@@ -50,6 +50,20 @@ export function errorInfoFromStatusBytes(bytes: Uint8Array): googleRpc.ErrorInfo
 export function statusDetailsBytes(error: ConnectError): Uint8Array {
   const details = error.findDetails(googleRpc.ErrorInfoSchema).map((info) => anyPack(googleRpc.ErrorInfoSchema, info));
   return toBinary(RpcStatusSchema, create(RpcStatusSchema, { code: error.code, message: error.rawMessage, details }));
+}
+
+/** A request above MAX_REQUEST_BYTES, on either port. */
+export function messageTooLarge(maxBytes: number): ConnectError {
+  return rpcError(Code.ResourceExhausted, "MESSAGE_TOO_LARGE", `the request is larger than ${maxBytes} bytes`);
+}
+
+/** The request's bytes as its message, or INVALID_ARGUMENT / MALFORMED_REQUEST (either port). */
+export function decodeRequest<T extends DescMessage>(schema: T, bytes: Uint8Array): MessageShape<T> {
+  try {
+    return fromBinary(schema, bytes);
+  } catch {
+    throw rpcError(Code.InvalidArgument, "MALFORMED_REQUEST", `the request is not a valid ${schema.typeName}`);
+  }
 }
 
 /** Turns anything thrown into a ConnectError without leaking internals to the caller. */

@@ -2,10 +2,10 @@
 // exact bytes, so signatures are checked against what the client sent, never a re-encoding
 // (PROTOCOL.md §3).
 import type http2 from "node:http2";
-import { create, fromBinary, toBinary, type DescMessage, type DescMethod } from "@bufbuild/protobuf";
+import { create, toBinary, type DescMessage, type DescMethod } from "@bufbuild/protobuf";
 import type { ContextValues, HandlerContext } from "@connectrpc/connect";
 import { sha256 } from "@clearmesh/trust";
-import { Code, ConnectError, rpcError, toConnectError } from "./errors.js";
+import { Code, ConnectError, decodeRequest, rpcError, toConnectError } from "./errors.js";
 import type { GrpcRoute, GrpcServerCall } from "./h2-server.js";
 import type { CallPipeline } from "./pipeline.js";
 import { isSigned, procedureOf, type ServiceRegistration } from "./registration.js";
@@ -60,7 +60,7 @@ class GrpcMethodHandler implements GrpcRoute {
       // Verify before anything else, so an unsigned caller learns nothing (not even UNIMPLEMENTED).
       context = this.context(call, await this.pipeline.authenticate(this.procedure, (name) => call.header(name), sha256(raw), this.signed), this.pipeline.rpcTimeoutMs);
       const impl = this.requireImpl();
-      const request = decode(this.method.input, raw);
+      const request = decodeRequest(this.method.input, raw);
       const result = await withDeadline(Promise.resolve(impl(request, context)), context);
       const bytes = toBinary(this.method.output, create(this.method.output, result as never));
       const signature = this.registration.infrastructure ? undefined : this.pipeline.signResponse(this.procedure, context.values, bytes);
@@ -86,7 +86,7 @@ class GrpcMethodHandler implements GrpcRoute {
       // A stream lasts until the client's deadline, if it set one: RPC_TIMEOUT_MS bounds unary
       // work, while a health Watch is meant to stay open.
       context = this.context(call, await this.pipeline.authenticate(this.procedure, (name) => call.header(name), undefined, false), Infinity);
-      const input = this.requestStream ? decodeStream(this.method.input, call) : decode(this.method.input, call.request);
+      const input = this.requestStream ? decodeStream(this.method.input, call) : decodeRequest(this.method.input, call.request);
       const output = impl(input, context);
       const signal = context.signal;
       if (this.method.methodKind === "client_streaming") {
@@ -231,16 +231,8 @@ export class GrpcCallContext implements HandlerContext {
   }
 }
 
-function decode<T extends DescMessage>(schema: T, raw: Uint8Array) {
-  try {
-    return fromBinary(schema, raw);
-  } catch {
-    throw rpcError(Code.InvalidArgument, "MALFORMED_REQUEST", `the request is not a valid ${schema.typeName}`);
-  }
-}
-
 async function* decodeStream<T extends DescMessage>(schema: T, call: GrpcServerCall) {
-  for await (const message of call.messages()) yield decode(schema, message);
+  for await (const message of call.messages()) yield decodeRequest(schema, message);
 }
 
 /** Runs a handler under the call's deadline (the client's, capped by RPC_TIMEOUT_MS). */

@@ -23,7 +23,7 @@ import fs from "node:fs";
 import http2 from "node:http2";
 import type { AddressInfo, Socket } from "node:net";
 import zlib from "node:zlib";
-import { Code, ConnectError, rpcError, statusDetailsBytes, STATUS_DETAILS_HEADER } from "./errors.js";
+import { Code, ConnectError, messageTooLarge, rpcError, statusDetailsBytes, STATUS_DETAILS_HEADER } from "./errors.js";
 import { encodeGrpcMessage, frameMessage, parseGrpcTimeout } from "./grpc-wire.js";
 
 const {
@@ -214,7 +214,7 @@ class MessageReader {
     this.#need = 5;
     while (data.length >= 5) {
       const length = data.readUInt32BE(1);
-      if (length > this.maxBytes) throw tooLarge(this.maxBytes);
+      if (length > this.maxBytes) throw messageTooLarge(this.maxBytes);
       if (data.length < 5 + length) {
         this.#need = 5 + length;
         break;
@@ -234,10 +234,6 @@ class MessageReader {
 }
 
 const NONE: Array<{ compressed: number; bytes: Buffer }> = [];
-
-function tooLarge(maxBytes: number): ConnectError {
-  return rpcError(Code.ResourceExhausted, "MESSAGE_TOO_LARGE", `the request is larger than ${maxBytes} bytes`);
-}
 
 const malformed = (message: string): ConnectError => rpcError(Code.InvalidArgument, "MALFORMED_REQUEST", message);
 
@@ -382,11 +378,11 @@ export class GrpcServerCall {
     try {
       const options = { maxOutputLength: max + 1 };
       const bytes = encoding === "gzip" ? zlib.gunzipSync(message.bytes, options) : zlib.inflateSync(message.bytes, options);
-      if (bytes.length > max) throw tooLarge(max);
+      if (bytes.length > max) throw messageTooLarge(max);
       return bytes;
     } catch (error) {
       if (error instanceof ConnectError) throw error;
-      if ((error as { code?: string }).code === "ERR_BUFFER_TOO_LARGE") throw tooLarge(max);
+      if ((error as { code?: string }).code === "ERR_BUFFER_TOO_LARGE") throw messageTooLarge(max);
       throw malformed(`the request's ${encoding} message could not be inflated`);
     }
   }
@@ -410,24 +406,23 @@ export class GrpcServerCall {
 
   /** Sends one answer message (the headers first, if they are not out yet). */
   write(message: Uint8Array): void {
-    if (this.#done) return;
-    if (message.byteLength > this.limits.maxSendBytes) {
-      this.fail(rpcError(Code.ResourceExhausted, "ANSWER_TOO_LARGE", `the answer is larger than ${this.limits.maxSendBytes} bytes`));
-      return;
-    }
+    if (this.#done || this.#refusedAsTooLarge(message)) return;
     this.sendHeaders();
     if (!this.#done) this.stream.write(frameMessage(message));
   }
 
   /** A unary answer in one go: headers, its message, and status OK with the trailers given. */
   answer(extraHeaders: http2.OutgoingHttpHeaders | undefined, message: Uint8Array, trailers?: http2.OutgoingHttpHeaders): void {
-    if (this.#done) return;
-    if (message.byteLength > this.limits.maxSendBytes) {
-      this.fail(rpcError(Code.ResourceExhausted, "ANSWER_TOO_LARGE", `the answer is larger than ${this.limits.maxSendBytes} bytes`));
-      return;
-    }
+    if (this.#done || this.#refusedAsTooLarge(message)) return;
     this.sendHeaders(extraHeaders);
     this.#end({ ...trailers, "grpc-status": "0" }, frameMessage(message));
+  }
+
+  /** Ends the call RESOURCE_EXHAUSTED when an answer message is above the send limit. */
+  #refusedAsTooLarge(message: Uint8Array): boolean {
+    if (message.byteLength <= this.limits.maxSendBytes) return false;
+    this.fail(rpcError(Code.ResourceExhausted, "ANSWER_TOO_LARGE", `the answer is larger than ${this.limits.maxSendBytes} bytes`));
+    return true;
   }
 
   /** Ends the call with status OK. */

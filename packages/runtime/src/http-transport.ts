@@ -4,12 +4,12 @@
 // gRPC-Web (PROTOCOL.md §3).
 import type * as http from "node:http";
 import type * as http2 from "node:http2";
-import { fromBinary, toBinary, type DescMessage } from "@bufbuild/protobuf";
+import { toBinary } from "@bufbuild/protobuf";
 import { createConnectRouter, createContextKey, createContextValues, type ContextValues, type Interceptor } from "@connectrpc/connect";
 import type { UniversalHandler } from "@connectrpc/connect/protocol";
 import { universalRequestFromNodeRequest, universalResponseToNodeResponse } from "@connectrpc/connect-node";
 import { sha256 } from "@clearmesh/trust";
-import { Code, ConnectError, rpcError, toConnectError } from "./errors.js";
+import { Code, ConnectError, decodeRequest, messageTooLarge, rpcError, toConnectError } from "./errors.js";
 import { callerKey, type CallPipeline } from "./pipeline.js";
 import { isSigned, procedureOf, type ServiceRegistration } from "./registration.js";
 
@@ -88,7 +88,7 @@ async function serveRpc(handler: UniversalHandler, request: NodeRequest, respons
 
 async function preflight(handler: UniversalHandler, request: NodeRequest, contentType: string, body: Uint8Array, signed: boolean, pipeline: CallPipeline, values: ContextValues, maxRequestBytes: number): Promise<void> {
   if (declaredLength(contentType, body) > maxRequestBytes) {
-    throw rpcError(Code.ResourceExhausted, "MESSAGE_TOO_LARGE", `the request is larger than ${maxRequestBytes} bytes`);
+    throw messageTooLarge(maxRequestBytes);
   }
   const payload = requestPayload(contentType, body);
   const getHeader = (name: string) => {
@@ -96,7 +96,7 @@ async function preflight(handler: UniversalHandler, request: NodeRequest, conten
     return Array.isArray(value) ? value[0] : value;
   };
   await pipeline.authenticate(handler.requestPath, getHeader, payload && sha256(payload), signed, values);
-  if (payload && isBinary(contentType)) decodable(handler.method.input, payload);
+  if (payload && isBinary(contentType)) decodeRequest(handler.method.input, payload);
 }
 
 /** The message size the client declares: the gRPC-Web frame length, or the (bounded) body read. */
@@ -118,14 +118,6 @@ function requestPayload(contentType: string, body: Uint8Array): Uint8Array | und
 
 function isBinary(contentType: string): boolean {
   return contentType === "application/proto" || contentType === "application/grpc-web" || contentType.startsWith("application/grpc-web+proto");
-}
-
-function decodable(schema: DescMessage, payload: Uint8Array): void {
-  try {
-    fromBinary(schema, payload);
-  } catch {
-    throw rpcError(Code.InvalidArgument, "MALFORMED_REQUEST", `the request is not a valid ${schema.typeName}`);
-  }
 }
 
 function emptyBody(contentType: string): Uint8Array {
