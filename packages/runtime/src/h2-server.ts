@@ -19,12 +19,12 @@
 //   connection went) is cancelled: its listeners run once, and nothing more is written;
 // - close(grace): no new connections, a GOAWAY on each open one, calls in flight may finish
 //   within the grace; then every connection left is destroyed.
-import fs from "node:fs";
 import http2 from "node:http2";
-import type { AddressInfo, Socket } from "node:net";
+import type { AddressInfo } from "node:net";
 import zlib from "node:zlib";
 import { Code, ConnectError, messageTooLarge, rpcError, statusDetailsBytes, STATUS_DETAILS_HEADER } from "./errors.js";
 import { encodeGrpcMessage, frameMessage, parseGrpcTimeout } from "./grpc-wire.js";
+import { gracefulClose, secureServerOptions, type ServerTls } from "./listening.js";
 
 const {
   HTTP2_HEADER_STATUS, HTTP2_HEADER_CONTENT_TYPE, HTTP2_HEADER_METHOD, HTTP2_HEADER_PATH,
@@ -42,13 +42,6 @@ export interface GrpcRoute {
   start(call: GrpcServerCall): void;
 }
 
-export interface GrpcServerTls {
-  cert: Buffer;
-  key: Buffer;
-  /** When set, clients must present a certificate signed by this CA (mutual TLS). */
-  clientCa?: Buffer;
-}
-
 export interface GrpcServerOptions {
   host: string;
   port: number;
@@ -56,7 +49,7 @@ export interface GrpcServerOptions {
   maxReceiveBytes: number;
   /** Largest answer message, in bytes; a larger one ends the call RESOURCE_EXHAUSTED. */
   maxSendBytes: number;
-  tls?: GrpcServerTls;
+  tls?: ServerTls;
 }
 
 export interface GrpcServer {
@@ -77,29 +70,11 @@ export async function startGrpcServer(routes: ReadonlyMap<string, GrpcRoute>, op
     maxSessionMemory: Number.MAX_SAFE_INTEGER,
     maxSendHeaderBlockLength: Number.MAX_SAFE_INTEGER,
   };
-  const server = options.tls
-    ? http2.createSecureServer({
-        ...sessionOptions,
-        cert: options.tls.cert,
-        key: options.tls.key,
-        ...(options.tls.clientCa ? { ca: options.tls.clientCa, requestCert: true, rejectUnauthorized: true } : {}),
-      })
-    : http2.createServer(sessionOptions);
-  const sessions = new Set<http2.ServerHttp2Session>();
-  server.on("session", (session: http2.ServerHttp2Session) => {
-    sessions.add(session);
-    // A connection's failure reaches its streams; there is nothing else to tell anyone.
-    session.on("error", ignore);
-    session.on("close", () => sessions.delete(session));
-  });
+  const server = options.tls ? http2.createSecureServer({ ...sessionOptions, ...secureServerOptions(options.tls) }) : http2.createServer(sessionOptions);
+  // A connection's failure reaches its streams; there is nothing else to tell anyone.
+  server.on("session", (session: http2.ServerHttp2Session) => session.on("error", ignore));
   server.on("sessionError", ignore);
-  // Connections too, for those that never become a session (a TLS handshake left hanging, a
-  // client that sends no preface): they would hold the close past its grace.
-  const sockets = new Set<Socket>();
-  server.on("connection", (socket: Socket) => {
-    sockets.add(socket);
-    socket.on("close", () => sockets.delete(socket));
-  });
+  const close = gracefulClose(server);
   const limits = { maxReceiveBytes: options.maxReceiveBytes, maxSendBytes: options.maxSendBytes };
   server.on("stream", (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => dispatch(stream, headers, routes, limits));
   await new Promise<void>((resolve, reject) => {
@@ -111,26 +86,7 @@ export async function startGrpcServer(routes: ReadonlyMap<string, GrpcRoute>, op
   });
   return {
     port: (server.address() as AddressInfo).port,
-    close: (graceMs) => new Promise<void>((resolve) => {
-      const timer = setTimeout(() => {
-        for (const session of sessions) session.destroy();
-        for (const socket of sockets) socket.destroy();
-      }, graceMs);
-      server.close(() => {
-        clearTimeout(timer);
-        resolve();
-      });
-      // GOAWAY: the client opens no new stream here; the session closes once its streams end.
-      for (const session of sessions) if (!session.closed) session.close();
-    }),
-  };
-}
-
-export function readTlsFiles(files: { certFile: string; keyFile: string; clientCaFile?: string }): GrpcServerTls {
-  return {
-    cert: fs.readFileSync(files.certFile),
-    key: fs.readFileSync(files.keyFile),
-    clientCa: files.clientCaFile ? fs.readFileSync(files.clientCaFile) : undefined,
+    close,
   };
 }
 

@@ -1,6 +1,5 @@
 // Boots one service's two ports: the gRPC port (h2-server.ts: partners, services, grpcurl) and
 // connect-node on the HTTP port (Connect, gRPC-Web, /metrics, /healthz), over the same handlers.
-import fs from "node:fs";
 import http from "node:http";
 import http2 from "node:http2";
 import type { AddressInfo } from "node:net";
@@ -10,7 +9,8 @@ import type { KeyLookup, SigningKey } from "@clearmesh/trust";
 import type { Logger } from "pino";
 import type { Directory } from "./directory.js";
 import { grpcRoutes } from "./grpc-transport.js";
-import { readTlsFiles, startGrpcServer } from "./h2-server.js";
+import { startGrpcServer } from "./h2-server.js";
+import { gracefulClose, readTlsFiles, secureServerOptions, type TlsFiles } from "./listening.js";
 import { Code, ConnectError } from "./errors.js";
 import { HealthState, healthImpl } from "./health.js";
 import { createHttpHandler } from "./http-transport.js";
@@ -19,12 +19,7 @@ import { CallPipeline } from "./pipeline.js";
 import { ReflectionIndex, reflectionV1Impl, reflectionV1alphaImpl } from "./reflection.js";
 import { registration, type ServiceRegistration } from "./registration.js";
 
-export interface TlsFiles {
-  certFile: string;
-  keyFile: string;
-  /** When set, clients must present a certificate signed by this CA (mutual TLS). */
-  clientCaFile?: string;
-}
+export type { TlsFiles };
 
 export interface ServerOptions {
   name: string;
@@ -128,31 +123,12 @@ async function startHttp(options: ServerOptions, registrations: readonly Service
   // Plain HTTP/1.1 when there is no certificate (curl, gRPC-Web from browsers through a proxy);
   // HTTP/2 with HTTP/1.1 fallback over TLS.
   const server = options.tls
-    ? http2.createSecureServer({
-        cert: fs.readFileSync(options.tls.certFile),
-        key: fs.readFileSync(options.tls.keyFile),
-        ...(options.tls.clientCaFile ? { ca: fs.readFileSync(options.tls.clientCaFile), requestCert: true, rejectUnauthorized: true } : {}),
-        allowHTTP1: true,
-      }, handler as never)
+    ? http2.createSecureServer({ ...secureServerOptions(readTlsFiles(options.tls)), allowHTTP1: true }, handler as never)
     : http.createServer(handler as never);
-  const sessions = new Set<{ destroy(): void }>();
-  server.on("session", (session: http2.ServerHttp2Session) => { sessions.add(session); session.on("close", () => sessions.delete(session)); });
-  server.on("connection", (socket: { destroy(): void; on(event: string, fn: () => void): void }) => { sessions.add(socket); socket.on("close", () => sessions.delete(socket)); });
+  const close = gracefulClose(server);
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(options.httpPort, options.bindHost, () => resolve());
   });
-  return {
-    port: (server.address() as AddressInfo).port,
-    close: (graceMs) => new Promise<void>((resolve) => {
-      // An HTTP/2 (or keep-alive) server's close() waits for open sessions: end them after the grace.
-      const timer = setTimeout(() => { for (const session of sessions) session.destroy(); }, graceMs);
-      // Until then, end each connection once its calls are done: HTTP/2 sessions get a GOAWAY and
-      // close after their open streams; keep-alive HTTP/1.1 sockets are closed as they turn idle.
-      for (const session of sessions) if ("goaway" in session) (session as http2.ServerHttp2Session).close();
-      const sweep = "closeIdleConnections" in server ? setInterval(() => (server as http.Server).closeIdleConnections(), 20) : undefined;
-      if ("closeIdleConnections" in server) (server as http.Server).closeIdleConnections();
-      server.close(() => { clearTimeout(timer); clearInterval(sweep); resolve(); });
-    }),
-  };
+  return { port: (server.address() as AddressInfo).port, close };
 }

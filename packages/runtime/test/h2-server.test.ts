@@ -12,7 +12,8 @@ import { GetParticipantRequestSchema, GetTransferRequestSchema, ParticipantSchem
 import { signRpcRequest } from "@clearmesh/trust";
 import { errorInfoFromStatusBytes } from "../src/errors.js";
 import { decodeGrpcMessage, encodeGrpcMessage, parseGrpcTimeout } from "../src/grpc-wire.js";
-import { readTlsFiles, startGrpcServer, type GrpcServerCall } from "../src/h2-server.js";
+import { startGrpcServer, type GrpcServerCall } from "../src/h2-server.js";
+import { readTlsFiles } from "../src/listening.js";
 import { GET_PARTICIPANT, GET_TRANSFER, GrpcCode, frame, grpcClient, makePki, rejectionOf, sleep, startHarness, type Harness } from "./fixtures.js";
 
 const MAX_REQUEST_BYTES = 16 * 1024;
