@@ -374,6 +374,12 @@ export async function runLoad(server: StatsSource, config: LoadgenConfig, option
       p90_ms: loadgen.p90_ms,
       max_ms: loadgen.max_ms,
       loadgen_cpu_ms_per_call: loadgen.cpu_ms_per_call,
+      // The generator's own lateness, part of every latency it measures (bench/loadgen.ts).
+      loadgen_event_loop_util: loadgen.event_loop_util,
+      loadgen_loop_delay_p99_ms: loadgen.loop_delay_p99_ms,
+      loadgen_loop_delay_max_ms: loadgen.loop_delay_max_ms,
+      loadgen_gc_pause_share: loadgen.duration_s > 0 ? round(loadgen.gc_pause_ms / (loadgen.duration_s * 1000), 3) : null,
+      loadgen_gc_pause_max_ms: loadgen.gc_pause_max_ms,
       // The kernel's part of cpu_ms_per_call (socket I/O, fsync).
       cpu_system_ms_per_call: calls > 0 ? round(serverSystemMs / calls, 4) : null,
       // The event loop's own CPU; with server_event_loop_util it tells work from waiting for a core.

@@ -7,6 +7,7 @@
 //
 //   node --import tsx bench/loadgen.ts '<LoadgenConfig as JSON>'
 import fs from "node:fs";
+import { PerformanceObserver, monitorEventLoopDelay, type EventLoopUtilization } from "node:perf_hooks";
 import { ClearingService } from "@clearmesh/contracts";
 import { createSignedClient, keyFilePath, loadSigningKey } from "@clearmesh/runtime";
 import { WORKLOADS, type LoadgenConfig } from "./workloads.js";
@@ -26,6 +27,14 @@ export interface LoadgenResult {
   max_ms: number;
   cpu_ms: number;
   cpu_ms_per_call: number;
+  /** How late the generator's own event loop ran in the window (a 1 ms timer's lateness), p99 and max. */
+  loop_delay_p99_ms: number;
+  loop_delay_max_ms: number;
+  /** The generator's garbage collections in the window: total pause time and the longest pause. */
+  gc_pause_ms: number;
+  gc_pause_max_ms: number;
+  /** The share of the window the generator's event loop was busy. */
+  event_loop_util: number;
   error_samples: string[];
   [counter: string]: unknown;
 }
@@ -100,17 +109,36 @@ function percentile(sorted: Float64Array, fraction: number): number {
 
 const round = (value: number, digits = 3) => Number(value.toFixed(digits));
 
+// The generator's own lateness, which every call it times includes: its event loop's delay and
+// its garbage collections' pauses, in the window only.
+const loopDelay = monitorEventLoopDelay({ resolution: 1 });
+let gcPauseMs = 0;
+let gcPauseMaxMs = 0;
+const gcObserver = new PerformanceObserver((list) => {
+  if (phase !== "measure") return;
+  for (const entry of list.getEntries()) {
+    gcPauseMs += entry.duration;
+    gcPauseMaxMs = Math.max(gcPauseMaxMs, entry.duration);
+  }
+});
+gcObserver.observe({ entryTypes: ["gc"] });
+
 const workers = Array.from({ length: config.inFlight }, () => worker());
 await new Promise((resolve) => setTimeout(resolve, config.warmupS * 1000));
 phase = "measure";
 workload.reset();
 const windowStart = performance.now();
 const cpuStart = process.cpuUsage();
+const eluStart: EventLoopUtilization = performance.eventLoopUtilization();
+loopDelay.enable();
 notify({ type: "phase", phase: "measure" });
 await new Promise((resolve) => setTimeout(resolve, config.durationS * 1000));
 phase = "done";
 const windowS = (performance.now() - windowStart) / 1000;
 const cpu = process.cpuUsage(cpuStart);
+const elu = performance.eventLoopUtilization(eluStart);
+loopDelay.disable();
+gcObserver.disconnect();
 notify({ type: "phase", phase: "done" });
 const calls = count;
 const counters = workload.stats();
@@ -134,6 +162,11 @@ const result: LoadgenResult = {
   max_ms: round(percentile(sorted, 1)),
   cpu_ms: round(cpuMs, 1),
   cpu_ms_per_call: calls > 0 ? round(cpuMs / calls, 4) : 0,
+  loop_delay_p99_ms: round(loopDelay.percentile(99) / 1e6),
+  loop_delay_max_ms: round(loopDelay.max / 1e6),
+  gc_pause_ms: round(gcPauseMs, 1),
+  gc_pause_max_ms: round(gcPauseMaxMs),
+  event_loop_util: round(elu.utilization),
   error_samples: errorSamples,
   ...counters,
 };

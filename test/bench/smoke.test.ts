@@ -80,6 +80,21 @@ describe("npm run bench -- --smoke", () => {
     }
   });
 
+  it("reports the generator's own lateness beside every latency it measured", () => {
+    for (const id of ["B0", "B1", "B2", "B3", "B5"]) {
+      for (const entry of row(id) as Array<Row & Record<string, unknown>>) {
+        const utilisation = entry.loadgen_event_loop_util as number;
+        expect(utilisation, id).toBeGreaterThan(0);
+        expect(utilisation, id).toBeLessThanOrEqual(1);
+        expect(entry.loadgen_loop_delay_max_ms as number, id).toBeGreaterThanOrEqual(entry.loadgen_loop_delay_p99_ms as number);
+        expect(entry.loadgen_loop_delay_p99_ms as number, id).toBeGreaterThan(0);
+        expect(entry.loadgen_gc_pause_share as number, id).toBeGreaterThanOrEqual(0);
+        expect(entry.loadgen_gc_pause_share as number, id).toBeLessThan(1);
+        expect(typeof entry.loadgen_gc_pause_max_ms, id).toBe("number");
+      }
+    }
+  });
+
   it("verified clearing's response signatures in B1, B2 and B5", () => {
     for (const id of ["B1", "B2", "B5"]) for (const entry of row(id)) expect(entry.verified_responses, id).toBeGreaterThan(0);
   });
