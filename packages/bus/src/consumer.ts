@@ -51,8 +51,19 @@ export interface StartConsumerOptions {
   handler: EventHandler;
   maxDeliver?: number;
   ackWaitMs?: number;
-  /** Messages pulled ahead; processing is one at a time, in stream order. */
+  /** Messages pulled ahead of the handler. */
   batch?: number;
+  /**
+   * Messages handled at once (default 1: each message's transaction commits before the next
+   * starts). With more, the next buffered messages' transactions are submitted while earlier
+   * ones commit, still in stream order, so a store that runs transactions one after another in
+   * submission order applies them in stream order and a group-committing store
+   * (groupCommitting) shares one commit among them; each message is acked once its own
+   * transaction committed. On SQLite only: on PostgreSQL transactions run side by side on the
+   * pool, so there the consumer keeps to one message at a time whatever this says. Handlers must
+   * then not depend on the previous message's commit being durable before they run.
+   */
+  pipeline?: number;
   /**
    * Delivered, unacknowledged messages allowed. A redelivered event (after a nak or a lost
    * ack) comes after later ones; a consumer that needs strict stream order sets 1.
@@ -71,7 +82,7 @@ export interface StartConsumerOptions {
 }
 
 export interface RunningConsumer {
-  /** Stops pulling, waits for the message being handled, and returns. */
+  /** Stops pulling, waits for the messages being handled, and returns. */
   stop(): Promise<void>;
 }
 
@@ -83,8 +94,9 @@ interface ConsumerContext extends StartConsumerOptions {
 }
 
 /**
- * Declares the durable consumer and handles its messages one at a time: verify, then record
- * the event id and run the handler in one store transaction, ack after it commits.
+ * Declares the durable consumer and handles its messages in stream order: verify, then record
+ * the event id and run the handler in one store transaction, ack after it commits. One message at
+ * a time, or on SQLite up to `pipeline` whose transactions are submitted in stream order.
  */
 export async function startConsumer(options: StartConsumerOptions): Promise<RunningConsumer> {
   const context: ConsumerContext = {
@@ -103,8 +115,11 @@ export async function startConsumer(options: StartConsumerOptions): Promise<Runn
   const js = options.nc.jetstream();
   const consumer = await js.consumers.get(options.stream, options.durable);
   const batch = options.batch ?? DEFAULT_CONSUMER_BATCH;
+  const pipeline = options.store.dialect === "sqlite" ? Math.max(1, Math.floor(options.pipeline ?? 1)) : 1;
   let stopping = false;
   let messages: ConsumerMessages | undefined;
+  /** Messages being handled (pipeline > 1). */
+  const inFlight = new Set<Promise<void>>();
   const sleeper = new Sleeper();
 
   async function run(): Promise<void> {
@@ -115,11 +130,21 @@ export async function startConsumer(options: StartConsumerOptions): Promise<Runn
         for await (const msg of messages) {
           // Messages pulled before stop() go back at once instead of after ack_wait.
           if (stopping) msg.nak();
-          else await handleMessage(context, msg);
+          else if (pipeline === 1) await handleMessage(context, msg);
+          else {
+            // Submitted now, in stream order; at most `pipeline` unsettled.
+            const handled: Promise<void> = handleMessage(context, msg)
+              .catch((error: unknown) => context.logger.error({ durable: options.durable, error: errorText(error) }, "event handling failed"))
+              .finally(() => inFlight.delete(handled));
+            inFlight.add(handled);
+            if (inFlight.size >= pipeline) await Promise.race(inFlight);
+          }
         }
       } catch (error) {
         context.logger.error({ durable: options.durable, error: errorText(error) }, "event consumer failed");
       }
+      // Before pulling again or returning: what was started is acked (or nak'd) first.
+      await Promise.all(inFlight);
       // A closed connection never comes back; the service is shutting down.
       if (options.nc.isClosed()) break;
       if (!stopping) await sleeper.sleep(RESUBSCRIBE_DELAY_MS);

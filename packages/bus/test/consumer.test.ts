@@ -1,8 +1,10 @@
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { EnvelopeSchema, ParticipantUpdatedSchema, TransferCommittedSchema } from "@clearmesh/contracts";
+import { GroupCommitter, createTestDatabase, forwardingStore, openStore, type Store } from "@clearmesh/store";
 import type { NatsConnection } from "nats";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import {
+  busMigrations,
   EventTypeMismatchError,
   InvalidEventReason,
   connectNats,
@@ -200,6 +202,188 @@ describe("startConsumer", () => {
     await sleep(300);
     expect(processed).toEqual([event.id]);
     expect(await handledRows(temp)).toEqual([event.id]);
+  });
+
+  /** Publishes `count` events on `subject` (transfer-0 … transfer-<count-1>), in that order; returns their ids. */
+  async function publishMany(key: ReturnType<typeof newKey>, subject: string, count: number): Promise<string[]> {
+    const js = nc.jetstream();
+    const ids: string[] = [];
+    for (let n = 0; n < count; n += 1) {
+      const event = transferEvent(key, subject, `transfer-${n}`);
+      await publishEnvelope(js, event.bytes, event.id, subject);
+      ids.push(event.id);
+    }
+    return ids;
+  }
+
+  async function ackState(durable: string): Promise<{ ackPending: number; pending: number }> {
+    const info = await (await nc.jetstreamManager()).consumers.info(STREAM, durable);
+    return { ackPending: info.num_ack_pending, pending: info.num_pending };
+  }
+
+  it("with a pipeline on SQLite, applies events in stream order while earlier ones commit, shares commits, and acks each", async () => {
+    const { subject, durable, temp } = await setup();
+    const key = newKey();
+    const ids = await publishMany(key, subject, 120);
+    const committer = new GroupCommitter(temp.store, { maxBatchSize: 64 });
+    cleanups.push(() => committer.close());
+    const grouped = forwardingStore(temp.store, { transaction: (fn) => committer.submit(fn) });
+    const processed: string[] = [];
+    let started = 0;
+    let mostUncommitted = 0;
+    await start({
+      durable,
+      filterSubjects: [subject],
+      keyLookup: keyLookupFor(key),
+      store: grouped,
+      pipeline: 16,
+      handler: async (event, tx) => {
+        started += 1;
+        mostUncommitted = Math.max(mostUncommitted, started - processed.length);
+        await tx.execute("INSERT INTO handled (event_id) VALUES ($1)", [event.id]);
+      },
+      onProcessed: (event) => processed.push(event.id),
+    });
+    await waitFor(() => processed.length === ids.length, 10_000, "every event");
+    expect(await handledRows(temp)).toEqual(ids);
+    expect(processed).toEqual(ids);
+    // Handled before the previous ones committed, at most the pipeline's worth, in shared commits.
+    expect(mostUncommitted).toBeGreaterThan(1);
+    expect(mostUncommitted).toBeLessThanOrEqual(16);
+    expect(committer.stats.batches).toBeGreaterThan(0);
+    expect(committer.stats.batches + committer.stats.singles).toBeLessThan(ids.length);
+    await waitFor(async () => (await ackState(durable)).ackPending === 0, 5_000, "every ack");
+    expect(await ackState(durable)).toEqual({ ackPending: 0, pending: 0 });
+  });
+
+  it("with a pipeline, an event whose handler fails is redelivered alone and the others are applied once, in order", async () => {
+    const { subject, durable, temp } = await setup();
+    const key = newKey();
+    const ids = await publishMany(key, subject, 40);
+    const committer = new GroupCommitter(temp.store, { maxBatchSize: 64 });
+    cleanups.push(() => committer.close());
+    const grouped = forwardingStore(temp.store, { transaction: (fn) => committer.submit(fn) });
+    const failing = ids[7]!;
+    let failures = 0;
+    const processed: string[] = [];
+    const redeliveries: string[] = [];
+    await start({
+      durable,
+      filterSubjects: [subject],
+      keyLookup: keyLookupFor(key),
+      store: grouped,
+      pipeline: 16,
+      nakBackoff: { initialMs: 50, maxMs: 200 },
+      handler: async (event, tx) => {
+        await tx.execute("INSERT INTO handled (event_id) VALUES ($1)", [event.id]);
+        if (event.id === failing && failures < 2) {
+          failures += 1;
+          throw new Error("ledger unavailable");
+        }
+      },
+      onProcessed: (event) => processed.push(event.id),
+      onRedelivery: (event) => redeliveries.push(event.id),
+    });
+    await waitFor(() => processed.length === ids.length, 10_000, "every event");
+    // The batch holding the failing event was rolled back and each of its events ran again alone.
+    expect(committer.stats.retried).toBeGreaterThan(0);
+    expect(redeliveries.every((id) => id === failing)).toBe(true);
+    expect(redeliveries.length).toBeGreaterThanOrEqual(1);
+    const others = ids.filter((id) => id !== failing);
+    const rows = await handledRows(temp);
+    expect(rows.filter((id) => id !== failing)).toEqual(others);
+    expect(rows.filter((id) => id === failing)).toEqual([failing]);
+    expect(processed.filter((id) => id !== failing)).toEqual(others);
+    await waitFor(async () => (await ackState(durable)).ackPending === 0, 5_000, "every ack");
+    expect(await ackState(durable)).toEqual({ ackPending: 0, pending: 0 });
+  });
+
+  it("stop() with a pipeline waits for every event being handled and acks them", async () => {
+    const { subject, durable, temp } = await setup();
+    const key = newKey();
+    const ids = await publishMany(key, subject, 6);
+    let started = 0;
+    let finished = 0;
+    const consumer = await startConsumer({
+      nc,
+      stream: STREAM,
+      durable,
+      filterSubjects: [subject],
+      keyLookup: keyLookupFor(key),
+      store: temp.store,
+      pipeline: 4,
+      // Messages pulled but not yet handled when stop() ends the pull come back after ack_wait.
+      ackWaitMs: 1_000,
+      handler: async (event, tx) => {
+        started += 1;
+        await tx.execute("INSERT INTO handled (event_id) VALUES ($1)", [event.id]);
+        await sleep(100);
+        finished += 1;
+      },
+    });
+    await waitFor(() => started >= 2, 10_000, "the handlers to start");
+    await consumer.stop();
+    expect(finished).toBe(started);
+    expect(finished).toBeLessThan(ids.length);
+    expect(await handledRows(temp)).toEqual(ids.slice(0, finished));
+    // What was handled was acked (never offered again); the rest comes to the next start.
+    const duplicates: string[] = [];
+    const later: string[] = [];
+    await start({
+      durable,
+      filterSubjects: [subject],
+      keyLookup: keyLookupFor(key),
+      store: temp.store,
+      pipeline: 4,
+      ackWaitMs: 1_000,
+      handler: async (event, tx) => {
+        await tx.execute("INSERT INTO handled (event_id) VALUES ($1)", [event.id]);
+      },
+      onProcessed: (event) => later.push(event.id),
+      onDuplicate: (event) => duplicates.push(event.id),
+    });
+    await waitFor(() => later.length === ids.length - finished, 10_000, "the rest");
+    expect(later).toEqual(ids.slice(finished));
+    expect(await handledRows(temp)).toEqual(ids);
+    await sleep(200);
+    expect(duplicates).toEqual([]);
+  });
+
+  it("on PostgreSQL handles one event at a time whatever the pipeline says", async () => {
+    const { subject, durable } = await setup();
+    const database = await createTestDatabase();
+    let store: Store | undefined;
+    cleanups.push(async () => {
+      await store?.close();
+      await database.drop();
+    });
+    store = await openStore({ url: database.url, poolSize: 4 });
+    await store.migrate(busMigrations);
+    await store.execute("CREATE TABLE handled (seq SERIAL PRIMARY KEY, event_id TEXT NOT NULL)");
+    const key = newKey();
+    const ids = await publishMany(key, subject, 12);
+    let running = 0;
+    let mostRunning = 0;
+    const processed: string[] = [];
+    await start({
+      durable,
+      filterSubjects: [subject],
+      keyLookup: keyLookupFor(key),
+      store,
+      pipeline: 8,
+      handler: async (event, tx) => {
+        running += 1;
+        mostRunning = Math.max(mostRunning, running);
+        await tx.execute("INSERT INTO handled (event_id) VALUES ($1)", [event.id]);
+        await sleep(5);
+        running -= 1;
+      },
+      onProcessed: (event) => processed.push(event.id),
+    });
+    await waitFor(() => processed.length === ids.length, 10_000, "every event");
+    expect(mostRunning).toBe(1);
+    const rows = await store.query<{ event_id: string }>("SELECT event_id FROM handled ORDER BY seq");
+    expect(rows.map((row) => row.event_id)).toEqual(ids);
   });
 
   it("stop() waits for the event being handled and acks it", async () => {

@@ -8,7 +8,8 @@
 //   pending movement and release its hold.
 // Each event is verified as clearing's and processed at most once (processed_events in the same
 // transaction as its effect); each transfer changes the books at most once (conditional state
-// changes and the unique (transfer_id, kind) of movements).
+// changes and the unique (transfer_id, kind) of movements). On SQLite each consumer hands up to
+// TRANSFER_EVENTS_PIPELINE events to the store at once, in stream order, so they share commits.
 import { decodePayload, startConsumer, type RunningConsumer, type StartConsumerOptions, type VerifiedEvent } from "@clearmesh/bus";
 import { TransferAbortedSchema, TransferCommittedSchema, TransferExpiredSchema, TransferState, type Transfer } from "@clearmesh/contracts";
 import type { Directory, Logger, ServiceMetrics } from "@clearmesh/runtime";
@@ -28,6 +29,11 @@ export const TRANSFER_SUBJECTS = {
 const STREAM = "CLEARMESH_CLEARING";
 const CLEARING_PRODUCER = "clearing";
 const START_RETRY_MS = { initialMs: 200, maxMs: 5_000 } as const;
+/**
+ * Events handled at once by each consumer (startConsumer's `pipeline`): on SQLite their
+ * transactions share the group commits of the wallet's store, still applied in stream order.
+ */
+export const TRANSFER_EVENTS_PIPELINE = 16;
 
 export interface TransferConsumerDeps extends IncomingDeps {
   nc: StartConsumerOptions["nc"];
@@ -70,7 +76,7 @@ export function startTransferConsumers(deps: TransferConsumerDeps): RunningTrans
       for (let attempt = 0; !stopped; attempt += 1) {
         try {
           running.push(await startConsumer({
-            nc: deps.nc, store: deps.store, stream: STREAM, durable, filterSubjects: [subject], handler, logger: deps.logger,
+            nc: deps.nc, store: deps.store, stream: STREAM, durable, filterSubjects: [subject], handler, logger: deps.logger, pipeline: TRANSFER_EVENTS_PIPELINE,
             keyLookup: (producer, keyId) => (producer === CLEARING_PRODUCER ? deps.directory.activePublicKey(producer, keyId) : undefined),
             onInvalid: (reason) => deps.metrics.invalidEvents.inc({ consumer: durable, reason }),
             onRedelivery: () => deps.metrics.eventRedeliveries.inc({ consumer: durable }),
