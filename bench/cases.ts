@@ -180,8 +180,7 @@ export const CASES: readonly BenchCase[] = [
     title: "bare grpc-js unary echo, B1-sized request and response (baseline)",
     target: "the physical limit every other case is compared with",
     status: "available",
-    // Every in-flight count another case runs at, so each row has its B0.
-    inFlight: [1, 16, 32, 128],
+    inFlight: [1, 32, 128],
     smokeInFlight: [32],
     inSmoke: true,
     async open(context) {
@@ -231,8 +230,7 @@ export const CASES: readonly BenchCase[] = [
     title: "end-to-end wallet payment of a merchant intent",
     target: ">= 7% of B0, p99 <= 150 ms",
     status: "available",
-    // 16: the rate no longer grows beyond it (only the queue does); 32 as every other case.
-    inFlight: [16, 32],
+    inFlight: [32],
     smokeInFlight: [32],
     inSmoke: true,
     open: (context) => openB3(context),
