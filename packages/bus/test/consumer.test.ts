@@ -221,13 +221,24 @@ describe("startConsumer", () => {
     return { ackPending: info.num_ack_pending, pending: info.num_pending };
   }
 
+  /** Every event of the durable acked: none waiting for an ack, none left to deliver. */
+  async function expectAllAcked(durable: string): Promise<void> {
+    await waitFor(async () => (await ackState(durable)).ackPending === 0, 5_000, "every ack");
+    expect(await ackState(durable)).toEqual({ ackPending: 0, pending: 0 });
+  }
+
+  /** The test's store with its durable transactions group-committed, as the wallet's are; the committer shows its batches. */
+  function groupCommitted(temp: TempStore): { store: Store; committer: GroupCommitter } {
+    const committer = new GroupCommitter(temp.store, { maxBatchSize: 64 });
+    cleanups.push(() => committer.close());
+    return { store: forwardingStore(temp.store, { transaction: (fn) => committer.submit(fn) }), committer };
+  }
+
   it("with a pipeline on SQLite, applies events in stream order while earlier ones commit, shares commits, and acks each", async () => {
     const { subject, durable, temp } = await setup();
     const key = newKey();
     const ids = await publishMany(key, subject, 120);
-    const committer = new GroupCommitter(temp.store, { maxBatchSize: 64 });
-    cleanups.push(() => committer.close());
-    const grouped = forwardingStore(temp.store, { transaction: (fn) => committer.submit(fn) });
+    const { store: grouped, committer } = groupCommitted(temp);
     const processed: string[] = [];
     let started = 0;
     let mostUncommitted = 0;
@@ -252,17 +263,14 @@ describe("startConsumer", () => {
     expect(mostUncommitted).toBeLessThanOrEqual(16);
     expect(committer.stats.batches).toBeGreaterThan(0);
     expect(committer.stats.batches + committer.stats.singles).toBeLessThan(ids.length);
-    await waitFor(async () => (await ackState(durable)).ackPending === 0, 5_000, "every ack");
-    expect(await ackState(durable)).toEqual({ ackPending: 0, pending: 0 });
+    await expectAllAcked(durable);
   });
 
   it("with a pipeline, an event whose handler fails is redelivered alone and the others are applied once, in order", async () => {
     const { subject, durable, temp } = await setup();
     const key = newKey();
     const ids = await publishMany(key, subject, 40);
-    const committer = new GroupCommitter(temp.store, { maxBatchSize: 64 });
-    cleanups.push(() => committer.close());
-    const grouped = forwardingStore(temp.store, { transaction: (fn) => committer.submit(fn) });
+    const { store: grouped, committer } = groupCommitted(temp);
     const failing = ids[7]!;
     let failures = 0;
     const processed: string[] = [];
@@ -294,8 +302,7 @@ describe("startConsumer", () => {
     expect(rows.filter((id) => id !== failing)).toEqual(others);
     expect(rows.filter((id) => id === failing)).toEqual([failing]);
     expect(processed.filter((id) => id !== failing)).toEqual(others);
-    await waitFor(async () => (await ackState(durable)).ackPending === 0, 5_000, "every ack");
-    expect(await ackState(durable)).toEqual({ ackPending: 0, pending: 0 });
+    await expectAllAcked(durable);
   });
 
   it("stop() with a pipeline waits for every event being handled and acks them", async () => {
@@ -304,16 +311,12 @@ describe("startConsumer", () => {
     const ids = await publishMany(key, subject, 6);
     let started = 0;
     let finished = 0;
+    // Messages pulled but not yet handled when stop() ends the pull come back after ack_wait.
+    const options = { durable, filterSubjects: [subject], keyLookup: keyLookupFor(key), store: temp.store, pipeline: 4, ackWaitMs: 1_000 };
     const consumer = await startConsumer({
       nc,
       stream: STREAM,
-      durable,
-      filterSubjects: [subject],
-      keyLookup: keyLookupFor(key),
-      store: temp.store,
-      pipeline: 4,
-      // Messages pulled but not yet handled when stop() ends the pull come back after ack_wait.
-      ackWaitMs: 1_000,
+      ...options,
       handler: async (event, tx) => {
         started += 1;
         await tx.execute("INSERT INTO handled (event_id) VALUES ($1)", [event.id]);
@@ -330,12 +333,7 @@ describe("startConsumer", () => {
     const duplicates: string[] = [];
     const later: string[] = [];
     await start({
-      durable,
-      filterSubjects: [subject],
-      keyLookup: keyLookupFor(key),
-      store: temp.store,
-      pipeline: 4,
-      ackWaitMs: 1_000,
+      ...options,
       handler: async (event, tx) => {
         await tx.execute("INSERT INTO handled (event_id) VALUES ($1)", [event.id]);
       },
