@@ -1,6 +1,7 @@
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { EnvelopeSchema, ParticipantUpdatedSchema, TransferCommittedSchema } from "@clearmesh/contracts";
 import { GroupCommitter, createTestDatabase, forwardingStore, openStore, type Store } from "@clearmesh/store";
+import type { SigningKey } from "@clearmesh/trust";
 import type { NatsConnection } from "nats";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import {
@@ -56,6 +57,11 @@ describe("startConsumer", () => {
     return consumer;
   }
 
+  /** What every consumer here is given: its durable on the test's subject, events signed by `key`, and its store. */
+  function consuming(subject: string, durable: string, key: SigningKey, store: Store) {
+    return { durable, filterSubjects: [subject], keyLookup: keyLookupFor(key), store };
+  }
+
   async function handledRows(temp: TempStore): Promise<string[]> {
     const rows = await temp.store.query<{ event_id: string }>("SELECT event_id FROM handled ORDER BY rowid");
     return rows.map((row) => row.event_id);
@@ -66,10 +72,7 @@ describe("startConsumer", () => {
     const key = newKey("clearing", "k1");
     const received: VerifiedEvent[] = [];
     await start({
-      durable,
-      filterSubjects: [subject],
-      keyLookup: keyLookupFor(key),
-      store: temp.store,
+      ...consuming(subject, durable, key, temp.store),
       handler: async (event, tx) => {
         received.push(event);
         await tx.execute("INSERT INTO handled (event_id) VALUES ($1)", [event.id]);
@@ -98,10 +101,7 @@ describe("startConsumer", () => {
     const handled: string[] = [];
     const invalid: InvalidEventReason[] = [];
     await start({
-      durable,
-      filterSubjects: [subject],
-      keyLookup: keyLookupFor(key),
-      store: temp.store,
+      ...consuming(subject, durable, key, temp.store),
       handler: async (event) => {
         handled.push(event.id);
       },
@@ -151,10 +151,7 @@ describe("startConsumer", () => {
     const key = newKey();
     const duplicates: string[] = [];
     await start({
-      durable,
-      filterSubjects: [subject],
-      keyLookup: keyLookupFor(key),
-      store: temp.store,
+      ...consuming(subject, durable, key, temp.store),
       handler: async (event, tx) => {
         await tx.execute("INSERT INTO handled (event_id) VALUES ($1)", [event.id]);
       },
@@ -180,10 +177,7 @@ describe("startConsumer", () => {
     const redeliveries: string[] = [];
     const processed: string[] = [];
     await start({
-      durable,
-      filterSubjects: [subject],
-      keyLookup: keyLookupFor(key),
-      store: temp.store,
+      ...consuming(subject, durable, key, temp.store),
       nakBackoff: { initialMs: 50, maxMs: 200 },
       handler: async (event, tx) => {
         attempts += 1;
@@ -205,7 +199,7 @@ describe("startConsumer", () => {
   });
 
   /** Publishes `count` events on `subject` (transfer-0 … transfer-<count-1>), in that order; returns their ids. */
-  async function publishMany(key: ReturnType<typeof newKey>, subject: string, count: number): Promise<string[]> {
+  async function publishMany(key: SigningKey, subject: string, count: number): Promise<string[]> {
     const js = nc.jetstream();
     const ids: string[] = [];
     for (let n = 0; n < count; n += 1) {
@@ -243,10 +237,7 @@ describe("startConsumer", () => {
     let started = 0;
     let mostUncommitted = 0;
     await start({
-      durable,
-      filterSubjects: [subject],
-      keyLookup: keyLookupFor(key),
-      store: grouped,
+      ...consuming(subject, durable, key, grouped),
       pipeline: 16,
       handler: async (event, tx) => {
         started += 1;
@@ -276,10 +267,7 @@ describe("startConsumer", () => {
     const processed: string[] = [];
     const redeliveries: string[] = [];
     await start({
-      durable,
-      filterSubjects: [subject],
-      keyLookup: keyLookupFor(key),
-      store: grouped,
+      ...consuming(subject, durable, key, grouped),
       pipeline: 16,
       nakBackoff: { initialMs: 50, maxMs: 200 },
       handler: async (event, tx) => {
@@ -312,7 +300,7 @@ describe("startConsumer", () => {
     let started = 0;
     let finished = 0;
     // Messages pulled but not yet handled when stop() ends the pull come back after ack_wait.
-    const options = { durable, filterSubjects: [subject], keyLookup: keyLookupFor(key), store: temp.store, pipeline: 4, ackWaitMs: 1_000 };
+    const options = { ...consuming(subject, durable, key, temp.store), pipeline: 4, ackWaitMs: 1_000 };
     const consumer = await startConsumer({
       nc,
       stream: STREAM,
@@ -364,10 +352,7 @@ describe("startConsumer", () => {
     let mostRunning = 0;
     const processed: string[] = [];
     await start({
-      durable,
-      filterSubjects: [subject],
-      keyLookup: keyLookupFor(key),
-      store,
+      ...consuming(subject, durable, key, store),
       pipeline: 8,
       handler: async (event, tx) => {
         running += 1;
@@ -392,10 +377,7 @@ describe("startConsumer", () => {
     const consumer = await startConsumer({
       nc,
       stream: STREAM,
-      durable,
-      filterSubjects: [subject],
-      keyLookup: keyLookupFor(key),
-      store: temp.store,
+      ...consuming(subject, durable, key, temp.store),
       handler: async () => {
         started = true;
         await sleep(400);
