@@ -98,7 +98,12 @@ async function worker(): Promise<void> {
       if (failed === undefined) warmupCalls += 1;
       else warmupErrors += 1;
     }
-    if (failed !== undefined && errorSamples.length < 5) errorSamples.push(String((failed as Error).message ?? failed));
+    if (failed !== undefined) {
+      if (errorSamples.length < 5) errorSamples.push(String((failed as Error).message ?? failed));
+      // A unit that fails at once (no intent left, a refused connection) must not spin the
+      // workers in microtasks: the phase timers would never fire and the run would hang.
+      await new Promise((resolve) => setImmediate(resolve));
+    }
   }
 }
 
