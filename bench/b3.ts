@@ -44,7 +44,7 @@ const PARTICIPANT_FUNDS_MINOR = 10n ** 15n;
  * Intents created per run: this rate over warm-up + window, plus two per slot in flight. A run
  * that pays faster runs out, and its units fail with "no intent left" (then raise it).
  */
-const MAX_PAYMENTS_PER_S = 400;
+const MAX_PAYMENTS_PER_S = 800;
 /** Concurrent CreatePaymentIntent calls while the merchants create the run's intents. */
 const CREATE_CONCURRENCY = 16;
 const DRAIN_MS = 60_000;
