@@ -105,8 +105,14 @@ export async function openB3(context: CaseContext): Promise<CaseSession> {
   };
   // The three services share the machine's two cores with nats-server and the generator: each
   // verifies signatures in place, which costs less CPU in all than handing them to its thread
-  // pool there (docs/performance.md, "What was changed on the hot path").
-  const shared = { CLEARMESH_DATA_DIR: dataDir, SIGNATURE_VERIFICATION: "event-loop" };
+  // pool there (docs/performance.md, "What was changed on the hot path"). Each takes at most 8
+  // calls and answers a turn (CALLS_PER_TURN), so that a burst of payments moves on in parts
+  // rather than as one convoy; BENCH_B3_CALLS_PER_TURN sets another limit (0: none).
+  const shared = {
+    CLEARMESH_DATA_DIR: dataDir,
+    SIGNATURE_VERIFICATION: "event-loop",
+    CALLS_PER_TURN: process.env.BENCH_B3_CALLS_PER_TURN ?? "8",
+  };
   const start = async (service: MeshServiceName, environment: Record<string, string>) => {
     const started = await ServerProcess.start<MeshServiceInfo>(`b3 ${service}`, "serve-service.ts", [service, JSON.stringify({ ...shared, ...environment })], {
       nodeArgs: context.profileDir ? ["--cpu-prof", "--cpu-prof-dir", path.join(context.profileDir, `b3-${service}`)] : [],

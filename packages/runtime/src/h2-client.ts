@@ -23,6 +23,7 @@ import http2 from "node:http2";
 import * as grpc from "@grpc/grpc-js";
 import type { ClientTls } from "./client.js";
 import { decodeGrpcMessage, frameMessage, grpcTimeout } from "./grpc-wire.js";
+import { inTurn } from "./turns.js";
 
 export interface RawCallResult {
   bytes: Uint8Array;
@@ -143,8 +144,8 @@ class Http2Transport implements UnaryTransport {
       const finish = (error: CallError | TypeError | undefined, result?: RawCallResult) => {
         clearTimeout(timer);
         this.#end();
-        if (error) reject(error);
-        else resolve(result!);
+        // Past CALLS_PER_TURN answers in this turn, the caller goes on in a later one (turns.ts).
+        inTurn(() => (error ? reject(error) : resolve(result!)));
       };
       const call = new UnaryCall(this, requestHeaders, frame, deadline, this.#maxReceiveBytes, finish);
       call.start();

@@ -25,6 +25,7 @@ import zlib from "node:zlib";
 import { Code, ConnectError, messageTooLarge, rpcError, statusDetailsBytes, STATUS_DETAILS_HEADER } from "./errors.js";
 import { encodeGrpcMessage, frameMessage, parseGrpcTimeout } from "./grpc-wire.js";
 import { gracefulClose, secureServerOptions, type ServerTls } from "./listening.js";
+import { inTurn } from "./turns.js";
 
 const {
   HTTP2_HEADER_STATUS, HTTP2_HEADER_CONTENT_TYPE, HTTP2_HEADER_METHOD, HTTP2_HEADER_PATH,
@@ -289,7 +290,11 @@ export class GrpcServerCall {
         return this.fail(error as ConnectError);
       }
       this.request = bytes;
-      route.start(this);
+      // Past CALLS_PER_TURN calls in this turn, the handler starts in a later one (turns.ts);
+      // a call whose client went away meanwhile is not started.
+      inTurn(() => {
+        if (!this.#done) route.start(this);
+      });
     });
   }
 

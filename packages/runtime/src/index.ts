@@ -23,6 +23,7 @@ export type { Caller } from "./pipeline.js";
 export { procedureOf, registration } from "./registration.js";
 export type { ServiceRegistration } from "./registration.js";
 export { startServer } from "./server.js";
+export { callsPerTurn, callsWaitingForTurn, inTurn, setCallsPerTurn } from "./turns.js";
 export type { RunningServer, ServerOptions, TlsFiles } from "./server.js";
 export { runServiceProcess, startService } from "./service.js";
 export type { BuiltService, CommonSettings, RunningService, ServiceDeps, ServiceSpec } from "./service.js";

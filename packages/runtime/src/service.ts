@@ -18,6 +18,7 @@ import { createServiceMetrics, type ServiceMetrics } from "./metrics.js";
 import type { ServiceRegistration } from "./registration.js";
 import { startServer, type RunningServer } from "./server.js";
 import type { CommonSettingsSchema, ServiceName } from "./settings.js";
+import { setCallsPerTurn } from "./turns.js";
 
 export type CommonSettings = Settings<CommonSettingsSchema>;
 
@@ -70,6 +71,7 @@ export interface RunningService {
 export async function startService<S extends CommonSettings>(spec: ServiceSpec<S>): Promise<RunningService> {
   const { settings } = spec;
   setSignatureVerification(settings.signatureVerification);
+  setCallsPerTurn(settings.callsPerTurn);
   const logger = spec.logger ?? createLogger({ service: spec.name, level: settings.logLevel });
   const identity = loadSigningKey(settings.identityKeyFile, spec.name, settings.identityKeyId);
   const metrics = createServiceMetrics(spec.name);
