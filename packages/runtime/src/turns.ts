@@ -57,7 +57,16 @@ function nextTurn(): void {
   if (count === 0) return;
   const batch = waiting.splice(0, count);
   used = count;
-  // Scheduled first: the next turn comes even if a piece of work breaks its promise not to throw.
   turn = setImmediate(nextTurn);
-  for (const work of batch) work();
+  for (const work of batch) {
+    try {
+      work();
+    } catch (error) {
+      // Work that breaks its promise not to throw fails as it would have outside the queue (an
+      // uncaught exception), but only after the rest of its turn's work has run.
+      queueMicrotask(() => {
+        throw error;
+      });
+    }
+  }
 }

@@ -15,7 +15,9 @@ const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 afterEach(async () => {
   setCallsPerTurn(0);
-  while (callsWaitingForTurn() > 0) await nextTurn();
+  // Each test starts in a turn of its own, with nothing waiting and the last turn's count gone.
+  do await nextTurn();
+  while (callsWaitingForTurn() > 0);
 });
 
 describe("inTurn", () => {
@@ -47,26 +49,35 @@ describe("inTurn", () => {
     expect(ran.slice(9)).toEqual([200, 201, 202, 203]);
   });
 
-  it("goes on with the queue when a piece of work throws", async () => {
-    setCallsPerTurn(1);
+  it("runs the rest of the queue when a piece of work throws, and lets the error out", async () => {
+    setCallsPerTurn(2);
     const ran: number[] = [];
     inTurn(() => ran.push(0));
+    inTurn(() => ran.push(1));
     const errors: unknown[] = [];
     const onError = (error: unknown) => errors.push(error);
-    process.prependListener("uncaughtException", onError);
+    // vitest reports uncaught errors through its own listener; this one sees it first.
+    const listeners = process.listeners("uncaughtException");
+    process.removeAllListeners("uncaughtException");
+    process.on("uncaughtException", onError);
     try {
+      // One turn's batch: the thrower, then work that must still run in the same turn.
       inTurn(() => {
         throw new Error("broken promise");
       });
-      inTurn(() => ran.push(2));
+      inTurn(() => ran.push(3));
+      inTurn(() => ran.push(4));
       await nextTurn();
+      expect(ran).toEqual([0, 1, 3]);
       await nextTurn();
       await nextTurn();
     } finally {
       process.off("uncaughtException", onError);
+      for (const listener of listeners) process.on("uncaughtException", listener);
     }
-    expect(ran).toEqual([0, 2]);
+    expect(ran).toEqual([0, 1, 3, 4]);
     expect(errors).toHaveLength(1);
+    expect((errors[0] as Error).message).toBe("broken promise");
   });
 
   it("refuses a limit that is not a whole number of calls, and keeps the one it had", () => {
