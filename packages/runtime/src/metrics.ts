@@ -1,6 +1,7 @@
 // Prometheus metrics served on each service's HTTP port. One registry per service instance so
 // several services in one test process never collide.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { callsWaitingForTurn } from "./turns.js";
 
 export interface ServiceMetrics {
   readonly registry: Registry;
@@ -11,6 +12,7 @@ export interface ServiceMetrics {
   readonly invalidEvents: Counter<"consumer" | "reason">;
   readonly outboxPending: Gauge;
   readonly outboxOldestAgeSeconds: Gauge;
+  readonly callsWaitingForTurn: Gauge;
 }
 
 export function createServiceMetrics(service: string, options: { defaultMetrics?: boolean } = {}): ServiceMetrics {
@@ -29,5 +31,11 @@ export function createServiceMetrics(service: string, options: { defaultMetrics?
     invalidEvents: new Counter({ name: "clearmesh_events_invalid_total", help: "Envelopes dropped unprocessed (bad signature, unknown key, garbage).", labelNames: ["consumer", "reason"], registers: [registry] }),
     outboxPending: new Gauge({ name: "clearmesh_outbox_pending", help: "Events written but not yet acknowledged by JetStream.", registers: [registry] }),
     outboxOldestAgeSeconds: new Gauge({ name: "clearmesh_outbox_oldest_age_seconds", help: "Age of the oldest unpublished outbox event (outbox lag).", registers: [registry] }),
+    callsWaitingForTurn: new Gauge({
+      name: "clearmesh_calls_waiting_for_turn", help: "gRPC calls to start and answers to hand back that wait for a later turn of the event loop (CALLS_PER_TURN).", registers: [registry],
+      collect() {
+        this.set(callsWaitingForTurn());
+      },
+    }),
   };
 }

@@ -10,6 +10,7 @@ import { callsPerTurn, callsWaitingForTurn, inTurn, setCallsPerTurn } from "../s
 import { generateSeed, publicKeyFromSeed, toHex } from "@clearmesh/trust";
 import { loadSettings } from "../src/config.js";
 import { commonSettings } from "../src/settings.js";
+import { createServiceMetrics } from "../src/metrics.js";
 
 const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
@@ -147,6 +148,19 @@ describe("a gRPC server and client under CALLS_PER_TURN=1", () => {
       client.close();
       await server.close(0);
     }
+  });
+});
+
+describe("the calls waiting for their turn", () => {
+  it("show in /metrics as clearmesh_calls_waiting_for_turn", async () => {
+    const metrics = createServiceMetrics("wallet", { defaultMetrics: false });
+    const gauge = async () => (await metrics.registry.getSingleMetricAsString("clearmesh_calls_waiting_for_turn")).split("\n").find((line) => line.startsWith("clearmesh_calls_waiting_for_turn{"));
+    expect(await gauge()).toBe('clearmesh_calls_waiting_for_turn{service="wallet"} 0');
+    setCallsPerTurn(2);
+    for (let i = 0; i < 7; i++) inTurn(() => {});
+    expect(await gauge()).toBe('clearmesh_calls_waiting_for_turn{service="wallet"} 5');
+    await nextTurn();
+    expect(await gauge()).toBe('clearmesh_calls_waiting_for_turn{service="wallet"} 3');
   });
 });
 
