@@ -37,7 +37,7 @@ describe("inTurn", () => {
     expect(callsWaitingForTurn()).toBe(5);
     await nextTurn();
     expect(ran).toEqual([0, 1, 2, 3, 4, 5]);
-    // Work that comes while others wait queues behind them, even in a turn with room.
+    // Work that comes while others wait queues behind them.
     inTurn(() => ran.push(100));
     expect(ran).toHaveLength(6);
     await nextTurn();
@@ -57,7 +57,7 @@ describe("inTurn", () => {
     inTurn(() => ran.push(1));
     const errors: unknown[] = [];
     const onError = (error: unknown) => errors.push(error);
-    // vitest reports uncaught errors through its own listener; this one sees it first.
+    // vitest would report the error as the run's own: this listener takes its place meanwhile.
     const listeners = process.listeners("uncaughtException");
     process.removeAllListeners("uncaughtException");
     process.on("uncaughtException", onError);
