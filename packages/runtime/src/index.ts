@@ -24,7 +24,6 @@ export { procedureOf, registration } from "./registration.js";
 export type { ServiceRegistration } from "./registration.js";
 export { startServer } from "./server.js";
 export type { RunningServer, ServerOptions, TlsFiles } from "./server.js";
-export { callsPerTurn, callsWaitingForTurn, inTurn, setCallsPerTurn } from "./turns.js";
 export { runServiceProcess, startService } from "./service.js";
 export type { BuiltService, CommonSettings, RunningService, ServiceDeps, ServiceSpec } from "./service.js";
 export { DEFAULT_PORTS, SERVICE_NAMES, commonSettings, dataKeysSetting, hostedKeyIdsSetting, hostedParticipantsSetting, notifyDataKeysSetting, parseHostedKeyIds } from "./settings.js";

@@ -12,13 +12,19 @@ export interface ServiceMetrics {
   readonly invalidEvents: Counter<"consumer" | "reason">;
   readonly outboxPending: Gauge;
   readonly outboxOldestAgeSeconds: Gauge;
-  readonly callsWaitingForTurn: Gauge;
 }
 
 export function createServiceMetrics(service: string, options: { defaultMetrics?: boolean } = {}): ServiceMetrics {
   const registry = new Registry();
   registry.setDefaultLabels({ service });
   if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry });
+  // Read from the queue at each scrape; nothing sets it.
+  new Gauge({
+    name: "clearmesh_calls_waiting_for_turn", help: "gRPC calls to start and answers to hand back that wait for a later turn of the event loop (CALLS_PER_TURN).", registers: [registry],
+    collect() {
+      this.set(callsWaitingForTurn());
+    },
+  });
   return {
     registry,
     rpcCalls: new Counter({ name: "clearmesh_rpc_calls_total", help: "RPC calls by method, status code and transport.", labelNames: ["method", "code", "transport"], registers: [registry] }),
@@ -31,11 +37,5 @@ export function createServiceMetrics(service: string, options: { defaultMetrics?
     invalidEvents: new Counter({ name: "clearmesh_events_invalid_total", help: "Envelopes dropped unprocessed (bad signature, unknown key, garbage).", labelNames: ["consumer", "reason"], registers: [registry] }),
     outboxPending: new Gauge({ name: "clearmesh_outbox_pending", help: "Events written but not yet acknowledged by JetStream.", registers: [registry] }),
     outboxOldestAgeSeconds: new Gauge({ name: "clearmesh_outbox_oldest_age_seconds", help: "Age of the oldest unpublished outbox event (outbox lag).", registers: [registry] }),
-    callsWaitingForTurn: new Gauge({
-      name: "clearmesh_calls_waiting_for_turn", help: "gRPC calls to start and answers to hand back that wait for a later turn of the event loop (CALLS_PER_TURN).", registers: [registry],
-      collect() {
-        this.set(callsWaitingForTurn());
-      },
-    }),
   };
 }

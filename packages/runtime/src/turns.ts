@@ -52,11 +52,10 @@ export function inTurn(work: () => void): void {
 
 function nextTurn(): void {
   turn = undefined;
-  used = 0;
   const count = limit === 0 ? waiting.length : Math.min(limit, waiting.length);
+  used = count;
   if (count === 0) return;
   const batch = waiting.splice(0, count);
-  used = count;
   turn = setImmediate(nextTurn);
   for (const work of batch) {
     try {
