@@ -8,7 +8,7 @@
 // calls move as one convoy from service to service while the others wait, and on a few shared
 // cores much of the machine idles. With a limit, the first calls' writes leave at the end of the
 // first turn while the rest are taken in the next turns, so the next service starts on them
-// while this one works on the rest (docs/performance.md, "B3 runs as one convoy").
+// while this one works on the rest (docs/performance.md, "B3 ran as one convoy of 32 payments").
 //
 // Work past the limit waits in one queue, in the order it came, and runs in later turns (the
 // check phase, after node has flushed the previous turn's writes), at most the limit a turn.
