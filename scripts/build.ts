@@ -1,7 +1,7 @@
 // `npm run build`: each service as one JavaScript file, dist/<service>.mjs, so a deployed
 // service runs on plain node: no TypeScript loader thread (about 45 MB of memory per process) and
 // no compiling at start. Dependencies with native parts (better-sqlite3, sodium-native) stay external and load
-// from node_modules; the SQLite writer thread's file is copied beside the bundles.
+// from node_modules; the files of the SQLite writer thread and the verifier thread are copied beside the bundles.
 //
 //   node --import tsx scripts/build.ts [outDir]
 import fs from "node:fs";
@@ -30,8 +30,9 @@ export async function buildBundles(entries: Record<string, string>, outDir: stri
     sourcemap: "linked",
     logLevel: "warning",
   });
-  // packages/store starts this file as a thread, next to the module that asks for it.
+  // packages/store and packages/trust start these files as threads, next to the module that asks for them.
   fs.copyFileSync(path.join(repoRoot, "packages/store/src/sqlite-writer.worker.mjs"), path.join(outDir, "sqlite-writer.worker.mjs"));
+  fs.copyFileSync(path.join(repoRoot, "packages/trust/src/verifier-thread.worker.mjs"), path.join(outDir, "verifier-thread.worker.mjs"));
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {

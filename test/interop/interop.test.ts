@@ -82,7 +82,7 @@ describe("independent Python interop client", () => {
     const revokedKeyFile = writeKeyFiles(path.join(dataDir, "revoked-keys"), "bank-a", generateSeed()).keyFile;
 
     nats = await startNatsServer();
-    // In place on the event loop here (the other tests verify on the thread pool), so the
+    // In place on the event loop here (the other tests verify on the verifier thread), so the
     // independent client's good and bad signatures meet both placements across the suite.
     const settings = loadSettings(clearingSettingsSchema(), {
       CLEARMESH_DATA_DIR: dataDir, NATS_URL: nats.url, GRPC_PORT: "0", HTTP_PORT: "0", LOG_LEVEL: "warn", SIGNATURE_VERIFICATION: "event-loop",
@@ -135,7 +135,7 @@ describe("independent Python interop client", () => {
     await clearing?.stop();
     await nats?.stop();
     if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
-    setSignatureVerification("thread-pool");
+    setSignatureVerification("verifier-thread");
   }, 60_000);
 
   it("signs, verifies and is rejected exactly as PROTOCOL.md says", async () => {

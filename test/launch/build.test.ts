@@ -39,6 +39,7 @@ describe("npm run build", () => {
   it("bundles code that reads no file from beside its own source (a bundle does not carry such files)", () => {
     const allowed = new Set([
       "packages/store/src/sqlite-writer.ts", // its thread's file is copied beside every bundle
+      "packages/trust/src/verifier-thread.ts", // likewise
       "packages/cli/src/start.ts", // npm start runs from the repository, not from a bundle
     ]);
     const offenders = [...sources(path.join(root, "services")), ...sources(path.join(root, "packages"))]
@@ -47,9 +48,9 @@ describe("npm run build", () => {
     expect(offenders).toEqual([]);
   });
 
-  it("writes one bundle per service and the SQLite writer thread's file", () => {
+  it("writes one bundle per service and the files of the SQLite writer thread and the verifier thread", () => {
     expect(fs.readdirSync(outDir).filter((name) => name.endsWith(".mjs")).sort())
-      .toEqual([...SERVICES.map((service) => `${service}.mjs`), "sqlite-writer.worker.mjs"].sort());
+      .toEqual([...SERVICES.map((service) => `${service}.mjs`), "sqlite-writer.worker.mjs", "verifier-thread.worker.mjs"].sort());
   });
 
   it.each(SERVICES)("the %s bundle runs on plain node and checks its settings", async (service) => {

@@ -74,8 +74,8 @@ export function createSignedClient<S extends DescService>(service: S, options: S
       const procedure = procedureOf(method);
       const bytes = toBinary(method.input, create(method.input, request));
       const signer = callOptions.signer ?? options.signer;
-      // Signed here (cheaper than a hand-over); the answer's signature is checked on libuv's
-      // thread pool, a verification costing about three signatures.
+      // Signed here (cheaper than a hand-over); the answer's signature is checked off the event
+      // loop unless SIGNATURE_VERIFICATION says otherwise (ed25519VerifyAsync).
       const headers = { ...(signer ? signRpcRequest(signer, procedure, bytes) : {}), ...callOptions.metadata };
       const result = await raw(procedure, bytes, headers, callOptions.deadlineMs);
       if (options.responseKeys && signer) await verifyResponse(options, procedure, headers[HEADER_NONCE]!, result);

@@ -92,7 +92,8 @@ export class CallPipeline {
 
   /**
    * Verifies a signed call and returns the context values carrying its caller; rejects with the
-   * typed error. The Ed25519 check runs on libuv's thread pool, off the event loop.
+   * typed error. The Ed25519 check runs where SIGNATURE_VERIFICATION says (by default on the
+   * verifier thread, off the event loop).
    */
   async authenticate(procedure: string, getHeader: HeaderGetter, digest: Uint8Array | undefined, signed: boolean, values: ContextValues = createContextValues()): Promise<ContextValues> {
     if (!signed) return values;

@@ -5,6 +5,7 @@ import { copyBytes, toHex } from "./encoding.js";
 import { KeyFormatError } from "./errors.js";
 import { acceptablePoints } from "./points.js";
 import { sodium } from "./sodium.js";
+import { verifyOnVerifierThread } from "./verifier-thread.js";
 
 /** NaCl / RFC 8032 private key format: the 32-byte seed. */
 export type Seed = Uint8Array;
@@ -55,7 +56,8 @@ export function publicKeyFromSeed(seed: Uint8Array): Uint8Array {
 
 /**
  * Which library signs and verifies in place: "libsodium" (sodium-native) when it loads, else
- * "node:crypto". Verification on the thread pool always uses node:crypto.
+ * "node:crypto". The verifier thread loads libsodium on its own; libuv's thread pool always uses
+ * node:crypto.
  */
 export function ed25519Library(): "libsodium" | "node:crypto" {
   return sodium ? "libsodium" : "node:crypto";
@@ -157,34 +159,38 @@ export function ed25519Verify(publicKey: Uint8Array, message: Uint8Array, signat
   }
 }
 
-export type SignatureVerification = "thread-pool" | "event-loop";
+export type SignatureVerification = "verifier-thread" | "thread-pool" | "event-loop";
 
-let verifyOnThreadPool = true;
+const PLACEMENTS: readonly SignatureVerification[] = ["verifier-thread", "thread-pool", "event-loop"];
+
+let placement: SignatureVerification = "verifier-thread";
 
 /**
  * Where ed25519VerifyAsync (and so every verification of a call or an answer) runs, for the
- * whole process. "thread-pool", the default: node:crypto on libuv's pool, beside the event loop,
- * which pays only for the hand-over; best for a process with cores to spare. "event-loop": in
- * place (ed25519Verify, libsodium when it loads), which saves the hand-over's thread wake-ups;
- * less CPU in all where several services share few cores (docs/performance.md). The verdicts
- * are the same (points.ts).
+ * whole process. "verifier-thread", the default: a thread of the process's own, libsodium when it
+ * loads, fed in batches (verifier-thread.ts); best for a service with a core to spare.
+ * "thread-pool": node:crypto on libuv's pool, a job and a wake-up per signature (the default
+ * until the verifier thread, which costs less CPU for the same work). "event-loop": in place
+ * (ed25519Verify), which saves every hand-over; less CPU in all where several services share a
+ * few cores (docs/performance.md). The verdicts are the same (points.ts).
  */
 export function setSignatureVerification(where: SignatureVerification): void {
-  if (where !== "thread-pool" && where !== "event-loop") throw new TypeError(`unknown signature verification placement ${JSON.stringify(where)}`);
-  verifyOnThreadPool = where === "thread-pool";
+  if (!PLACEMENTS.includes(where)) throw new TypeError(`unknown signature verification placement ${JSON.stringify(where)}`);
+  placement = where;
 }
 
 export function signatureVerification(): SignatureVerification {
-  return verifyOnThreadPool ? "thread-pool" : "event-loop";
+  return placement;
 }
 
 /**
- * ed25519Verify on libuv's thread pool (node:crypto's callback form), or in place when the
- * process verifies on its event loop (setSignatureVerification): the same answer. Never rejects.
+ * ed25519Verify off the event loop (on the verifier thread or libuv's thread pool), or in place,
+ * as setSignatureVerification says: the same answer. Never rejects.
  */
 export function ed25519VerifyAsync(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): Promise<boolean> {
-  if (!verifyOnThreadPool) return Promise.resolve(ed25519Verify(publicKey, message, signature));
+  if (placement === "event-loop") return Promise.resolve(ed25519Verify(publicKey, message, signature));
   if (!verifiable(publicKey, message, signature)) return Promise.resolve(false);
+  if (placement === "verifier-thread") return verifyOnVerifierThread(publicKey, message, signature, ed25519Verify);
   let key: KeyObject;
   try {
     key = cachedPublicKey(publicKey);

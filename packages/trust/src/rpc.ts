@@ -250,8 +250,9 @@ export function verifyRpcRequest(
 }
 
 /**
- * verifyRpcRequest with the Ed25519 check on libuv's thread pool, so a busy service verifies on
- * its other cores. Same checks, same order, same answers.
+ * verifyRpcRequest with the Ed25519 check where setSignatureVerification says (by default the
+ * verifier thread), so a busy service verifies on its other cores. Same checks, same order, same
+ * answers.
  */
 export async function verifyRpcRequestAsync(
   getHeader: HeaderGetter,
@@ -337,7 +338,7 @@ export function verifyRpcResponse(
   return checked !== undefined && ed25519Verify(checked.publicKey, checked.message, checked.signature);
 }
 
-/** verifyRpcResponse with the Ed25519 check on libuv's thread pool. */
+/** verifyRpcResponse with the Ed25519 check where setSignatureVerification says (ed25519VerifyAsync). */
 export async function verifyRpcResponseAsync(
   getHeader: HeaderGetter,
   procedure: string,

@@ -1,6 +1,7 @@
 // The asynchronous variants of verification (ed25519VerifyAsync, verifyRpcRequestAsync,
 // verifyRpcResponseAsync) must answer exactly what the synchronous ones answer, on the thread
-// pool and in place on the event loop (setSignatureVerification): the same verdict on the shared
+// verifier thread, on libuv's thread pool and in place on the event loop (setSignatureVerification):
+// the same verdict on the shared
 // vectors and on every kind of bad input. (Signing runs on the calling thread.)
 import { pbkdf2 } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -28,15 +29,16 @@ import {
   verifyRpcResponseAsync,
 } from "../src/index.js";
 import type { KeyLookup, KeyRecord, RpcRequestVerification } from "../src/index.js";
+import { verifierThreadForTests } from "../src/verifier-thread.js";
 import { loadVectors, type ClearmeshVectors, type Rfc8032Vectors } from "./vectors.js";
 
 const rfc8032 = loadVectors<Rfc8032Vectors>("ed25519-rfc8032.json");
 const clearmesh = loadVectors<ClearmeshVectors>("clearmesh-signatures.json");
 
-for (const placement of ["thread-pool", "event-loop"] as const) {
+for (const placement of ["verifier-thread", "thread-pool", "event-loop"] as const) {
   describe(`verification on the ${placement}`, () => {
     beforeAll(() => setSignatureVerification(placement));
-    afterAll(() => setSignatureVerification("thread-pool"));
+    afterAll(() => setSignatureVerification("verifier-thread"));
 
     describe("Ed25519 verification", () => {
       it("verifies the RFC 8032 vectors", async () => {
@@ -156,7 +158,7 @@ for (const placement of ["thread-pool", "event-loop"] as const) {
 }
 
 describe("where verification runs", () => {
-  afterAll(() => setSignatureVerification("thread-pool"));
+  afterAll(() => setSignatureVerification("verifier-thread"));
 
   /** Whether a verification answers before jobs that fill the whole thread pool end. */
   async function answersBeforeABusyPool(): Promise<boolean> {
@@ -179,7 +181,14 @@ describe("where verification runs", () => {
     return order[0] === "verified true";
   }
 
-  it("on the thread pool by default: it waits for a free pool thread", async () => {
+  it("on the verifier thread by default: the pool's queue does not delay it", async () => {
+    setSignatureVerification("verifier-thread");
+    expect(signatureVerification()).toBe("verifier-thread");
+    expect(await answersBeforeABusyPool()).toBe(true);
+    expect(verifierThreadForTests.thread()).toBeDefined();
+  });
+
+  it("on the thread pool when asked: it waits for a free pool thread", async () => {
     setSignatureVerification("thread-pool");
     expect(signatureVerification()).toBe("thread-pool");
     expect(await answersBeforeABusyPool()).toBe(false);

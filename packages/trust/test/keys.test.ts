@@ -3,7 +3,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import fc from "fast-check";
 import nacl from "tweetnacl";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, onTestFinished } from "vitest";
 import {
   KeyFormatError,
   PUBLIC_KEY_CACHE_MAX_ENTRIES,
@@ -17,6 +17,7 @@ import {
   parseSeedHex,
   publicKeyCacheSize,
   publicKeyFromSeed,
+  setSignatureVerification,
   toHex,
 } from "../src/index.js";
 import { loadVectors } from "./vectors.js";
@@ -119,6 +120,8 @@ describe("ed25519Verify", () => {
   });
 
   it("keeps the public key cache of node:crypto's verification (the thread pool's) bounded", async () => {
+    setSignatureVerification("thread-pool");
+    onTestFinished(() => setSignatureVerification("verifier-thread"));
     for (let index = 0; index < PUBLIC_KEY_CACHE_MAX_ENTRIES + 50; index += 1) {
       const fakeKey = new Uint8Array(32);
       new DataView(fakeKey.buffer).setUint32(0, index);

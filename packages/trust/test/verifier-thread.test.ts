@@ -1,0 +1,126 @@
+// The verifier thread (SIGNATURE_VERIFICATION=verifier-thread, the default): signatures asked for
+// in one turn go over in batches and come back with the synchronous verdicts, in any mix and
+// number; batches the thread never answered (it was lost) are verified in place; a thread that
+// cannot start leaves verification in place with a warning; without libsodium the thread uses
+// node:crypto and still gives the same verdicts.
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { createSigningKey, ed25519Verify, ed25519VerifyAsync, fromHex, generateSeed, setSignatureVerification, utf8 } from "../src/index.js";
+import { VERIFIER_BATCH_MAX, verifierThreadForTests } from "../src/verifier-thread.js";
+import { loadVectors, type Rfc8032Vectors } from "./vectors.js";
+
+const rfc8032 = loadVectors<Rfc8032Vectors>("ed25519-rfc8032.json");
+const realScript = new URL("../src/verifier-thread.worker.mjs", import.meta.url);
+
+interface Case {
+  publicKey: Uint8Array;
+  message: Uint8Array;
+  signature: Uint8Array;
+}
+
+/** `count` signatures over messages of growing length, every third tampered (a flipped bit). */
+function cases(count: number, messageBytes = (index: number) => index % 200): Case[] {
+  const keys = Array.from({ length: 3 }, (_, index) => createSigningKey(`bank-${index}`, "k1", generateSeed()));
+  return Array.from({ length: count }, (_, index) => {
+    const key = keys[index % keys.length]!;
+    const message = new Uint8Array(messageBytes(index)).fill(index & 0xff);
+    const signature = key.sign(message);
+    if (index % 3 === 2) signature[index % 64]! ^= 1 << (index % 8);
+    return { publicKey: key.publicKey, message, signature };
+  });
+}
+
+const verdicts = (list: Case[]) => Promise.all(list.map((entry) => ed25519VerifyAsync(entry.publicKey, entry.message, entry.signature)));
+const expected = (list: Case[]) => list.map((entry) => ed25519Verify(entry.publicKey, entry.message, entry.signature));
+
+async function stopThread(): Promise<void> {
+  const thread = verifierThreadForTests.thread();
+  if (thread) await thread.terminate();
+  // The 'exit' listener runs after terminate() resolves.
+  await new Promise((resolve) => setImmediate(resolve));
+}
+
+describe("the verifier thread", () => {
+  beforeAll(() => setSignatureVerification("verifier-thread"));
+  afterEach(() => verifierThreadForTests.useScript(realScript));
+  afterAll(() => setSignatureVerification("verifier-thread"));
+
+  it("gives the RFC 8032 vectors' verdicts, and each of many signatures asked in one turn its own", async () => {
+    for (const vector of rfc8032.vectors) {
+      expect(await ed25519VerifyAsync(fromHex(vector.public_key), fromHex(vector.message), fromHex(vector.signature))).toBe(true);
+    }
+    const list = cases(VERIFIER_BATCH_MAX * 25 + 3);
+    const answers = await verdicts(list);
+    expect(answers).toEqual(expected(list));
+    expect(answers.filter((valid) => !valid)).toHaveLength(Math.floor(list.length / 3));
+    expect(verifierThreadForTests.thread()).toBeDefined();
+  });
+
+  it("verifies long messages (a megabyte) and empty ones", async () => {
+    const list = cases(6, (index) => (index % 2 === 0 ? 1 << 20 : 0));
+    expect(await verdicts(list)).toEqual(expected(list));
+  });
+
+  it("verifies in place what a lost thread had not answered, then starts a new thread", async () => {
+    const list = cases(40);
+    const pending = verdicts(list);
+    // The batches leave at the end of this turn; the thread goes before it answers them all.
+    await new Promise((resolve) => setImmediate(resolve));
+    const lost = verifierThreadForTests.thread();
+    expect(lost).toBeDefined();
+    await lost!.terminate();
+    expect(await pending).toEqual(expected(list));
+    const more = cases(9);
+    expect(await verdicts(more)).toEqual(expected(more));
+    const next = verifierThreadForTests.thread();
+    expect(next).toBeDefined();
+    expect(next).not.toBe(lost);
+    expect(verifierThreadForTests.unusable()).toBe(false);
+  });
+
+  it("stays in place, with one warning, when its thread cannot start", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "clearmesh-verifier-"));
+    const broken = path.join(dir, "broken.worker.mjs");
+    fs.writeFileSync(broken, "throw new Error('cannot start here');\n");
+    const warnings: string[] = [];
+    const onWarning = (warning: Error & { code?: string }) => {
+      if (warning.code === "CLEARMESH_VERIFIER_THREAD") warnings.push(warning.message);
+    };
+    process.on("warning", onWarning);
+    try {
+      await stopThread();
+      verifierThreadForTests.useScript(new URL(`file://${broken}`));
+      const list = cases(12);
+      expect(await verdicts(list)).toEqual(expected(list));
+      expect(verifierThreadForTests.unusable()).toBe(true);
+      // From then on in place, at once: no thread is started again.
+      const more = cases(5);
+      expect(await verdicts(more)).toEqual(expected(more));
+      expect(verifierThreadForTests.thread()).toBeUndefined();
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]).toMatch(/verified on the event loop instead/);
+    } finally {
+      process.off("warning", onWarning);
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("gives the same verdicts with node:crypto in the thread (no libsodium)", async () => {
+    await stopThread();
+    const before = process.env.CLEARMESH_ED25519;
+    process.env.CLEARMESH_ED25519 = "node-crypto";
+    try {
+      const list = cases(30);
+      // The thread starts now, and reads the environment as it starts.
+      expect(await verdicts(list)).toEqual(expected(list));
+      expect(await ed25519VerifyAsync(list[0]!.publicKey, utf8("another message"), list[0]!.signature)).toBe(false);
+    } finally {
+      if (before === undefined) delete process.env.CLEARMESH_ED25519;
+      else process.env.CLEARMESH_ED25519 = before;
+      await stopThread();
+    }
+  });
+});
