@@ -27,12 +27,16 @@ type InPlace = (publicKey: Uint8Array, message: Uint8Array, signature: Uint8Arra
 const HEADER_BYTES = 4;
 const ENTRY_BYTES = 4 + 32 + 64;
 
+interface VerifierThread {
+  worker: Worker;
+  /** Batches sent to this thread and not answered, in the order sent (it answers in order). */
+  unanswered: Job[][];
+  answered: boolean;
+}
+
 let collecting: Job[] = [];
 let flushScheduled = false;
-/** Batches sent and not answered, in the order sent (the thread answers in order). */
-const unanswered: Job[][] = [];
-let thread: Worker | undefined;
-let threadAnswered = false;
+let thread: VerifierThread | undefined;
 let unusable = false;
 let scriptUrl = new URL("./verifier-thread.worker.mjs", import.meta.url);
 
@@ -57,8 +61,8 @@ function flush(inPlace: InPlace): void {
   const batch = collecting;
   if (batch.length === 0) return;
   collecting = [];
-  const worker = thread ?? start(inPlace);
-  if (!worker) {
+  const current = thread ?? start(inPlace);
+  if (!current) {
     for (const job of batch) job.resolve(inPlace(job.publicKey, job.message, job.signature));
     return;
   }
@@ -76,12 +80,12 @@ function flush(inPlace: InPlace): void {
     bytes.set(job.message, offset + ENTRY_BYTES);
     offset += ENTRY_BYTES + job.message.length;
   }
-  unanswered.push(batch);
+  current.unanswered.push(batch);
   // Transferred, not copied.
-  worker.postMessage(buffer, [buffer]);
+  current.worker.postMessage(buffer, [buffer]);
 }
 
-function start(inPlace: InPlace): Worker | undefined {
+function start(inPlace: InPlace): VerifierThread | undefined {
   let worker: Worker;
   try {
     worker = new Worker(scriptUrl, {
@@ -96,25 +100,26 @@ function start(inPlace: InPlace): Worker | undefined {
   }
   // The service's servers keep the process alive, not this thread.
   worker.unref();
-  thread = worker;
-  threadAnswered = false;
+  const started: VerifierThread = { worker, unanswered: [], answered: false };
+  const inPlaceAll = (batch: Job[]) => {
+    for (const job of batch) job.resolve(inPlace(job.publicKey, job.message, job.signature));
+  };
   worker.on("message", (verdicts: Uint8Array) => {
-    threadAnswered = true;
-    const batch = unanswered.shift();
+    started.answered = true;
+    const batch = started.unanswered.shift();
     if (!batch) return;
+    if (!(verdicts instanceof Uint8Array) || verdicts.length !== batch.length) return inPlaceAll(batch);
     for (let index = 0; index < batch.length; index += 1) batch[index]!.resolve(verdicts[index] === 1);
   });
   const lost = (error?: unknown) => {
-    if (thread !== worker) return;
-    thread = undefined;
-    if (!threadAnswered) giveUp(error);
-    for (const batch of unanswered.splice(0)) {
-      for (const job of batch) job.resolve(inPlace(job.publicKey, job.message, job.signature));
-    }
+    if (thread === started) thread = undefined;
+    if (!started.answered) giveUp(error);
+    for (const batch of started.unanswered.splice(0)) inPlaceAll(batch);
   };
   worker.on("error", lost);
   worker.on("exit", () => lost());
-  return worker;
+  thread = started;
+  return started;
 }
 
 function giveUp(error: unknown): void {
@@ -126,7 +131,7 @@ function giveUp(error: unknown): void {
 
 /** For tests only: the running thread, and a way to start the next one from another script. */
 export const verifierThreadForTests = {
-  thread: (): Worker | undefined => thread,
+  thread: (): Worker | undefined => thread?.worker,
   unusable: (): boolean => unusable,
   /** Uses `url` for the next thread and forgets an earlier give-up. */
   useScript(url: URL): void {
