@@ -80,7 +80,9 @@ function flush(inPlace: InPlace): void {
     bytes.set(job.message, offset + ENTRY_BYTES);
     offset += ENTRY_BYTES + job.message.length;
   }
-  current.unanswered.push(batch);
+  // While it owes answers the thread keeps the process alive (a caller awaits them); idle, it
+  // does not.
+  if (current.unanswered.push(batch) === 1) current.worker.ref();
   // Transferred, not copied.
   current.worker.postMessage(buffer, [buffer]);
 }
@@ -98,8 +100,6 @@ function start(inPlace: InPlace): VerifierThread | undefined {
     giveUp(error);
     return undefined;
   }
-  // The service's servers keep the process alive, not this thread.
-  worker.unref();
   const started: VerifierThread = { worker, unanswered: [], answered: false };
   const inPlaceAll = (batch: Job[]) => {
     for (const job of batch) job.resolve(inPlace(job.publicKey, job.message, job.signature));
@@ -107,6 +107,7 @@ function start(inPlace: InPlace): VerifierThread | undefined {
   worker.on("message", (verdicts: Uint8Array) => {
     started.answered = true;
     const batch = started.unanswered.shift();
+    if (started.unanswered.length === 0) worker.unref();
     if (!batch) return;
     if (!(verdicts instanceof Uint8Array) || verdicts.length !== batch.length) return inPlaceAll(batch);
     for (let index = 0; index < batch.length; index += 1) batch[index]!.resolve(verdicts[index] === 1);
@@ -118,6 +119,8 @@ function start(inPlace: InPlace): VerifierThread | undefined {
   };
   worker.on("error", lost);
   worker.on("exit", () => lost());
+  // Only after the listeners: adding a 'message' listener refs the thread again.
+  worker.unref();
   thread = started;
   return started;
 }

@@ -2,10 +2,13 @@
 // in one turn go over in batches and come back with the synchronous verdicts, in any mix and
 // number; batches the thread never answered (it was lost) are verified in place; a thread that
 // cannot start leaves verification in place with a warning; without libsodium the thread uses
-// node:crypto and still gives the same verdicts.
+// node:crypto and still gives the same verdicts. The thread keeps a process alive only while it
+// owes answers.
+import { execFile } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { fileURLToPath } from "node:url";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { createSigningKey, ed25519Verify, ed25519VerifyAsync, fromHex, generateSeed, setSignatureVerification, utf8 } from "../src/index.js";
 import { VERIFIER_BATCH_MAX, verifierThreadForTests } from "../src/verifier-thread.js";
@@ -122,5 +125,28 @@ describe("the verifier thread", () => {
       else process.env.CLEARMESH_ED25519 = before;
       await stopThread();
     }
+  });
+
+  it("keeps a process alive while it owes answers, and not once it is idle", async () => {
+    // A short-lived process (a CLI call, say): it must get its verdicts and then exit on its own.
+    const index = path.join(path.dirname(fileURLToPath(import.meta.url)), "../src/index.ts");
+    const script = `
+      const { createSigningKey, ed25519VerifyAsync, generateSeed, signatureVerification, utf8 } = await import(${JSON.stringify(index)});
+      const key = createSigningKey("bank-a", "k1", generateSeed());
+      const message = utf8("pay 100");
+      const signature = key.sign(message);
+      const verdicts = await Promise.all([ed25519VerifyAsync(key.publicKey, message, signature), ed25519VerifyAsync(key.publicKey, utf8("pay 900"), signature)]);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      const late = await ed25519VerifyAsync(key.publicKey, message, signature);
+      console.log(signatureVerification(), verdicts.join(" "), late);
+    `;
+    const { code, stdout } = await new Promise<{ code: number | null; stdout: string }>((resolve) => {
+      const child = execFile(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], { encoding: "utf8", timeout: 20_000 }, (error, out) => {
+        resolve({ code: error ? (typeof error.code === "number" ? error.code : -1) : 0, stdout: out });
+      });
+      child.stdin?.end();
+    });
+    expect(stdout.trim()).toBe("verifier-thread true false true");
+    expect(code).toBe(0);
   });
 });
