@@ -48,16 +48,19 @@ export function verifyOnVerifierThread(publicKey: Uint8Array, message: Uint8Arra
   if (unusable) return Promise.resolve(inPlace(publicKey, message, signature));
   return new Promise((resolve) => {
     collecting.push({ publicKey, message, signature, resolve });
-    if (collecting.length >= VERIFIER_BATCH_MAX) flush(inPlace);
+    if (collecting.length >= VERIFIER_BATCH_MAX) send(inPlace);
     else if (!flushScheduled) {
       flushScheduled = true;
-      setImmediate(() => flush(inPlace));
+      setImmediate(() => {
+        flushScheduled = false;
+        send(inPlace);
+      });
     }
   });
 }
 
-function flush(inPlace: InPlace): void {
-  flushScheduled = false;
+/** Sends what collected so far as one batch (nothing if nothing did). */
+function send(inPlace: InPlace): void {
   const batch = collecting;
   if (batch.length === 0) return;
   collecting = [];
