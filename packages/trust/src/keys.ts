@@ -27,7 +27,7 @@ export interface SigningKey {
   seed: Uint8Array;
   publicKey: Uint8Array;
   /**
-   * Signs on the calling thread. Signing is not handed to the thread pool as verification is: a
+   * Signs on the calling thread. Signing is not handed off as verification is: a
    * signature costs about 40 µs here, less than the hand-over and the wait cost the event loop.
    */
   sign(message: Uint8Array): Uint8Array;

@@ -6,36 +6,50 @@
 // clearing used about 0.2 ms less CPU per B1 call (docs/performance.md).
 //
 // Nothing is lost if the thread is: the batches it had not answered are verified in place, on the
-// event loop, with the same verdicts, and the next batch starts a new thread. A thread lost before
-// it answered anything (it cannot start here) is not started again: verification then stays in
+// event loop, with the same verdicts, and the next batch starts a new thread. A thread that could
+// not start (lost before it said it was ready) is not started again: verification then stays in
 // place for the life of the process, with a warning.
 import { Worker } from "node:worker_threads";
 
 /** Most signatures in one message to the thread; more asked in one turn go in further messages. */
 export const VERIFIER_BATCH_MAX = 4;
 
+/**
+ * One signature to verify, its bytes copied when it was asked for (what points.ts checked is what
+ * is verified, whatever the caller does with its arrays afterwards): a u32 message length, the
+ * 32-byte public key, the 64-byte signature, the message. A batch is these entries behind a u32
+ * batch number and a u32 count; the thread answers with the batch number and one verdict byte
+ * per entry (little-endian numbers).
+ */
 interface Job {
-  publicKey: Uint8Array;
-  message: Uint8Array;
-  signature: Uint8Array;
+  entry: Uint8Array;
   resolve: (valid: boolean) => void;
 }
 
 /** The in-place check the lost batches fall back to (keys.ts's ed25519Verify). */
 type InPlace = (publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array) => boolean;
 
-const HEADER_BYTES = 4;
-const ENTRY_BYTES = 4 + 32 + 64;
+const HEADER_BYTES = 8;
+/** What the thread says once its script has loaded, before any answer. */
+const READY = "ready";
+const ENTRY_HEADER_BYTES = 4 + 32 + 64;
+
+interface Batch {
+  id: number;
+  jobs: Job[];
+}
 
 interface VerifierThread {
   worker: Worker;
   /** Batches sent to this thread and not answered, in the order sent (it answers in order). */
-  unanswered: Job[][];
-  answered: boolean;
+  unanswered: Batch[];
+  /** Whether the thread said it is ready (its script loaded); one lost before that could not start. */
+  ready: boolean;
 }
 
 let collecting: Job[] = [];
 let flushScheduled = false;
+let nextBatchId = 1;
 let thread: VerifierThread | undefined;
 let unusable = false;
 let scriptUrl = new URL("./verifier-thread.worker.mjs", import.meta.url);
@@ -46,8 +60,13 @@ let scriptUrl = new URL("./verifier-thread.worker.mjs", import.meta.url);
  */
 export function verifyOnVerifierThread(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array, inPlace: InPlace): Promise<boolean> {
   if (unusable) return Promise.resolve(inPlace(publicKey, message, signature));
+  const entry = new Uint8Array(ENTRY_HEADER_BYTES + message.length);
+  new DataView(entry.buffer).setUint32(0, message.length, true);
+  entry.set(publicKey, 4);
+  entry.set(signature, 36);
+  entry.set(message, ENTRY_HEADER_BYTES);
   return new Promise((resolve) => {
-    collecting.push({ publicKey, message, signature, resolve });
+    collecting.push({ entry, resolve });
     if (collecting.length >= VERIFIER_BATCH_MAX) send(inPlace);
     else if (!flushScheduled) {
       flushScheduled = true;
@@ -59,33 +78,38 @@ export function verifyOnVerifierThread(publicKey: Uint8Array, message: Uint8Arra
   });
 }
 
+function verifyEntryInPlace(entry: Uint8Array, inPlace: InPlace): boolean {
+  return inPlace(entry.subarray(4, 36), entry.subarray(ENTRY_HEADER_BYTES), entry.subarray(36, 100));
+}
+
+function inPlaceAll(jobs: readonly Job[], inPlace: InPlace): void {
+  for (const job of jobs) job.resolve(verifyEntryInPlace(job.entry, inPlace));
+}
+
 /** Sends what collected so far as one batch (nothing if nothing did). */
 function send(inPlace: InPlace): void {
-  const batch = collecting;
-  if (batch.length === 0) return;
+  const jobs = collecting;
+  if (jobs.length === 0) return;
   collecting = [];
-  const current = thread ?? start(inPlace);
-  if (!current) {
-    for (const job of batch) job.resolve(inPlace(job.publicKey, job.message, job.signature));
-    return;
-  }
+  const current = unusable ? undefined : thread ?? start(inPlace);
+  if (!current) return inPlaceAll(jobs, inPlace);
   let size = HEADER_BYTES;
-  for (const job of batch) size += ENTRY_BYTES + job.message.length;
+  for (const job of jobs) size += job.entry.length;
   const buffer = new ArrayBuffer(size);
   const view = new DataView(buffer);
   const bytes = new Uint8Array(buffer);
-  view.setUint32(0, batch.length, true);
+  const id = nextBatchId;
+  nextBatchId = nextBatchId >= 0xffffffff ? 1 : nextBatchId + 1;
+  view.setUint32(0, id, true);
+  view.setUint32(4, jobs.length, true);
   let offset = HEADER_BYTES;
-  for (const job of batch) {
-    view.setUint32(offset, job.message.length, true);
-    bytes.set(job.publicKey, offset + 4);
-    bytes.set(job.signature, offset + 36);
-    bytes.set(job.message, offset + ENTRY_BYTES);
-    offset += ENTRY_BYTES + job.message.length;
+  for (const job of jobs) {
+    bytes.set(job.entry, offset);
+    offset += job.entry.length;
   }
   // While it owes answers the thread keeps the process alive (a caller awaits them); idle, it
   // does not.
-  if (current.unanswered.push(batch) === 1) current.worker.ref();
+  if (current.unanswered.push({ id, jobs }) === 1) current.worker.ref();
   // Transferred, not copied.
   current.worker.postMessage(buffer, [buffer]);
 }
@@ -103,23 +127,34 @@ function start(inPlace: InPlace): VerifierThread | undefined {
     giveUp(error);
     return undefined;
   }
-  const started: VerifierThread = { worker, unanswered: [], answered: false };
-  const inPlaceAll = (batch: Job[]) => {
-    for (const job of batch) job.resolve(inPlace(job.publicKey, job.message, job.signature));
-  };
-  worker.on("message", (verdicts: Uint8Array) => {
-    started.answered = true;
-    const batch = started.unanswered.shift();
-    if (started.unanswered.length === 0) worker.unref();
-    if (!batch) return;
-    if (!(verdicts instanceof Uint8Array) || verdicts.length !== batch.length) return inPlaceAll(batch);
-    for (let index = 0; index < batch.length; index += 1) batch[index]!.resolve(verdicts[index] === 1);
-  });
+  const started: VerifierThread = { worker, unanswered: [], ready: false };
   const lost = (error?: unknown) => {
     if (thread === started) thread = undefined;
-    if (!started.answered) giveUp(error);
-    for (const batch of started.unanswered.splice(0)) inPlaceAll(batch);
+    if (!started.ready) giveUp(error);
+    for (const batch of started.unanswered.splice(0)) inPlaceAll(batch.jobs, inPlace);
   };
+  worker.on("message", (answer: unknown) => {
+    if (answer === READY && !started.ready) {
+      started.ready = true;
+      return;
+    }
+    const batch = started.unanswered[0];
+    // An answer that is not the next batch's, in full, means the thread cannot be trusted with
+    // the rest: it is let go and everything it owes is verified in place.
+    if (!batch || !(answer instanceof Uint8Array) || answer.length !== 4 + batch.jobs.length
+      || new DataView(answer.buffer, answer.byteOffset, 4).getUint32(0, true) !== batch.id) {
+      lost(new Error("it answered out of turn"));
+      void worker.terminate();
+      return;
+    }
+    started.unanswered.shift();
+    if (started.unanswered.length === 0) worker.unref();
+    for (let index = 0; index < batch.jobs.length; index += 1) batch.jobs[index]!.resolve(answer[4 + index] === 1);
+  });
+  worker.on("messageerror", (error) => {
+    lost(error);
+    void worker.terminate();
+  });
   worker.on("error", lost);
   worker.on("exit", () => lost());
   // Only after the listeners: adding a 'message' listener refs the thread again.

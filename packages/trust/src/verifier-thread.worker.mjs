@@ -4,8 +4,10 @@
 // points.ts refuses and checked every length, so libsodium and node:crypto give the same verdicts
 // here; libsodium (sodium-native) is used when it loads, as on the event loop.
 //
-// A batch is one ArrayBuffer: a u32 count, then per signature a u32 message length, the 32-byte
-// public key, the 64-byte signature and the message (little-endian lengths).
+// A batch is one ArrayBuffer: a u32 batch number and a u32 count, then per signature a u32
+// message length, the 32-byte public key, the 64-byte signature and the message (little-endian
+// numbers). The answer is the batch number and one verdict byte per signature. Once loaded, the
+// thread says "ready".
 import { createPublicKey, verify } from "node:crypto";
 import { createRequire } from "node:module";
 import { parentPort } from "node:worker_threads";
@@ -47,16 +49,21 @@ function verifyOne(publicKey, signature, message) {
 parentPort.on("message", (buffer) => {
   const view = new DataView(buffer);
   const bytes = new Uint8Array(buffer);
-  const count = view.getUint32(0, true);
-  const verdicts = new Uint8Array(count);
-  let offset = 4;
+  const count = view.getUint32(4, true);
+  // The batch number, then one verdict byte per signature.
+  const answer = new Uint8Array(4 + count);
+  answer.set(bytes.subarray(0, 4), 0);
+  let offset = 8;
   for (let index = 0; index < count; index += 1) {
     const length = view.getUint32(offset, true);
     const publicKey = bytes.subarray(offset + 4, offset + 36);
     const signature = bytes.subarray(offset + 36, offset + 100);
     const message = bytes.subarray(offset + 100, offset + 100 + length);
     offset += 100 + length;
-    verdicts[index] = verifyOne(publicKey, signature, message) ? 1 : 0;
+    answer[4 + index] = verifyOne(publicKey, signature, message) ? 1 : 0;
   }
-  parentPort.postMessage(verdicts, [verdicts.buffer]);
+  parentPort.postMessage(answer, [answer.buffer]);
 });
+
+// Loaded: from here on, a lost thread is replaced rather than given up (verifier-thread.ts).
+parentPort.postMessage("ready");

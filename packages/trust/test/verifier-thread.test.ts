@@ -83,6 +83,48 @@ describe("the verifier thread", () => {
     expect(verifierThreadForTests.unusable()).toBe(false);
   });
 
+  it("verifies the bytes as they were when asked for, whatever the caller does with its arrays after", async () => {
+    const key = createSigningKey("bank-a", "k1", generateSeed());
+    const message = utf8("pay 100 to bank-b");
+    const signature = key.sign(message);
+    const publicKey = Uint8Array.from(key.publicKey);
+    const honest = ed25519VerifyAsync(publicKey, message, signature);
+    // Changed in the same turn, before the batch leaves: the honest bytes were asked for.
+    message.set(utf8("pay 900"));
+    const forged = ed25519VerifyAsync(publicKey, message, signature);
+    signature.fill(0);
+    publicKey.fill(0);
+    expect(await honest).toBe(true);
+    expect(await forged).toBe(false);
+  });
+
+  it("lets go of a thread that answers out of turn, and verifies what it owed in place", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "clearmesh-verifier-"));
+    const liar = path.join(dir, "liar.worker.mjs");
+    // Ready, then answers every batch under the wrong number, calling every signature valid.
+    fs.writeFileSync(liar, `import { parentPort } from "node:worker_threads";
+parentPort.on("message", (buffer) => {
+  const view = new DataView(buffer);
+  const answer = new Uint8Array(4 + view.getUint32(4, true)).fill(1);
+  new DataView(answer.buffer).setUint32(0, view.getUint32(0, true) + 1, true);
+  parentPort.postMessage(answer);
+});
+parentPort.postMessage("ready");
+`);
+    try {
+      await stopThread();
+      verifierThreadForTests.useScript(new URL(`file://${liar}`));
+      const list = cases(20);
+      expect(await verdicts(list)).toEqual(expected(list));
+      expect(expected(list)).toContain(false);
+      // It said it was ready, so it is replaced rather than given up.
+      expect(verifierThreadForTests.unusable()).toBe(false);
+    } finally {
+      await stopThread();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it("stays in place, with one warning, when its thread cannot start", async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "clearmesh-verifier-"));
     const broken = path.join(dir, "broken.worker.mjs");
