@@ -56,7 +56,7 @@ export function publicKeyFromSeed(seed: Uint8Array): Uint8Array {
 
 /**
  * Which library signs and verifies in place: "libsodium" (sodium-native) when it loads, else
- * "node:crypto". The verifier thread loads libsodium on its own; libuv's thread pool always uses
+ * "node:crypto". The verifier thread is used only with libsodium; libuv's thread pool always uses
  * node:crypto.
  */
 export function ed25519Library(): "libsodium" | "node:crypto" {
@@ -185,12 +185,14 @@ export function signatureVerification(): SignatureVerification {
 
 /**
  * ed25519Verify off the event loop (on the verifier thread or libuv's thread pool), or in place,
- * as setSignatureVerification says: the same answer. Never rejects.
+ * as setSignatureVerification says: the same answer. Never rejects. The verifier thread runs
+ * libsodium only; without it (CLEARMESH_ED25519=node-crypto, or no addon) its work goes to the
+ * pool, where node:crypto has its asynchronous form.
  */
 export function ed25519VerifyAsync(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): Promise<boolean> {
   if (placement === "event-loop") return Promise.resolve(ed25519Verify(publicKey, message, signature));
   if (!verifiable(publicKey, message, signature)) return Promise.resolve(false);
-  if (placement === "verifier-thread") return verifyOnVerifierThread(publicKey, message, signature, ed25519Verify);
+  if (placement === "verifier-thread" && sodium) return verifyOnVerifierThread(publicKey, message, signature, ed25519Verify);
   let key: KeyObject;
   try {
     key = cachedPublicKey(publicKey);

@@ -3,8 +3,8 @@
 // deterministic, RFC 8032) and verification in place (about 40 against 90 µs; points.ts makes
 // its verdicts and node:crypto's the same). Without the addon (a platform it has no build for,
 // or CLEARMESH_ED25519=node-crypto) both use node:crypto. The verifier thread
-// (verifier-thread.worker.mjs) makes the same choice for itself; verification on libuv's thread
-// pool always uses node:crypto, which has the asynchronous form.
+// (verifier-thread.worker.mjs) runs libsodium only, so without it verification that would go there
+// goes to libuv's thread pool, which always uses node:crypto (it has the asynchronous form).
 
 interface SodiumSigning {
   crypto_sign_seed_keypair(publicKey: Uint8Array, secretKey: Uint8Array, seed: Uint8Array): void;

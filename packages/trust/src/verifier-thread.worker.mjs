@@ -1,46 +1,23 @@
 // The verifier thread (verifier-thread.ts): verifies batches of Ed25519 signatures that the
 // event loop collected, and answers each batch with one byte per signature (1: valid). Plain
-// JavaScript, started without the TypeScript loader. The caller has already refused what
-// points.ts refuses and checked every length, so libsodium and node:crypto give the same verdicts
-// here; libsodium (sodium-native) is used when it loads, as on the event loop.
+// JavaScript, started without the TypeScript loader, verifying with libsodium (sodium-native).
+// The caller has already refused what points.ts refuses and checked every length, so its
+// verdicts are those of every other path.
 //
 // A batch is one ArrayBuffer: a u32 batch number and a u32 count, then per signature a u32
 // message length, the 32-byte public key, the 64-byte signature and the message (little-endian
 // numbers). The answer is the batch number and one verdict byte per signature. Once loaded, the
 // thread says "ready".
-import { createPublicKey, verify } from "node:crypto";
 import { createRequire } from "node:module";
 import { parentPort } from "node:worker_threads";
 
-const SPKI_ED25519_PREFIX = Buffer.from("302a300506032b6570032100", "hex");
-const KEY_CACHE_MAX_ENTRIES = 10_000;
-
-function loadSodium() {
-  if (process.env.CLEARMESH_ED25519 === "node-crypto") return undefined;
-  try {
-    return createRequire(import.meta.url)("sodium-native");
-  } catch {
-    return undefined;
-  }
-}
-
-const sodium = loadSodium();
-const keyObjects = new Map();
-
-function keyObject(publicKey) {
-  const cacheKey = Buffer.from(publicKey).toString("hex");
-  let key = keyObjects.get(cacheKey);
-  if (key === undefined) {
-    key = createPublicKey({ key: Buffer.concat([SPKI_ED25519_PREFIX, publicKey]), format: "der", type: "spki" });
-    if (keyObjects.size >= KEY_CACHE_MAX_ENTRIES) keyObjects.delete(keyObjects.keys().next().value);
-    keyObjects.set(cacheKey, key);
-  }
-  return key;
-}
+// Only started where libsodium loaded on the event loop (keys.ts), so it loads here too; if it
+// did not, the thread would never say "ready" and verification would stay in place.
+const sodium = createRequire(import.meta.url)("sodium-native");
 
 function verifyOne(publicKey, signature, message) {
   try {
-    return sodium ? sodium.crypto_sign_verify_detached(signature, message, publicKey) : verify(null, message, keyObject(publicKey), signature);
+    return sodium.crypto_sign_verify_detached(signature, message, publicKey);
   } catch {
     return false;
   }
