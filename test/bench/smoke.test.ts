@@ -31,6 +31,7 @@ interface Row {
 interface Results {
   machine: Record<string, unknown>;
   cases: Row[];
+  targets: unknown;
 }
 
 describe("npm run bench -- --smoke", () => {
@@ -65,6 +66,11 @@ describe("npm run bench -- --smoke", () => {
 
   it("describes the machine", () => {
     for (const field of ["cpus", "cpu_model", "total_memory_mb", "node", "platform", "date"]) expect(results.machine).toHaveProperty(field);
+  });
+
+  it("judges no target on a smoke run's second of load", () => {
+    expect(results.targets).toBeNull();
+    expect(output).not.toContain("targets of issue 7");
   });
 
   it.each(["B0", "B1", "B2", "B3", "B5"])("ran %s with calls and no errors", (id) => {

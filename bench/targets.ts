@@ -1,0 +1,65 @@
+// The targets of issue 7, judged against a run's rows, so that `npm run bench` says plainly
+// which were met and which were missed (docs/performance.md, "Targets and what was reached").
+// A target is judged on the row the harness chose among a case's rounds (bench/run.ts, combine);
+// each round's figures stay in the row for a closer look.
+import type { CaseRow } from "./harness.js";
+
+export interface TargetVerdict {
+  /** The target as issue 7 words it. */
+  target: string;
+  /** The figure the target is judged on, as printed (e.g. "52.1%", "36.4 ms"). */
+  reached: string;
+  /** null: the run has no such row (case not selected, failed, or no B0 to compare with). */
+  met: boolean | null;
+}
+
+/** The largest RSS issue 7 allows a service under load. */
+export const RSS_LIMIT_MB = 200;
+
+interface Target {
+  target: string;
+  caseId: string;
+  /** The in-flight count the target is for; undefined: the case's only row (B4). */
+  inFlight?: number;
+  figure: (row: CaseRow) => number | null;
+  format: (value: number) => string;
+  met: (value: number) => boolean;
+}
+
+const share = (value: number) => `${(value * 100).toFixed(1)}%`;
+const ms = (value: number) => `${value.toFixed(1)} ms`;
+const ratio = (row: CaseRow) => row.ratio_to_b0;
+const p99 = (row: CaseRow) => row.p99_ms;
+
+const TARGETS: readonly Target[] = [
+  { target: "B1 at 32 in flight: at least 50% of B0", caseId: "B1", inFlight: 32, figure: ratio, format: share, met: (value) => value >= 0.5 },
+  { target: "B1 at 32 in flight: p99 at most 25 ms", caseId: "B1", inFlight: 32, figure: p99, format: ms, met: (value) => value <= 25 },
+  { target: "B2: at least 25% of B0", caseId: "B2", inFlight: 32, figure: ratio, format: share, met: (value) => value >= 0.25 },
+  { target: "B3: at least 7% of B0", caseId: "B3", inFlight: 32, figure: ratio, format: share, met: (value) => value >= 0.07 },
+  { target: "B3: p99 at most 150 ms", caseId: "B3", inFlight: 32, figure: p99, format: ms, met: (value) => value <= 150 },
+  { target: "B4: the close at most 2 s", caseId: "B4", figure: p99, format: ms, met: (value) => value <= 2_000 },
+  { target: "B5: at least 25% of B0", caseId: "B5", inFlight: 32, figure: ratio, format: share, met: (value) => value >= 0.25 },
+];
+
+/** Every target's verdict on these rows, in issue 7's order; the memory target last, over every measured row. */
+export function judgeTargets(rows: readonly CaseRow[]): TargetVerdict[] {
+  const verdicts = TARGETS.map(({ target, caseId, inFlight, figure, format, met }): TargetVerdict => {
+    const row = rows.find((candidate) => candidate.case === caseId && candidate.status === "ok" && (inFlight === undefined || candidate.in_flight === inFlight));
+    const value = row ? figure(row) : null;
+    return value === null || value === undefined ? { target, reached: "not measured", met: null } : { target, reached: format(value), met: met(value) };
+  });
+  // Every service under load: each row's RSS is the largest of its case's services (B0's echo
+  // server is no service of ours).
+  const measured = rows.filter((row) => row.status === "ok" && row.case !== "B0" && typeof row.rss_mb === "number");
+  const largest = measured.reduce<CaseRow | undefined>((worst, row) => (worst === undefined || row.rss_mb! > worst.rss_mb! ? row : worst), undefined);
+  verdicts.push(largest === undefined
+    ? { target: `every service's RSS under load at most ${RSS_LIMIT_MB} MB`, reached: "not measured", met: null }
+    : { target: `every service's RSS under load at most ${RSS_LIMIT_MB} MB`, reached: `${largest.rss_mb!.toFixed(0)} MB at most (${largest.case} at ${largest.in_flight} in flight)`, met: largest.rss_mb! <= RSS_LIMIT_MB });
+  return verdicts;
+}
+
+/** The verdicts as lines for the terminal. */
+export function verdictLines(verdicts: readonly TargetVerdict[]): string[] {
+  const width = Math.max(...verdicts.map((verdict) => verdict.target.length));
+  return verdicts.map(({ target, reached, met }) => `  ${met === null ? "—     " : met ? "met   " : "MISSED"}  ${target.padEnd(width)}  ${reached}`);
+}

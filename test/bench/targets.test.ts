@@ -1,0 +1,78 @@
+// The harness's verdicts on issue 7's targets (bench/targets.ts): a pure function of the rows.
+import { describe, expect, it } from "vitest";
+import type { CaseRow } from "../../bench/harness.js";
+import { judgeTargets, verdictLines } from "../../bench/targets.js";
+
+function row(caseId: string, inFlight: number, figures: Partial<CaseRow> = {}): CaseRow {
+  return {
+    case: caseId, title: caseId, status: "ok", in_flight: inFlight, throughput_per_s: 1_000, ratio_to_b0: caseId === "B0" ? 1 : null,
+    p50_ms: 10, p99_ms: 20, cpu_ms_per_call: 0.4, rss_mb: 100, calls: 10_000, errors: 0, duration_s: 10, ...figures,
+  } as CaseRow;
+}
+
+/** A run where every target holds, at its edge where the target allows equality. */
+function passingRun(): CaseRow[] {
+  return [
+    row("B0", 32, { rss_mb: 500 }), // the echo server is no service of ours: its memory is not judged
+    row("B1", 1, { ratio_to_b0: 0.3, p99_ms: 6 }),
+    row("B1", 32, { ratio_to_b0: 0.5, p99_ms: 25 }),
+    row("B1", 128, { ratio_to_b0: 0.6, p99_ms: 97 }),
+    row("B2", 32, { ratio_to_b0: 0.25 }),
+    row("B3", 32, { ratio_to_b0: 0.07, p99_ms: 150 }),
+    row("B4", 1, { p50_ms: 2_000, p99_ms: 2_000, rss_mb: 200 }),
+    row("B5", 32, { ratio_to_b0: 0.25 }),
+  ];
+}
+
+const byTarget = (rows: CaseRow[]) => Object.fromEntries(judgeTargets(rows).map((verdict) => [verdict.target, verdict]));
+
+describe("issue 7's targets judged on a run's rows", () => {
+  it("meets every target at its edge", () => {
+    const verdicts = judgeTargets(passingRun());
+    expect(verdicts).toHaveLength(8);
+    expect(verdicts.filter((verdict) => verdict.met !== true)).toEqual([]);
+    expect(byTarget(passingRun())["B1 at 32 in flight: at least 50% of B0"]!.reached).toBe("50.0%");
+    expect(byTarget(passingRun())["every service's RSS under load at most 200 MB"]!.reached).toBe("200 MB at most (B4 at 1 in flight)");
+  });
+
+  it("misses a share just under its target, and prints it with the decimal that shows it", () => {
+    const rows = passingRun().map((candidate) => (candidate.case === "B2" ? { ...candidate, ratio_to_b0: 0.246 } : candidate));
+    const verdict = byTarget(rows)["B2: at least 25% of B0"]!;
+    expect(verdict).toEqual({ target: "B2: at least 25% of B0", reached: "24.6%", met: false });
+  });
+
+  it("judges the p99s, B4's close and the memory of every service's row, at 32 in flight where the target says so", () => {
+    const rows = passingRun().map((candidate) => {
+      if (candidate.case === "B1" && candidate.in_flight === 32) return { ...candidate, p99_ms: 36.4 };
+      if (candidate.case === "B3") return { ...candidate, p99_ms: 150.1 };
+      if (candidate.case === "B4") return { ...candidate, p99_ms: 2_000.5 };
+      if (candidate.case === "B1" && candidate.in_flight === 128) return { ...candidate, rss_mb: 201 };
+      return candidate;
+    });
+    const verdicts = byTarget(rows);
+    expect(verdicts["B1 at 32 in flight: p99 at most 25 ms"]).toMatchObject({ reached: "36.4 ms", met: false });
+    expect(verdicts["B1 at 32 in flight: at least 50% of B0"]!.met).toBe(true);
+    expect(verdicts["B3: p99 at most 150 ms"]).toMatchObject({ reached: "150.1 ms", met: false });
+    expect(verdicts["B4: the close at most 2 s"]).toMatchObject({ reached: "2000.5 ms", met: false });
+    expect(verdicts["every service's RSS under load at most 200 MB"]).toMatchObject({ reached: "201 MB at most (B1 at 128 in flight)", met: false });
+  });
+
+  it("says 'not measured' for a case the run did not select, one that failed, or a share without B0", () => {
+    const rows = passingRun()
+      .filter((candidate) => candidate.case !== "B3")
+      .map((candidate) => (candidate.case === "B5" ? { ...candidate, status: "failed" as const } : candidate.case === "B2" ? { ...candidate, ratio_to_b0: null } : candidate));
+    const verdicts = byTarget(rows);
+    for (const target of ["B3: at least 7% of B0", "B3: p99 at most 150 ms", "B5: at least 25% of B0", "B2: at least 25% of B0"]) {
+      expect(verdicts[target]).toEqual({ target, reached: "not measured", met: null });
+    }
+    expect(judgeTargets([row("B0", 32)]).at(-1)).toMatchObject({ reached: "not measured", met: null });
+  });
+
+  it("prints one line per target, a miss in capitals", () => {
+    const rows = passingRun().map((candidate) => (candidate.case === "B1" && candidate.in_flight === 32 ? { ...candidate, p99_ms: 36.4 } : candidate));
+    const lines = verdictLines(judgeTargets(rows));
+    expect(lines).toHaveLength(8);
+    expect(lines.filter((line) => line.includes("MISSED"))).toEqual([expect.stringMatching(/MISSED\s+B1 at 32 in flight: p99 at most 25 ms\s+36\.4 ms$/)]);
+    expect(lines.filter((line) => line.trimStart().startsWith("met"))).toHaveLength(7);
+  });
+});
