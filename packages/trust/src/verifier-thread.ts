@@ -6,13 +6,22 @@
 // clearing used about 0.2 ms less CPU per B1 call (docs/performance.md).
 //
 // Nothing is lost if the thread is: the batches it had not answered are verified in place, on the
-// event loop, with the same verdicts, and the next batch starts a new thread. A thread that could
-// not start (lost before it said it was ready) is not started again: verification then stays in
-// place for the life of the process, with a warning.
+// event loop, with the same verdicts, and the next batch starts a new thread. A thread counts as
+// lost when it exits, fails, answers out of turn, or leaves a batch unanswered for
+// VERIFIER_ANSWER_LIMIT_MS (then it is terminated). A thread that could not start (lost before
+// it said it was ready) is not started again: verification then stays in place for the life of
+// the process, with a warning.
 import { Worker } from "node:worker_threads";
 
 /** Most signatures in one message to the thread; more asked in one turn go in further messages. */
 export const VERIFIER_BATCH_MAX = 4;
+
+/**
+ * Longest a batch may wait for its answer before the thread counts as lost. A batch takes well
+ * under a millisecond of the thread's time; this only bounds how long callers wait on a thread
+ * that hangs.
+ */
+export const VERIFIER_ANSWER_LIMIT_MS = 2_000;
 
 /**
  * One signature to verify, its bytes copied when it was asked for (what points.ts checked is what
@@ -37,6 +46,8 @@ const ENTRY_HEADER_BYTES = 4 + 32 + 64;
 interface Batch {
   id: number;
   jobs: Job[];
+  /** performance.now() when it was sent. */
+  sentAt: number;
 }
 
 interface VerifierThread {
@@ -45,6 +56,10 @@ interface VerifierThread {
   unanswered: Batch[];
   /** Whether the thread said it is ready (its script loaded); one lost before that could not start. */
   ready: boolean;
+  /** Armed while the thread owes answers: lets it go if the oldest waits past the limit. */
+  watchdog: NodeJS.Timeout | undefined;
+  /** Counts the thread as lost and terminates it. */
+  letGo(reason: string): void;
 }
 
 let collecting: Job[] = [];
@@ -53,6 +68,7 @@ let nextBatchId = 1;
 let thread: VerifierThread | undefined;
 let unusable = false;
 let scriptUrl = new URL("./verifier-thread.worker.mjs", import.meta.url);
+let answerLimitMs = VERIFIER_ANSWER_LIMIT_MS;
 
 /**
  * Resolves with whether the signature verifies. The caller has checked the lengths and refused
@@ -109,7 +125,10 @@ function send(inPlace: InPlace): void {
   }
   // While it owes answers the thread keeps the process alive (a caller awaits them); idle, it
   // does not.
-  if (current.unanswered.push({ id, jobs }) === 1) current.worker.ref();
+  if (current.unanswered.push({ id, jobs, sentAt: performance.now() }) === 1) {
+    current.worker.ref();
+    watch(current);
+  }
   // Transferred, not copied.
   current.worker.postMessage(buffer, [buffer]);
 }
@@ -120,18 +139,26 @@ function start(inPlace: InPlace): VerifierThread | undefined {
     worker = new Worker(scriptUrl, {
       // Plain JavaScript: no TypeScript loader in the thread.
       execArgv: [],
-      // It holds a batch at a time and a cache of key objects: a small heap.
+      // It holds a batch at a time: a small heap.
       resourceLimits: { maxYoungGenerationSizeMb: 2, maxOldGenerationSizeMb: 32 },
     });
   } catch (error) {
     giveUp(error);
     return undefined;
   }
-  const started: VerifierThread = { worker, unanswered: [], ready: false };
   const lost = (error?: unknown) => {
     if (thread === started) thread = undefined;
+    if (started.watchdog) clearTimeout(started.watchdog);
+    started.watchdog = undefined;
     if (!started.ready) giveUp(error);
     for (const batch of started.unanswered.splice(0)) inPlaceAll(batch.jobs, inPlace);
+  };
+  const started: VerifierThread = {
+    worker, unanswered: [], ready: false, watchdog: undefined,
+    letGo(reason) {
+      lost(new Error(reason));
+      void worker.terminate();
+    },
   };
   worker.on("message", (answer: unknown) => {
     if (answer === READY && !started.ready) {
@@ -143,24 +170,38 @@ function start(inPlace: InPlace): VerifierThread | undefined {
     // the rest: it is let go and everything it owes is verified in place.
     if (!batch || !(answer instanceof Uint8Array) || answer.length !== 4 + batch.jobs.length
       || new DataView(answer.buffer, answer.byteOffset, 4).getUint32(0, true) !== batch.id) {
-      lost(new Error("it answered out of turn"));
-      void worker.terminate();
+      started.letGo("it answered out of turn");
       return;
     }
     started.unanswered.shift();
-    if (started.unanswered.length === 0) worker.unref();
+    if (started.unanswered.length === 0) {
+      worker.unref();
+      clearTimeout(started.watchdog);
+      started.watchdog = undefined;
+    }
     for (let index = 0; index < batch.jobs.length; index += 1) batch.jobs[index]!.resolve(answer[4 + index] === 1);
   });
-  worker.on("messageerror", (error) => {
-    lost(error);
-    void worker.terminate();
-  });
+  worker.on("messageerror", (error) => started.letGo(error.message));
   worker.on("error", lost);
   worker.on("exit", () => lost());
   // Only after the listeners: adding a 'message' listener refs the thread again.
   worker.unref();
   thread = started;
   return started;
+}
+
+/** Arms the thread's watchdog for its oldest unanswered batch; re-arms itself while answers are owed. */
+function watch(current: VerifierThread): void {
+  const oldest = current.unanswered[0];
+  if (!oldest) return;
+  const left = oldest.sentAt + answerLimitMs - performance.now();
+  if (left <= 0) return current.letGo(`it left a batch unanswered for ${answerLimitMs} ms`);
+  if (current.watchdog) clearTimeout(current.watchdog);
+  // The thread itself keeps the process alive while it owes answers; the timer never does.
+  current.watchdog = setTimeout(() => {
+    current.watchdog = undefined;
+    watch(current);
+  }, left).unref();
 }
 
 function giveUp(error: unknown): void {
@@ -174,9 +215,10 @@ function giveUp(error: unknown): void {
 export const verifierThreadForTests = {
   thread: (): Worker | undefined => thread?.worker,
   unusable: (): boolean => unusable,
-  /** Uses `url` for the next thread and forgets an earlier give-up. */
-  useScript(url: URL): void {
+  /** Uses `url` for the next thread, with another answer limit if given, and forgets an earlier give-up. */
+  useScript(url: URL, limitMs = VERIFIER_ANSWER_LIMIT_MS): void {
     scriptUrl = url;
+    answerLimitMs = limitMs;
     unusable = false;
   },
 };

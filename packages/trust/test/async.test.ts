@@ -181,7 +181,7 @@ describe("where verification runs", () => {
     return order[0] === "verified true";
   }
 
-  it("on the verifier thread by default: the pool's queue does not delay it", async () => {
+  it("on the verifier thread (the default, which a fresh process shows in verifier-thread.test.ts): the pool's queue does not delay it", async () => {
     setSignatureVerification("verifier-thread");
     expect(signatureVerification()).toBe("verifier-thread");
     expect(await answersBeforeABusyPool()).toBe(true);

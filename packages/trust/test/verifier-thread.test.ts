@@ -48,6 +48,20 @@ function runScript(script: string, env: Record<string, string> = {}): Promise<{ 
   });
 }
 
+/** Writes a thread script into a fresh folder; the caller removes the folder. */
+function threadScript(name: string, text: string): { url: URL; dir: string } {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "clearmesh-verifier-"));
+  const file = path.join(dir, `${name}.worker.mjs`);
+  fs.writeFileSync(file, text);
+  return { url: new URL(`file://${file}`), dir };
+}
+
+/** Says it is ready, then takes every batch and never answers. */
+const SILENT = `import { parentPort } from "node:worker_threads";
+parentPort.on("message", () => {});
+parentPort.postMessage("ready");
+`;
+
 async function stopThread(): Promise<void> {
   const thread = verifierThreadForTests.thread();
   if (thread) await thread.terminate();
@@ -77,20 +91,54 @@ describe("the verifier thread", () => {
   });
 
   it("verifies in place what a lost thread had not answered, then starts a new thread", async () => {
-    const list = cases(40);
-    const pending = verdicts(list);
-    // The batches leave at the end of this turn; the thread goes before it answers them all.
-    await new Promise((resolve) => setImmediate(resolve));
-    const lost = verifierThreadForTests.thread();
-    expect(lost).toBeDefined();
-    await lost!.terminate();
-    expect(await pending).toEqual(expected(list));
-    const more = cases(9);
-    expect(await verdicts(more)).toEqual(expected(more));
-    const next = verifierThreadForTests.thread();
-    expect(next).toBeDefined();
-    expect(next).not.toBe(lost);
-    expect(verifierThreadForTests.unusable()).toBe(false);
+    // A thread that never answers: the verdicts can only come from the fallback in place.
+    const { url, dir } = threadScript("silent", SILENT);
+    try {
+      await stopThread();
+      verifierThreadForTests.useScript(url, 60_000);
+      const list = cases(40);
+      const pending = verdicts(list);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const lost = verifierThreadForTests.thread();
+      expect(lost).toBeDefined();
+      await lost!.terminate();
+      expect(await pending).toEqual(expected(list));
+      expect(expected(list)).toContain(false);
+      // It said it was ready, so the next batch starts another thread rather than giving up.
+      verifierThreadForTests.useScript(realScript);
+      const more = cases(9);
+      expect(await verdicts(more)).toEqual(expected(more));
+      const next = verifierThreadForTests.thread();
+      expect(next).toBeDefined();
+      expect(next).not.toBe(lost);
+      expect(verifierThreadForTests.unusable()).toBe(false);
+    } finally {
+      await stopThread();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("lets go of a thread that leaves a batch unanswered past the limit, and verifies it in place", async () => {
+    const { url, dir } = threadScript("silent", SILENT);
+    try {
+      await stopThread();
+      verifierThreadForTests.useScript(url, 200);
+      const list = cases(10);
+      const started = performance.now();
+      const pending = verdicts(list);
+      await new Promise((resolve) => setImmediate(resolve));
+      const hung = verifierThreadForTests.thread();
+      expect(hung).toBeDefined();
+      expect(await pending).toEqual(expected(list));
+      expect(performance.now() - started).toBeGreaterThanOrEqual(190);
+      // Terminated by the watchdog: its 'exit' comes, and it is no longer the thread in use.
+      await new Promise((resolve) => hung!.once("exit", resolve));
+      expect(verifierThreadForTests.thread()).not.toBe(hung);
+      expect(verifierThreadForTests.unusable()).toBe(false);
+    } finally {
+      await stopThread();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("verifies the bytes as they were when asked for, whatever the caller does with its arrays after", async () => {
@@ -108,22 +156,27 @@ describe("the verifier thread", () => {
     expect(await forged).toBe(false);
   });
 
-  it("lets go of a thread that answers out of turn, and verifies what it owed in place", async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "clearmesh-verifier-"));
-    const liar = path.join(dir, "liar.worker.mjs");
-    // Ready, then answers every batch under the wrong number, calling every signature valid.
-    fs.writeFileSync(liar, `import { parentPort } from "node:worker_threads";
+  // Each liar says it is ready, then answers every batch wrongly, calling every signature valid.
+  const liars: Array<[string, string]> = [
+    ["under the wrong batch number", `const answer = new Uint8Array(4 + view.getUint32(4, true)).fill(1);
+  new DataView(answer.buffer).setUint32(0, view.getUint32(0, true) + 1, true);`],
+    ["with one verdict too few", `const answer = new Uint8Array(3 + view.getUint32(4, true)).fill(1);
+  new DataView(answer.buffer).setUint32(0, view.getUint32(0, true), true);`],
+    ["with a string", `const answer = "all valid";`],
+    ["with a second 'ready'", `const answer = "ready";`],
+  ];
+  it.each(liars)("lets go of a thread that answers %s, and verifies what it owed in place", async (_, makeAnswer) => {
+    const { url, dir } = threadScript("liar", `import { parentPort } from "node:worker_threads";
 parentPort.on("message", (buffer) => {
   const view = new DataView(buffer);
-  const answer = new Uint8Array(4 + view.getUint32(4, true)).fill(1);
-  new DataView(answer.buffer).setUint32(0, view.getUint32(0, true) + 1, true);
+  ${makeAnswer}
   parentPort.postMessage(answer);
 });
 parentPort.postMessage("ready");
 `);
     try {
       await stopThread();
-      verifierThreadForTests.useScript(new URL(`file://${liar}`));
+      verifierThreadForTests.useScript(url);
       const list = cases(20);
       expect(await verdicts(list)).toEqual(expected(list));
       expect(expected(list)).toContain(false);
