@@ -19,7 +19,7 @@ import path from "node:path";
 import { parseArgs } from "node:util";
 import { CASES, WARMUP_LABEL, type BenchCase, type CaseContext, type CaseSession } from "./cases.js";
 import { benchDir, prepareServerBundles, stopChildren, type CaseRow, type MeasuredRow } from "./harness.js";
-import { judgeTargets, verdictLines } from "./targets.js";
+import { judgeTargets, share, verdictLines } from "./targets.js";
 
 const { values: flags } = parseArgs({
   options: {
@@ -244,17 +244,13 @@ async function runCase(entry: BenchCase, round: number): Promise<CaseRow[]> {
   }
 }
 
-/** A share of B0 with one decimal, so that 24.6% is not printed as a target's 25%. */
-function share(ratio: number | null): string {
-  return ratio === null ? "" : `${(ratio * 100).toFixed(1)}%`;
-}
 
 function table(rows: readonly CaseRow[]): string {
   const columns: Array<[string, (row: CaseRow) => string]> = [
     ["case", (row) => row.case],
     ["in flight", (row) => String(row.in_flight ?? "")],
     ["calls/s", (row) => (row.throughput_per_s === null ? row.status : row.throughput_per_s.toFixed(0))],
-    ["x B0", (row) => share(row.ratio_to_b0)],
+    ["x B0", (row) => (row.ratio_to_b0 === null ? "" : share(row.ratio_to_b0))],
     ["p50 ms", (row) => row.p50_ms?.toFixed(2) ?? ""],
     ["p99 ms", (row) => row.p99_ms?.toFixed(2) ?? ""],
     ["srv cpu ms/call", (row) => row.cpu_ms_per_call?.toFixed(3) ?? ""],
@@ -278,7 +274,7 @@ function markdownTable(rows: readonly CaseRow[]): string {
     "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ...rows.map((row) => row.status !== "ok"
       ? `| ${row.case} | | ${row.status} | | | | | | | | | |`
-      : `| ${row.case} | ${row.in_flight} | ${number(row.throughput_per_s, 0)} | ${share(row.ratio_to_b0)} | ${number(row.p50_ms, 1)} | ${number(row.p99_ms, 1)} | ${number(row.cpu_ms_per_call, 3)} | ${number(row.loadgen_cpu_ms_per_call, 3)} | ${number(row.rss_mb, 0)} | ${typeof row.machine_cpu_util === "number" ? `${(row.machine_cpu_util * 100).toFixed(0)}%` : ""} | ${row.calls} | ${row.errors} |`),
+      : `| ${row.case} | ${row.in_flight} | ${number(row.throughput_per_s, 0)} | ${row.ratio_to_b0 === null ? "" : share(row.ratio_to_b0)} | ${number(row.p50_ms, 1)} | ${number(row.p99_ms, 1)} | ${number(row.cpu_ms_per_call, 3)} | ${number(row.loadgen_cpu_ms_per_call, 3)} | ${number(row.rss_mb, 0)} | ${typeof row.machine_cpu_util === "number" ? `${(row.machine_cpu_util * 100).toFixed(0)}%` : ""} | ${row.calls} | ${row.errors} |`),
   ];
   return lines.join("\n");
 }

@@ -120,8 +120,8 @@ export function childPids(parent: number): number[] {
 
 /**
  * Cumulative CPU (user + system, ms) of this process's main thread: its task id is the pid. The
- * rest of process.cpuUsage() is other threads (libuv's pool signing and verifying, the SQLite
- * writer, V8's helpers).
+ * rest of process.cpuUsage() is other threads (the verifier thread, or libuv's pool where
+ * verification goes there; the SQLite writer; V8's helpers).
  */
 export function mainThreadCpuMs(): number {
   if (process.platform !== "linux") return 0;

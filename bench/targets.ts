@@ -26,7 +26,8 @@ interface Target {
   met: (value: number) => boolean;
 }
 
-const share = (value: number) => `${(value * 100).toFixed(1)}%`;
+/** A share of B0 with one decimal, so that 24.6% is not printed as a target's 25%. */
+export const share = (value: number): string => `${(value * 100).toFixed(1)}%`;
 const ms = (value: number) => `${value.toFixed(1)} ms`;
 const ratio = (row: CaseRow) => row.ratio_to_b0;
 const p99 = (row: CaseRow) => row.p99_ms;
@@ -48,13 +49,19 @@ export function judgeTargets(rows: readonly CaseRow[]): TargetVerdict[] {
     const value = row ? figure(row) : null;
     return value === null || value === undefined ? { target, reached: "not measured", met: null } : { target, reached: format(value), met: met(value) };
   });
-  // Every service under load: each row's RSS is the largest of its case's services (B0's echo
-  // server is no service of ours).
-  const measured = rows.filter((row) => row.status === "ok" && row.case !== "B0" && typeof row.rss_mb === "number");
-  const largest = measured.reduce<CaseRow | undefined>((worst, row) => (worst === undefined || row.rss_mb! > worst.rss_mb! ? row : worst), undefined);
+  // Every service under load, in every round (a ceiling, not a typical figure): each row's RSS is
+  // the largest of its case's services (B0's echo server is no service of ours).
+  const target = `every service's RSS under load at most ${RSS_LIMIT_MB} MB`;
+  let largest: { mb: number; row: CaseRow } | undefined;
+  for (const row of rows) {
+    if (row.status !== "ok" || row.case === "B0" || typeof row.rss_mb !== "number") continue;
+    const rounds = Array.isArray(row.rounds_rss_mb) ? (row.rounds_rss_mb as unknown[]).filter((mb): mb is number => typeof mb === "number") : [];
+    const mb = Math.max(row.rss_mb, ...rounds);
+    if (largest === undefined || mb > largest.mb) largest = { mb, row };
+  }
   verdicts.push(largest === undefined
-    ? { target: `every service's RSS under load at most ${RSS_LIMIT_MB} MB`, reached: "not measured", met: null }
-    : { target: `every service's RSS under load at most ${RSS_LIMIT_MB} MB`, reached: `${largest.rss_mb!.toFixed(0)} MB at most (${largest.case} at ${largest.in_flight} in flight)`, met: largest.rss_mb! <= RSS_LIMIT_MB });
+    ? { target, reached: "not measured", met: null }
+    : { target, reached: `${largest.mb.toFixed(0)} MB at most (${largest.row.case} at ${largest.row.in_flight} in flight)`, met: largest.mb <= RSS_LIMIT_MB });
   return verdicts;
 }
 

@@ -57,6 +57,13 @@ describe("issue 7's targets judged on a run's rows", () => {
     expect(verdicts["every service's RSS under load at most 200 MB"]).toMatchObject({ reached: "201 MB at most (B1 at 128 in flight)", met: false });
   });
 
+  it("judges memory in every round, not only the round a row was chosen from", () => {
+    const rows = passingRun().map((candidate) => (candidate.case === "B3" ? { ...candidate, rss_mb: 131, rounds_rss_mb: [131, 212.4, 140] } : candidate));
+    expect(byTarget(rows)["every service's RSS under load at most 200 MB"]).toMatchObject({ reached: "212 MB at most (B3 at 32 in flight)", met: false });
+    const within = passingRun().map((candidate) => (candidate.case === "B3" ? { ...candidate, rss_mb: 131, rounds_rss_mb: [131, 190, null] } : candidate));
+    expect(byTarget(within)["every service's RSS under load at most 200 MB"]).toMatchObject({ reached: "200 MB at most (B4 at 1 in flight)", met: true });
+  });
+
   it("says 'not measured' for a case the run did not select, one that failed, or a share without B0", () => {
     const rows = passingRun()
       .filter((candidate) => candidate.case !== "B3")
