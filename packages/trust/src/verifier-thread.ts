@@ -57,7 +57,7 @@ interface VerifierThread {
   /** Whether the thread said it is ready (its script loaded); one lost before that could not start. */
   ready: boolean;
   /** Armed while the thread owes answers: lets it go if the oldest waits past the limit. */
-  watchdog: NodeJS.Timeout | undefined;
+  watchdog: NodeJS.Timeout | NodeJS.Immediate | undefined;
   /** Counts the thread as lost and terminates it. */
   letGo(reason: string): void;
 }
@@ -148,8 +148,7 @@ function start(inPlace: InPlace): VerifierThread | undefined {
   }
   const lost = (error?: unknown) => {
     if (thread === started) thread = undefined;
-    if (started.watchdog) clearTimeout(started.watchdog);
-    started.watchdog = undefined;
+    disarm(started);
     if (!started.ready) giveUp(error);
     for (const batch of started.unanswered.splice(0)) inPlaceAll(batch.jobs, inPlace);
   };
@@ -176,8 +175,7 @@ function start(inPlace: InPlace): VerifierThread | undefined {
     started.unanswered.shift();
     if (started.unanswered.length === 0) {
       worker.unref();
-      clearTimeout(started.watchdog);
-      started.watchdog = undefined;
+      disarm(started);
     }
     for (let index = 0; index < batch.jobs.length; index += 1) batch.jobs[index]!.resolve(answer[4 + index] === 1);
   });
@@ -196,12 +194,24 @@ function watch(current: VerifierThread): void {
   if (!oldest) return;
   const left = oldest.sentAt + answerLimitMs - performance.now();
   if (left <= 0) return current.letGo(`it left a batch unanswered for ${answerLimitMs} ms`);
-  if (current.watchdog) clearTimeout(current.watchdog);
-  // The thread itself keeps the process alive while it owes answers; the timer never does.
+  disarm(current);
+  // The thread itself keeps the process alive while it owes answers; the timer never does. It
+  // looks again after this turn's I/O: if the event loop itself was held up past the limit, the
+  // answers that came meanwhile are taken first and the thread is not blamed for the wait.
   current.watchdog = setTimeout(() => {
-    current.watchdog = undefined;
-    watch(current);
+    current.watchdog = setImmediate(() => {
+      current.watchdog = undefined;
+      watch(current);
+    });
   }, left).unref();
+}
+
+function disarm(current: VerifierThread): void {
+  const watchdog = current.watchdog;
+  current.watchdog = undefined;
+  if (watchdog === undefined) return;
+  if ("refresh" in watchdog) clearTimeout(watchdog);
+  else clearImmediate(watchdog);
 }
 
 function giveUp(error: unknown): void {

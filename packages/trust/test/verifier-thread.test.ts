@@ -156,6 +156,24 @@ describe("the verifier thread", () => {
     expect(await forged).toBe(false);
   });
 
+  it("does not blame the thread for a wait that was the event loop's own", async () => {
+    await stopThread();
+    verifierThreadForTests.useScript(realScript, 300);
+    const warm = cases(2);
+    expect(await verdicts(warm)).toEqual(expected(warm));
+    const thread = verifierThreadForTests.thread();
+    const list = cases(12);
+    const pending = verdicts(list);
+    // The batches leave at the end of this turn; then this thread holds the event loop past the
+    // limit while the verifier thread answers.
+    await new Promise((resolve) => setImmediate(resolve));
+    const until = performance.now() + 600;
+    while (performance.now() < until) { /* the event loop held up */ }
+    expect(await pending).toEqual(expected(list));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(verifierThreadForTests.thread()).toBe(thread);
+  });
+
   // Each liar says it is ready, then answers every batch wrongly, calling every signature valid.
   const liars: Array<[string, string]> = [
     ["under the wrong batch number", `const answer = new Uint8Array(4 + view.getUint32(4, true)).fill(1);
