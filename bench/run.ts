@@ -244,7 +244,6 @@ async function runCase(entry: BenchCase, round: number): Promise<CaseRow[]> {
   }
 }
 
-
 function table(rows: readonly CaseRow[]): string {
   const columns: Array<[string, (row: CaseRow) => string]> = [
     ["case", (row) => row.case],

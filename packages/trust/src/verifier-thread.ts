@@ -57,7 +57,7 @@ interface VerifierThread {
   /** Whether the thread said it is ready (its script loaded); one lost before that could not start. */
   ready: boolean;
   /** Armed while the thread owes answers: lets it go if the oldest waits past the limit. */
-  watchdog: NodeJS.Timeout | NodeJS.Immediate | undefined;
+  watchdog: NodeJS.Timeout | undefined;
   /** Counts the thread as lost and terminates it. */
   letGo(reason: string): void;
 }
@@ -69,12 +69,15 @@ let thread: VerifierThread | undefined;
 let unusable = false;
 let scriptUrl = new URL("./verifier-thread.worker.mjs", import.meta.url);
 let answerLimitMs = VERIFIER_ANSWER_LIMIT_MS;
+/** keys.ts's ed25519Verify, given with every call: what lost batches are verified with. */
+let inPlace: InPlace;
 
 /**
  * Resolves with whether the signature verifies. The caller has checked the lengths and refused
  * what points.ts refuses. Never rejects.
  */
-export function verifyOnVerifierThread(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array, inPlace: InPlace): Promise<boolean> {
+export function verifyOnVerifierThread(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array, verifyInPlace: InPlace): Promise<boolean> {
+  inPlace = verifyInPlace;
   if (unusable) return Promise.resolve(inPlace(publicKey, message, signature));
   const entry = new Uint8Array(ENTRY_HEADER_BYTES + message.length);
   new DataView(entry.buffer).setUint32(0, message.length, true);
@@ -83,32 +86,28 @@ export function verifyOnVerifierThread(publicKey: Uint8Array, message: Uint8Arra
   entry.set(message, ENTRY_HEADER_BYTES);
   return new Promise((resolve) => {
     collecting.push({ entry, resolve });
-    if (collecting.length >= VERIFIER_BATCH_MAX) send(inPlace);
+    if (collecting.length >= VERIFIER_BATCH_MAX) send();
     else if (!flushScheduled) {
       flushScheduled = true;
       setImmediate(() => {
         flushScheduled = false;
-        send(inPlace);
+        send();
       });
     }
   });
 }
 
-function verifyEntryInPlace(entry: Uint8Array, inPlace: InPlace): boolean {
-  return inPlace(entry.subarray(4, 36), entry.subarray(ENTRY_HEADER_BYTES), entry.subarray(36, 100));
-}
-
-function inPlaceAll(jobs: readonly Job[], inPlace: InPlace): void {
-  for (const job of jobs) job.resolve(verifyEntryInPlace(job.entry, inPlace));
+function inPlaceAll(jobs: readonly Job[]): void {
+  for (const { entry, resolve } of jobs) resolve(inPlace(entry.subarray(4, 36), entry.subarray(ENTRY_HEADER_BYTES), entry.subarray(36, 100)));
 }
 
 /** Sends what collected so far as one batch (nothing if nothing did). */
-function send(inPlace: InPlace): void {
+function send(): void {
   const jobs = collecting;
   if (jobs.length === 0) return;
   collecting = [];
-  const current = unusable ? undefined : thread ?? start(inPlace);
-  if (!current) return inPlaceAll(jobs, inPlace);
+  const current = unusable ? undefined : thread ?? start();
+  if (!current) return inPlaceAll(jobs);
   let size = HEADER_BYTES;
   for (const job of jobs) size += job.entry.length;
   const buffer = new ArrayBuffer(size);
@@ -133,7 +132,7 @@ function send(inPlace: InPlace): void {
   current.worker.postMessage(buffer, [buffer]);
 }
 
-function start(inPlace: InPlace): VerifierThread | undefined {
+function start(): VerifierThread | undefined {
   let worker: Worker;
   try {
     worker = new Worker(scriptUrl, {
@@ -150,7 +149,7 @@ function start(inPlace: InPlace): VerifierThread | undefined {
     if (thread === started) thread = undefined;
     disarm(started);
     if (!started.ready) giveUp(error);
-    for (const batch of started.unanswered.splice(0)) inPlaceAll(batch.jobs, inPlace);
+    for (const batch of started.unanswered.splice(0)) inPlaceAll(batch.jobs);
   };
   const started: VerifierThread = {
     worker, unanswered: [], ready: false, watchdog: undefined,
@@ -198,20 +197,16 @@ function watch(current: VerifierThread): void {
   // The thread itself keeps the process alive while it owes answers; the timer never does. It
   // looks again after this turn's I/O: if the event loop itself was held up past the limit, the
   // answers that came meanwhile are taken first and the thread is not blamed for the wait.
+  // (Should the thread have been answered or lost by then, watch finds nothing owed.)
   current.watchdog = setTimeout(() => {
-    current.watchdog = setImmediate(() => {
-      current.watchdog = undefined;
-      watch(current);
-    });
+    current.watchdog = undefined;
+    setImmediate(watch, current);
   }, left).unref();
 }
 
 function disarm(current: VerifierThread): void {
-  const watchdog = current.watchdog;
+  clearTimeout(current.watchdog);
   current.watchdog = undefined;
-  if (watchdog === undefined) return;
-  if ("refresh" in watchdog) clearTimeout(watchdog);
-  else clearImmediate(watchdog);
 }
 
 function giveUp(error: unknown): void {

@@ -48,12 +48,22 @@ function runScript(script: string, env: Record<string, string> = {}): Promise<{ 
   });
 }
 
-/** Writes a thread script into a fresh folder; the caller removes the folder. */
-function threadScript(name: string, text: string): { url: URL; dir: string } {
+/**
+ * Runs `body` with the next threads started from a script of the given text (and answer limit),
+ * after stopping the running one; stops whatever thread is left and removes the script after.
+ */
+async function withThreadScript(text: string, limitMs: number | undefined, body: () => Promise<void>): Promise<void> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "clearmesh-verifier-"));
-  const file = path.join(dir, `${name}.worker.mjs`);
+  const file = path.join(dir, "test.worker.mjs");
   fs.writeFileSync(file, text);
-  return { url: new URL(`file://${file}`), dir };
+  try {
+    await stopThread();
+    verifierThreadForTests.useScript(new URL(`file://${file}`), limitMs);
+    await body();
+  } finally {
+    await stopThread();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 /** Says it is ready, then takes every batch and never answers. */
@@ -92,10 +102,7 @@ describe("the verifier thread", () => {
 
   it("verifies in place what a lost thread had not answered, then starts a new thread", async () => {
     // A thread that never answers: the verdicts can only come from the fallback in place.
-    const { url, dir } = threadScript("silent", SILENT);
-    try {
-      await stopThread();
-      verifierThreadForTests.useScript(url, 60_000);
+    await withThreadScript(SILENT, 60_000, async () => {
       const list = cases(40);
       const pending = verdicts(list);
       await new Promise((resolve) => setTimeout(resolve, 100));
@@ -112,17 +119,11 @@ describe("the verifier thread", () => {
       expect(next).toBeDefined();
       expect(next).not.toBe(lost);
       expect(verifierThreadForTests.unusable()).toBe(false);
-    } finally {
-      await stopThread();
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 
   it("lets go of a thread that leaves a batch unanswered past the limit, and verifies it in place", async () => {
-    const { url, dir } = threadScript("silent", SILENT);
-    try {
-      await stopThread();
-      verifierThreadForTests.useScript(url, 200);
+    await withThreadScript(SILENT, 200, async () => {
       const list = cases(10);
       const started = performance.now();
       const pending = verdicts(list);
@@ -135,10 +136,7 @@ describe("the verifier thread", () => {
       await new Promise((resolve) => hung!.once("exit", resolve));
       expect(verifierThreadForTests.thread()).not.toBe(hung);
       expect(verifierThreadForTests.unusable()).toBe(false);
-    } finally {
-      await stopThread();
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 
   it("verifies the bytes as they were when asked for, whatever the caller does with its arrays after", async () => {
@@ -184,53 +182,43 @@ describe("the verifier thread", () => {
     ["with a second 'ready'", `const answer = "ready";`],
   ];
   it.each(liars)("lets go of a thread that answers %s, and verifies what it owed in place", async (_, makeAnswer) => {
-    const { url, dir } = threadScript("liar", `import { parentPort } from "node:worker_threads";
+    await withThreadScript(`import { parentPort } from "node:worker_threads";
 parentPort.on("message", (buffer) => {
   const view = new DataView(buffer);
   ${makeAnswer}
   parentPort.postMessage(answer);
 });
 parentPort.postMessage("ready");
-`);
-    try {
-      await stopThread();
-      verifierThreadForTests.useScript(url);
+`, undefined, async () => {
       const list = cases(20);
       expect(await verdicts(list)).toEqual(expected(list));
       expect(expected(list)).toContain(false);
       // It said it was ready, so it is replaced rather than given up.
       expect(verifierThreadForTests.unusable()).toBe(false);
-    } finally {
-      await stopThread();
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 
   it("stays in place, with one warning, when its thread cannot start", async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "clearmesh-verifier-"));
-    const broken = path.join(dir, "broken.worker.mjs");
-    fs.writeFileSync(broken, "throw new Error('cannot start here');\n");
     const warnings: string[] = [];
     const onWarning = (warning: Error & { code?: string }) => {
       if (warning.code === "CLEARMESH_VERIFIER_THREAD") warnings.push(warning.message);
     };
     process.on("warning", onWarning);
     try {
-      await stopThread();
-      verifierThreadForTests.useScript(new URL(`file://${broken}`));
-      const list = cases(12);
-      expect(await verdicts(list)).toEqual(expected(list));
-      expect(verifierThreadForTests.unusable()).toBe(true);
-      // From then on in place, at once: no thread is started again.
-      const more = cases(5);
-      expect(await verdicts(more)).toEqual(expected(more));
-      expect(verifierThreadForTests.thread()).toBeUndefined();
-      await new Promise((resolve) => setImmediate(resolve));
-      expect(warnings).toHaveLength(1);
-      expect(warnings[0]).toMatch(/verified on the event loop instead/);
+      await withThreadScript("throw new Error('cannot start here');\n", undefined, async () => {
+        const list = cases(12);
+        expect(await verdicts(list)).toEqual(expected(list));
+        expect(verifierThreadForTests.unusable()).toBe(true);
+        // From then on in place, at once: no thread is started again.
+        const more = cases(5);
+        expect(await verdicts(more)).toEqual(expected(more));
+        expect(verifierThreadForTests.thread()).toBeUndefined();
+        await new Promise((resolve) => setImmediate(resolve));
+        expect(warnings).toHaveLength(1);
+        expect(warnings[0]).toMatch(/verified on the event loop instead/);
+      });
     } finally {
       process.off("warning", onWarning);
-      fs.rmSync(dir, { recursive: true, force: true });
     }
   });
 
