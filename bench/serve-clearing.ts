@@ -42,7 +42,7 @@ try {
   const environment: Record<string, string> = {
     CLEARMESH_DATA_DIR: dataDir, NATS_URL: natsUrl, GRPC_PORT: "0", HTTP_PORT: "0", LOG_LEVEL: "warn", SHUTDOWN_GRACE_MS: "2000",
     ...(process.env.STORE_URL ? { STORE_URL: process.env.STORE_URL } : {}),
-    ...(process.env.MAX_BATCH_TRANSFERS ? { MAX_BATCH_TRANSFERS: process.env.MAX_BATCH_TRANSFERS } : {}),
+    ...(process.env.ANSWERS_PER_TURN ? { ANSWERS_PER_TURN: process.env.ANSWERS_PER_TURN } : {}),
   };
   // Logs go to stderr: stdout carries the one JSON line the harness reads.
   const logger = createLogger({ service: "clearing", level: process.env.LOG_LEVEL ?? "warn", destination: process.stderr });

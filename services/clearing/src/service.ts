@@ -39,7 +39,7 @@ export async function startClearing(settings: ClearingSettings, options: { logge
       const participants = { get: (participantId: string) => directory.get(participantId) };
       const engine = new ClearingEngine({
         store, participants, policy: { thresholdPercent: settings.positionThresholdPercent }, sealEvents: createEventSealer(identity, now), notifyOutbox, now, logger,
-        maxPendingOperations: settings.maxPendingOperations,
+        maxPendingOperations: settings.maxPendingOperations, answersPerTurn: settings.answersPerTurn,
       });
       const requests = new RequestBook(store, engine);
       const fxRates = createFxRateService({ store, participants, now, logger });

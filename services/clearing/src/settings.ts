@@ -16,6 +16,7 @@ export function clearingSettingsSchema() {
     expiryCheckMs: integerSetting("EXPIRY_CHECK_MS", "How often due prepared transfers are expired.", 100, { min: 10, max: 60_000 }),
     settlementWindowIntervalMs: integerSetting("SETTLEMENT_WINDOW_INTERVAL_MS", "Close the settlement window this often; 0 = only when the operator calls CloseSettlementWindow.", 0, { min: 0, max: 7 * 86_400_000 }),
     maxPendingOperations: integerSetting("MAX_PENDING_OPERATIONS", "Most operations waiting for their batch to be durable; beyond it calls get UNAVAILABLE.", 50_000, { min: 100, max: 10_000_000 }),
+    answersPerTurn: integerSetting("ANSWERS_PER_TURN", "Most callers the engine answers in one turn of the event loop once their batch is durable; the rest in the next turns, in order (0: a batch's callers all at once). Node sends a turn's writes only when the turn ends, so in parts the first answers leave while the rest are built, and callers send their next calls meanwhile instead of in one burst (docs/performance.md).", 8, { min: 0, max: 100_000 }),
     quoteTtlMs: integerSetting("QUOTE_TTL_MS", "How long a quote (CreateQuote) binds: a transfer citing it after this gets QUOTE_EXPIRED.", 60_000, { min: 100, max: 86_400_000 }),
     leaderPollMs: integerSetting("LEADER_POLL_MS", "How often a standby instance tries to become the active one.", 1_000, { min: 100, max: 60_000 }),
   };

@@ -69,7 +69,7 @@ afterEach(async () => {
   for (const dir of dirs.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
 });
 
-async function engineOnGatedStore(options: { sealEvents?: (real: EventSealer) => EventSealer } = {}) {
+async function engineOnGatedStore(options: { sealEvents?: (real: EventSealer) => EventSealer; answersPerTurn?: number } = {}) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "clearmesh-pipeline-"));
   dirs.push(dir);
   const inner = await openStore({ sqlitePath: path.join(dir, "clearing.db") });
@@ -86,6 +86,7 @@ async function engineOnGatedStore(options: { sealEvents?: (real: EventSealer) =>
     now: Date.now,
     logger: createLogger({ service: "clearing", level: "silent" }),
     maxPendingOperations: 1_000,
+    answersPerTurn: options.answersPerTurn,
   });
   const starting = engine.start();
   // The first load writes the first window: let that batch through.
@@ -164,6 +165,64 @@ describe("clearing engine batch pipeline (SQLite writer thread)", () => {
 
     // Memory is rebuilt from the store, on a new chain: the next deposit lands on 1,000.
     await landsAfterReload(() => deposit(5n), 1_005n);
+    await engine.stop();
+  });
+});
+
+describe("clearing engine answers per turn (ANSWERS_PER_TURN)", () => {
+  /** Counts turns of the event loop (check phases) until stopped. */
+  function turnCounter() {
+    let turn = 0;
+    let running = true;
+    const tick = () => {
+      turn += 1;
+      if (running) setImmediate(tick);
+    };
+    setImmediate(tick);
+    return { now: () => turn, stop: () => { running = false; } };
+  }
+
+  it.each([
+    [3, [0, 0, 0, 1, 1, 1, 2]],
+    [0, [0, 0, 0, 0, 0, 0, 0]],
+  ])("at %i a turn, answers a durable batch's callers in order, in turns of that many (0: all at once)", async (answersPerTurn, expectedTurns) => {
+    const { engine, gated, stored, deposit } = await engineOnGatedStore({ answersPerTurn });
+    const counter = turnCounter();
+    const answered: Array<[number, number]> = [];
+    // Seven operations in one turn: one batch.
+    const calls = Array.from({ length: 7 }, (_, index) => deposit(BigInt(index + 1)).then((balance) => {
+      answered.push([index, counter.now()]);
+      return balance;
+    }));
+    await until("the batch handed over", () => gated.handedOver.length === 2);
+    expect(answered).toEqual([]);
+    gated.handedOver[1]!.release();
+    const balances = await Promise.all(calls);
+    counter.stop();
+    expect(balances).toEqual([1n, 3n, 6n, 10n, 15n, 21n, 28n]);
+    expect(await stored()).toBe(28n);
+    expect(answered.map(([index]) => index)).toEqual([0, 1, 2, 3, 4, 5, 6]);
+    const first = answered[0]![1];
+    expect(answered.map(([, turn]) => turn - first)).toEqual(expectedTurns);
+    await engine.stop();
+  });
+
+  it("answers the callers of batches that become durable while others wait, after those, in order", async () => {
+    const { engine, gated, deposit } = await engineOnGatedStore({ answersPerTurn: 2 });
+    const answered: string[] = [];
+    const first = Array.from({ length: 5 }, (_, index) => deposit(1n).then(() => { answered.push(`first-${index}`); }));
+    await until("the first batch handed over", () => gated.handedOver.length === 2);
+    const second = Array.from({ length: 3 }, (_, index) => deposit(1n).then(() => { answered.push(`second-${index}`); }));
+    await until("the second batch handed over", () => gated.handedOver.length === 3);
+    // Both written while this thread is held up, so both are durable before any of their callers
+    // is answered: the second batch's callers queue behind the first's.
+    gated.handedOver[1]!.release();
+    gated.handedOver[2]!.release();
+    for (let tick = 0; tick < 10; tick += 1) await Promise.resolve();
+    const heldUntil = performance.now() + 200;
+    while (performance.now() < heldUntil) { /* the SQLite writer thread commits both meanwhile */ }
+    await Promise.all([...first, ...second]);
+    expect(answered).toEqual(["first-0", "first-1", "first-2", "first-3", "first-4", "second-0", "second-1", "second-2"]);
     await engine.stop();
   });
 });

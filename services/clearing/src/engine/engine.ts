@@ -27,6 +27,12 @@ export interface EngineDeps {
   logger: Logger;
   /** Most operations waiting for durability at once; beyond it callers get UNAVAILABLE. */
   maxPendingOperations: number;
+  /**
+   * Most callers answered in one turn of the event loop once their batch is durable, the rest in
+   * the next turns, in the order their batches became durable (ANSWERS_PER_TURN; 0 or absent:
+   * a batch's callers all at once).
+   */
+  answersPerTurn?: number;
 }
 
 interface Waiter {
@@ -57,6 +63,9 @@ export class ClearingEngine implements BatchClock {
   private knownIds = new KnownIds(0);
   /** Batches cut for commit so far; the one collecting is the next. */
   private cutBatches = 0;
+  /** Callers of durable batches not answered yet (ANSWERS_PER_TURN), in order. */
+  private readonly answering: Waiter[] = [];
+  private answeringScheduled = false;
   private durableBatches = 0;
   private collecting: Batch = newBatch();
   /** Batches cut and not yet finished (durable or failed). */
@@ -302,7 +311,31 @@ export class ClearingEngine implements BatchClock {
     }
     // What collected meanwhile goes to the store at once, before this batch's answers are built.
     this.cut();
-    if (durable) for (const waiter of batch.waiters) waiter.resolve();
+    if (durable) this.answer(batch.waiters);
+  }
+
+  /**
+   * Answers a durable batch's callers, at most answersPerTurn a turn. Their answers are built
+   * (encoded, signed) and written as they are resolved, and node sends a turn's writes only once
+   * the turn ends: resolved all at once, a batch's answers leave as one burst, the callers take
+   * them all at once and send their next calls as one burst, and each side idles while the other
+   * works. In parts, the first answers leave while the rest are built (docs/performance.md).
+   */
+  private answer(waiters: readonly Waiter[]): void {
+    const limit = this.deps.answersPerTurn ?? 0;
+    if (limit === 0 && this.answering.length === 0) {
+      for (const waiter of waiters) waiter.resolve();
+      return;
+    }
+    this.answering.push(...waiters);
+    if (!this.answeringScheduled) this.answerSome();
+  }
+
+  private answerSome(): void {
+    const limit = this.deps.answersPerTurn || this.answering.length;
+    for (const waiter of this.answering.splice(0, limit)) waiter.resolve();
+    this.answeringScheduled = this.answering.length > 0;
+    if (this.answeringScheduled) setImmediate(() => this.answerSome());
   }
 
   /** Resolves once no batch is being committed. */
