@@ -25,6 +25,7 @@ export type { ServiceRegistration } from "./registration.js";
 export { startServer } from "./server.js";
 export type { RunningServer, ServerOptions, TlsFiles } from "./server.js";
 export { runServiceProcess, startService } from "./service.js";
+export { TurnQueue } from "./turns.js";
 export type { BuiltService, CommonSettings, RunningService, ServiceDeps, ServiceSpec } from "./service.js";
 export { DEFAULT_PORTS, SERVICE_NAMES, commonSettings, dataKeysSetting, hostedKeyIdsSetting, hostedParticipantsSetting, notifyDataKeysSetting, parseHostedKeyIds } from "./settings.js";
 export type { CommonSettingsSchema, ServiceName } from "./settings.js";

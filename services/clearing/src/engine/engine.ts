@@ -5,7 +5,7 @@
 // the next one is handed to the store (a BatchChain, written in order) while the previous one is
 // still being written, at most BATCHES_IN_FLIGHT at once. A failed commit fails its batch and
 // every batch behind it, and memory is rebuilt from the store.
-import type { Logger } from "@clearmesh/runtime";
+import { TurnQueue, type Logger } from "@clearmesh/runtime";
 import type { BatchChain, Store } from "@clearmesh/store";
 import { clearingError } from "../errors.js";
 import type { EventSealer, SealedEvent } from "../events.js";
@@ -63,9 +63,8 @@ export class ClearingEngine implements BatchClock {
   private knownIds = new KnownIds(0);
   /** Batches cut for commit so far; the one collecting is the next. */
   private cutBatches = 0;
-  /** Callers of durable batches not answered yet (ANSWERS_PER_TURN), in order. */
-  private readonly answering: Waiter[] = [];
-  private answeringScheduled = false;
+  /** Callers of durable batches, answered at most ANSWERS_PER_TURN a turn, in order. */
+  private readonly answering: TurnQueue;
   private durableBatches = 0;
   private collecting: Batch = newBatch();
   /** Batches cut and not yet finished (durable or failed). */
@@ -82,7 +81,9 @@ export class ClearingEngine implements BatchClock {
   private pendingOperations = 0;
   private readonly loadListeners: Array<(ledger: Ledger) => void> = [];
 
-  constructor(private readonly deps: EngineDeps) {}
+  constructor(private readonly deps: EngineDeps) {
+    this.answering = new TurnQueue(deps.answersPerTurn ?? 0);
+  }
 
   get ready(): boolean {
     return this.state === "ready";
@@ -322,20 +323,7 @@ export class ClearingEngine implements BatchClock {
    * works. In parts, the first answers leave while the rest are built (docs/performance.md).
    */
   private answer(waiters: readonly Waiter[]): void {
-    const limit = this.deps.answersPerTurn ?? 0;
-    if (limit === 0 && this.answering.length === 0) {
-      for (const waiter of waiters) waiter.resolve();
-      return;
-    }
-    this.answering.push(...waiters);
-    if (!this.answeringScheduled) this.answerSome();
-  }
-
-  private answerSome(): void {
-    const limit = this.deps.answersPerTurn || this.answering.length;
-    for (const waiter of this.answering.splice(0, limit)) waiter.resolve();
-    this.answeringScheduled = this.answering.length > 0;
-    if (this.answeringScheduled) setImmediate(() => this.answerSome());
+    for (const waiter of waiters) this.answering.run(waiter.resolve);
   }
 
   /** Resolves once no batch is being committed. */
