@@ -84,7 +84,6 @@ const calls = new TurnQueue();
 
 /** Sets the limit for the whole process (0: none). Work already waiting runs under the new one. */
 export function setCallsPerTurn(callsPerTurn: number): void {
-  if (!Number.isInteger(callsPerTurn) || callsPerTurn < 0) throw new RangeError(`calls per turn must be an integer >= 0, got ${callsPerTurn}`);
   calls.setLimit(callsPerTurn);
 }
 
