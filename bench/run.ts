@@ -244,12 +244,17 @@ async function runCase(entry: BenchCase, round: number): Promise<CaseRow[]> {
   }
 }
 
+/** A row's share of B0 for the tables; blank where it has none (B0 itself, B4). */
+function shareCell(ratio: number | null): string {
+  return ratio === null ? "" : share(ratio);
+}
+
 function table(rows: readonly CaseRow[]): string {
   const columns: Array<[string, (row: CaseRow) => string]> = [
     ["case", (row) => row.case],
     ["in flight", (row) => String(row.in_flight ?? "")],
     ["calls/s", (row) => (row.throughput_per_s === null ? row.status : row.throughput_per_s.toFixed(0))],
-    ["x B0", (row) => (row.ratio_to_b0 === null ? "" : share(row.ratio_to_b0))],
+    ["x B0", (row) => shareCell(row.ratio_to_b0)],
     ["p50 ms", (row) => row.p50_ms?.toFixed(2) ?? ""],
     ["p99 ms", (row) => row.p99_ms?.toFixed(2) ?? ""],
     ["srv cpu ms/call", (row) => row.cpu_ms_per_call?.toFixed(3) ?? ""],
@@ -273,7 +278,7 @@ function markdownTable(rows: readonly CaseRow[]): string {
     "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ...rows.map((row) => row.status !== "ok"
       ? `| ${row.case} | | ${row.status} | | | | | | | | | |`
-      : `| ${row.case} | ${row.in_flight} | ${number(row.throughput_per_s, 0)} | ${row.ratio_to_b0 === null ? "" : share(row.ratio_to_b0)} | ${number(row.p50_ms, 1)} | ${number(row.p99_ms, 1)} | ${number(row.cpu_ms_per_call, 3)} | ${number(row.loadgen_cpu_ms_per_call, 3)} | ${number(row.rss_mb, 0)} | ${typeof row.machine_cpu_util === "number" ? `${(row.machine_cpu_util * 100).toFixed(0)}%` : ""} | ${row.calls} | ${row.errors} |`),
+      : `| ${row.case} | ${row.in_flight} | ${number(row.throughput_per_s, 0)} | ${shareCell(row.ratio_to_b0)} | ${number(row.p50_ms, 1)} | ${number(row.p99_ms, 1)} | ${number(row.cpu_ms_per_call, 3)} | ${number(row.loadgen_cpu_ms_per_call, 3)} | ${number(row.rss_mb, 0)} | ${typeof row.machine_cpu_util === "number" ? `${(row.machine_cpu_util * 100).toFixed(0)}%` : ""} | ${row.calls} | ${row.errors} |`),
   ];
   return lines.join("\n");
 }
