@@ -380,6 +380,9 @@ export async function runLoad(server: StatsSource, config: LoadgenConfig, option
       loadgen_loop_delay_max_ms: loadgen.loop_delay_max_ms,
       loadgen_gc_pause_share: loadgen.duration_s > 0 ? round(loadgen.gc_pause_ms / (loadgen.duration_s * 1000), 3) : null,
       loadgen_gc_pause_max_ms: loadgen.gc_pause_max_ms,
+      // Calls in flight during one of those pauses, and the p99 of the others (bench/latencies.ts): how much of the tail is the generator's own.
+      loadgen_calls_in_gc_pause_share: loadgen.calls_in_gc_pause_share,
+      loadgen_p99_outside_gc_pause_ms: loadgen.p99_outside_gc_pause_ms,
       // The kernel's part of cpu_ms_per_call (socket I/O, fsync).
       cpu_system_ms_per_call: calls > 0 ? round(serverSystemMs / calls, 4) : null,
       // The event loop's own CPU; with server_event_loop_util it tells work from waiting for a core.

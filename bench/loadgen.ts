@@ -10,6 +10,7 @@ import fs from "node:fs";
 import { PerformanceObserver, monitorEventLoopDelay, type EventLoopUtilization } from "node:perf_hooks";
 import { ClearingService } from "@clearmesh/contracts";
 import { createSignedClient, keyFilePath, loadSigningKey } from "@clearmesh/runtime";
+import { LatencyLog, percentile } from "./latencies.js";
 import { WORKLOADS, type LoadgenConfig } from "./workloads.js";
 
 export interface LoadgenResult {
@@ -33,6 +34,9 @@ export interface LoadgenResult {
   /** The generator's garbage collections in the window: total pause time and the longest pause. */
   gc_pause_ms: number;
   gc_pause_max_ms: number;
+  /** The share of the window's calls in flight during one of those pauses, and the p99 of the others. */
+  calls_in_gc_pause_share: number;
+  p99_outside_gc_pause_ms: number;
   /** The share of the window the generator's event loop was busy. */
   event_loop_util: number;
   error_samples: string[];
@@ -63,21 +67,11 @@ process.on("disconnect", () => process.exit(1)); // the harness is gone
 
 let phase: "warmup" | "measure" | "done" = "warmup";
 let next = 0;
-let latencies = new Float64Array(1 << 16);
-let count = 0;
+const latencies = new LatencyLog();
 let errors = 0;
 let warmupCalls = 0;
 let warmupErrors = 0;
 const errorSamples: string[] = [];
-
-function record(ms: number): void {
-  if (count === latencies.length) {
-    const grown = new Float64Array(latencies.length * 2);
-    grown.set(latencies);
-    latencies = grown;
-  }
-  latencies[count++] = ms;
-}
 
 async function worker(): Promise<void> {
   while (phase !== "done") {
@@ -92,7 +86,7 @@ async function worker(): Promise<void> {
     const elapsed = performance.now() - started;
     // A unit counts in the phase in which it completed.
     if (phase === "measure") {
-      if (failed === undefined) record(elapsed);
+      if (failed === undefined) latencies.record(started, elapsed);
       else errors += 1;
     } else if (phase === "warmup") {
       if (failed === undefined) warmupCalls += 1;
@@ -107,11 +101,6 @@ async function worker(): Promise<void> {
   }
 }
 
-function percentile(sorted: Float64Array, fraction: number): number {
-  if (sorted.length === 0) return 0;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(fraction * sorted.length) - 1))]!;
-}
-
 const round = (value: number, digits = 3) => Number(value.toFixed(digits));
 
 // The generator's own lateness, which every call it times includes: its event loop's delay and
@@ -119,11 +108,13 @@ const round = (value: number, digits = 3) => Number(value.toFixed(digits));
 const loopDelay = monitorEventLoopDelay({ resolution: 1 });
 let gcPauseMs = 0;
 let gcPauseMaxMs = 0;
+const gcPauses: Array<[number, number]> = [];
 const gcObserver = new PerformanceObserver((list) => {
   if (phase !== "measure") return;
   for (const entry of list.getEntries()) {
     gcPauseMs += entry.duration;
     gcPauseMaxMs = Math.max(gcPauseMaxMs, entry.duration);
+    gcPauses.push([entry.startTime, entry.startTime + entry.duration]);
   }
 });
 gcObserver.observe({ entryTypes: ["gc"] });
@@ -145,12 +136,13 @@ const elu = performance.eventLoopUtilization(eluStart);
 loopDelay.disable();
 gcObserver.disconnect();
 notify({ type: "phase", phase: "done" });
-const calls = count;
+const calls = latencies.count;
 const counters = workload.stats();
 await Promise.all(workers); // let the units in flight finish (they are not counted)
 client.close();
 
-const sorted = latencies.slice(0, calls).sort();
+const sorted = latencies.sorted();
+const outsidePauses = latencies.outside(gcPauses);
 const cpuMs = (cpu.user + cpu.system) / 1000;
 const result: LoadgenResult = {
   workload: config.workload,
@@ -171,6 +163,8 @@ const result: LoadgenResult = {
   loop_delay_max_ms: round(loopDelay.max / 1e6),
   gc_pause_ms: round(gcPauseMs, 1),
   gc_pause_max_ms: round(gcPauseMaxMs),
+  calls_in_gc_pause_share: calls > 0 ? round(outsidePauses.overlapping / calls) : 0,
+  p99_outside_gc_pause_ms: round(percentile(outsidePauses.sorted, 0.99)),
   event_loop_util: round(elu.utilization),
   error_samples: errorSamples,
   ...counters,

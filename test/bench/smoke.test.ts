@@ -97,6 +97,12 @@ describe("npm run bench -- --smoke", () => {
         expect(entry.loadgen_gc_pause_share as number, id).toBeGreaterThanOrEqual(0);
         expect(entry.loadgen_gc_pause_share as number, id).toBeLessThan(1);
         expect(typeof entry.loadgen_gc_pause_max_ms, id).toBe("number");
+        const inPauses = entry.loadgen_calls_in_gc_pause_share as number;
+        expect(inPauses, id).toBeGreaterThanOrEqual(0);
+        expect(inPauses, id).toBeLessThanOrEqual(1);
+        // Without the calls that overlapped a pause none can be slower than the slowest of all.
+        if (inPauses < 1) expect(entry.loadgen_p99_outside_gc_pause_ms as number, id).toBeGreaterThan(0);
+        expect(entry.loadgen_p99_outside_gc_pause_ms as number, id).toBeLessThanOrEqual(entry.max_ms as number);
       }
     }
   });
