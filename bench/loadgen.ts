@@ -7,7 +7,7 @@
 //
 //   node --import tsx bench/loadgen.ts '<LoadgenConfig as JSON>'
 import fs from "node:fs";
-import { PerformanceObserver, monitorEventLoopDelay, type EventLoopUtilization } from "node:perf_hooks";
+import { PerformanceObserver, monitorEventLoopDelay, type EventLoopUtilization, type PerformanceEntry } from "node:perf_hooks";
 import { ClearingService } from "@clearmesh/contracts";
 import { createSignedClient, keyFilePath, loadSigningKey } from "@clearmesh/runtime";
 import { LatencyLog, percentile } from "./latencies.js";
@@ -108,15 +108,18 @@ const round = (value: number, digits = 3) => Number(value.toFixed(digits));
 const loopDelay = monitorEventLoopDelay({ resolution: 1 });
 let gcPauseMs = 0;
 let gcPauseMaxMs = 0;
+// Every pause, the warm-up's too: a call timed in the window may have started before it. Entries
+// arrive after their pause; those still undelivered at the window's end are taken then.
 const gcPauses: Array<[number, number]> = [];
-const gcObserver = new PerformanceObserver((list) => {
-  if (phase !== "measure") return;
-  for (const entry of list.getEntries()) {
+function takePauses(entries: readonly PerformanceEntry[]): void {
+  for (const entry of entries) {
+    gcPauses.push([entry.startTime, entry.startTime + entry.duration]);
+    if (phase !== "measure") continue;
     gcPauseMs += entry.duration;
     gcPauseMaxMs = Math.max(gcPauseMaxMs, entry.duration);
-    gcPauses.push([entry.startTime, entry.startTime + entry.duration]);
   }
-});
+}
+const gcObserver = new PerformanceObserver((list) => takePauses(list.getEntries()));
 gcObserver.observe({ entryTypes: ["gc"] });
 
 const workers = Array.from({ length: config.inFlight }, () => worker());
@@ -134,6 +137,7 @@ const windowS = (performance.now() - windowStart) / 1000;
 const cpu = process.cpuUsage(cpuStart);
 const elu = performance.eventLoopUtilization(eluStart);
 loopDelay.disable();
+takePauses(gcObserver.takeRecords());
 gcObserver.disconnect();
 notify({ type: "phase", phase: "done" });
 const calls = latencies.count;
