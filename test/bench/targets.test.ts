@@ -64,6 +64,25 @@ describe("issue 7's targets judged on a run's rows", () => {
     expect(byTarget(within)["every service's RSS under load at most 200 MB"]).toMatchObject({ reached: "200 MB at most (B4 at 1 in flight)", met: true });
   });
 
+  it("gives each p99 verdict what bounds it in the same run: the p50 and rate, and for B1 B0's p99 at the same in-flight count", () => {
+    const rows = passingRun().map((candidate) => {
+      if (candidate.case === "B0") return { ...candidate, p99_ms: 25.68 };
+      if (candidate.case === "B1" && candidate.in_flight === 32) return { ...candidate, p50_ms: 20.42, p99_ms: 55.85, throughput_per_s: 1_481.3 };
+      if (candidate.case === "B3") return { ...candidate, p50_ms: 158.52, p99_ms: 219.39, throughput_per_s: 201.6 };
+      return candidate;
+    });
+    const verdicts = byTarget(rows);
+    expect(verdicts["B1 at 32 in flight: p99 at most 25 ms"]).toEqual({
+      target: "B1 at 32 in flight: p99 at most 25 ms", reached: "55.9 ms", met: false, context: "p50 20.4 ms at 1481/s; B0's own p99 25.7 ms",
+    });
+    expect(verdicts["B3: p99 at most 150 ms"]!.context).toBe("p50 158.5 ms at 202/s"); // a payment is many hops, not one
+    // Without B0 in the run, only the case's own figures; shares and memory carry no context.
+    const withoutB0 = byTarget(rows.filter((candidate) => candidate.case !== "B0"));
+    expect(withoutB0["B1 at 32 in flight: p99 at most 25 ms"]!.context).toBe("p50 20.4 ms at 1481/s");
+    expect(verdicts["B1 at 32 in flight: at least 50% of B0"]).not.toHaveProperty("context");
+    expect(verdicts["B4: the close at most 2 s"]).not.toHaveProperty("context");
+  });
+
   it("says 'not measured' for a case the run did not select, one that failed, or a share without B0", () => {
     const rows = passingRun()
       .filter((candidate) => candidate.case !== "B3")
@@ -79,7 +98,9 @@ describe("issue 7's targets judged on a run's rows", () => {
     const rows = passingRun().map((candidate) => (candidate.case === "B1" && candidate.in_flight === 32 ? { ...candidate, p99_ms: 36.4 } : candidate));
     const lines = verdictLines(judgeTargets(rows));
     expect(lines).toHaveLength(8);
-    expect(lines.filter((line) => line.includes("MISSED"))).toEqual([expect.stringMatching(/MISSED\s+B1 at 32 in flight: p99 at most 25 ms\s+36\.4 ms$/)]);
+    expect(lines.filter((line) => line.includes("MISSED"))).toEqual([
+      expect.stringMatching(/MISSED\s+B1 at 32 in flight: p99 at most 25 ms\s+36\.4 ms \(p50 10\.0 ms at 1000\/s; B0's own p99 20\.0 ms\)$/),
+    ]);
     expect(lines.filter((line) => line.trimStart().startsWith("met"))).toHaveLength(7);
   });
 });
