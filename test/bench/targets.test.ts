@@ -76,11 +76,28 @@ describe("issue 7's targets judged on a run's rows", () => {
       target: "B1 at 32 in flight: p99 at most 25 ms", reached: "55.9 ms", met: false, context: "p50 20.4 ms at 1481/s; B0's own p99 25.7 ms",
     });
     expect(verdicts["B3: p99 at most 150 ms"]!.context).toBe("p50 158.5 ms at 202/s"); // a payment is many hops, not one
-    // Without B0 in the run, only the case's own figures; shares and memory carry no context.
+    // Without B0 in the run, only the case's own figures; B4 and memory carry no context.
     const withoutB0 = byTarget(rows.filter((candidate) => candidate.case !== "B0"));
     expect(withoutB0["B1 at 32 in flight: p99 at most 25 ms"]!.context).toBe("p50 20.4 ms at 1481/s");
-    expect(verdicts["B1 at 32 in flight: at least 50% of B0"]).not.toHaveProperty("context");
+    expect(verdicts["B1 at 32 in flight: at least 50% of B0"]).not.toHaveProperty("context"); // one round: nothing to add
     expect(verdicts["B4: the close at most 2 s"]).not.toHaveProperty("context");
+  });
+
+  it("gives each share of B0 its rounds' shares when the run had several, a round without B0 as a dash", () => {
+    const rows = passingRun().map((candidate) => {
+      if (candidate.case === "B1" && candidate.in_flight === 32) return { ...candidate, ratio_to_b0: 0.472, rounds_ratio_to_b0: [0.458, 0.532, 0.469] };
+      if (candidate.case === "B2") return { ...candidate, rounds_ratio_to_b0: [0.218, null, 0.244] };
+      if (candidate.case === "B5") return { ...candidate, rounds_ratio_to_b0: [0.3] };
+      return candidate;
+    });
+    const verdicts = byTarget(rows);
+    expect(verdicts["B1 at 32 in flight: at least 50% of B0"]).toEqual({
+      target: "B1 at 32 in flight: at least 50% of B0", reached: "47.2%", met: false, context: "rounds 45.8, 53.2, 46.9%",
+    });
+    expect(verdicts["B2: at least 25% of B0"]!.context).toBe("rounds 21.8, —, 24.4%");
+    expect(verdicts["B5: at least 25% of B0"]).not.toHaveProperty("context");
+    expect(verdicts["B3: at least 7% of B0"]).not.toHaveProperty("context");
+    expect(verdictLines(judgeTargets(rows))[0]).toMatch(/MISSED\s+B1 at 32 in flight: at least 50% of B0\s+47\.2% \(rounds 45\.8, 53\.2, 46\.9%\)$/);
   });
 
   it("says 'not measured' for a case the run did not select, one that failed, or a share without B0", () => {
