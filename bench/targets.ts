@@ -50,7 +50,7 @@ function latencyContext(row: CaseRow): string | undefined {
 function roundsContext(row: CaseRow): string | undefined {
   const rounds = Array.isArray(row.rounds_ratio_to_b0) ? (row.rounds_ratio_to_b0 as unknown[]) : [];
   if (rounds.length < 2) return undefined;
-  return `rounds ${rounds.map((value) => (typeof value === "number" ? (value * 100).toFixed(1) : "—")).join(", ")}%`;
+  return `rounds ${rounds.map((value) => (typeof value === "number" ? share(value) : "—")).join(", ")}`;
 }
 /** B1's: also B0's p99 at the same in-flight count, where the run has it (one hop of the same exchange). */
 function b1LatencyContext(row: CaseRow, rows: readonly CaseRow[]): string | undefined {

@@ -92,12 +92,12 @@ describe("issue 7's targets judged on a run's rows", () => {
     });
     const verdicts = byTarget(rows);
     expect(verdicts["B1 at 32 in flight: at least 50% of B0"]).toEqual({
-      target: "B1 at 32 in flight: at least 50% of B0", reached: "47.2%", met: false, context: "rounds 45.8, 53.2, 46.9%",
+      target: "B1 at 32 in flight: at least 50% of B0", reached: "47.2%", met: false, context: "rounds 45.8%, 53.2%, 46.9%",
     });
-    expect(verdicts["B2: at least 25% of B0"]!.context).toBe("rounds 21.8, —, 24.4%");
+    expect(verdicts["B2: at least 25% of B0"]!.context).toBe("rounds 21.8%, —, 24.4%");
     expect(verdicts["B5: at least 25% of B0"]).not.toHaveProperty("context");
     expect(verdicts["B3: at least 7% of B0"]).not.toHaveProperty("context");
-    expect(verdictLines(judgeTargets(rows))[0]).toMatch(/MISSED\s+B1 at 32 in flight: at least 50% of B0\s+47\.2% \(rounds 45\.8, 53\.2, 46\.9%\)$/);
+    expect(verdictLines(judgeTargets(rows))[0]).toMatch(/MISSED\s+B1 at 32 in flight: at least 50% of B0\s+47\.2% \(rounds 45\.8%, 53\.2%, 46\.9%\)$/);
   });
 
   it("says 'not measured' for a case the run did not select, one that failed, or a share without B0", () => {
