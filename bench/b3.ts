@@ -41,8 +41,9 @@ const USER_FUNDS_MINOR = 10n ** 12n;
 /** bank-a's and wallet-a's liquidity and net debit cap at clearing. */
 const PARTICIPANT_FUNDS_MINOR = 10n ** 15n;
 /**
- * Intents created per run: this rate over warm-up + window, plus two per slot in flight. A run
- * that pays faster runs out, and its units fail with "no intent left" (then raise it).
+ * Unpaid intents a run needs before it starts: this rate over warm-up + window, plus two per slot
+ * in flight. A run that pays faster runs out, and its units fail with "no intent left" (then
+ * raise it).
  */
 const MAX_PAYMENTS_PER_S = 800;
 /** Concurrent CreatePaymentIntent calls while the merchants create the run's intents. */
@@ -174,20 +175,31 @@ export async function openB3(context: CaseContext): Promise<CaseSession> {
 
     const sessions = await usersWithFunds(context, createSignedClient(WalletService, { address: wallet.target }), clearingAs("bank-a"), closers);
     const mesh = new MeshStats(services);
+    // One pool of intents for the session's runs, paid in order: a run first pays those the runs
+    // before it left unpaid, and the merchants create only what it lacks (on a slow host creating
+    // a whole run's worth took as long as the run's window, in every round).
+    const pool = { prefix: `${idPrefix(context, "pay", "pool", 0)}-pi`, created: 0, paid: 0 };
     const session: CaseSession = {
       async measure(count, measurement) {
         for (const service of services) service.unpark();
         const tag = idPrefix(context, "pay", measurement.label, count);
-        const intents = Math.ceil(MAX_PAYMENTS_PER_S * (measurement.warmupS + measurement.durationS)) + 2 * count;
-        const created = performance.now();
-        await createIntents(merchantClients, merchants, `${tag}-pi`, intents);
-        context.log(`  ${intents} merchant intents created in ${((performance.now() - created) / 1000).toFixed(1)} s`);
+        const needed = Math.ceil(MAX_PAYMENTS_PER_S * (measurement.warmupS + measurement.durationS)) + 2 * count;
+        const left = pool.created - pool.paid;
+        const created = Math.max(0, needed - left);
+        const creating = performance.now();
+        await createIntents(merchantClients, merchants, pool.prefix, pool.created, created);
+        pool.created += created;
+        context.log(`  ${created} merchant intents created in ${((performance.now() - creating) / 1000).toFixed(1)} s (${left} left unpaid by earlier runs)`);
         await mesh.drained(DRAIN_MS);
         mesh.samples = [];
-        const { figures } = await runLoad(mesh, {
+        const firstIntent = pool.paid;
+        // Until the run reports how many it began, every intent it could have paid counts as used.
+        pool.paid = pool.created;
+        const { figures, loadgen } = await runLoad(mesh, {
           target: wallet.target, workload: "wallet-pay-intent", inFlight: count, warmupS: measurement.warmupS, durationS: measurement.durationS,
-          keysDir, signers: [], verifyEvery: 0, idPrefix: `${tag}-rq`, payments: { sessions, intentPrefix: `${tag}-pi`, intents },
+          keysDir, signers: [], verifyEvery: 0, idPrefix: `${tag}-rq`, payments: { sessions, intentPrefix: pool.prefix, firstIntent, intents: pool.created },
         });
+        pool.paid = Math.min(pool.created, firstIntent + loadgen.units_started);
         const afterDrain = await mesh.drained(DRAIN_MS);
         const perService = serviceFigures(mesh, figures.calls ?? 0, figures.duration_s ?? 0);
         logRun(context, measurement, `  ${count} in flight: ${figures.throughput_per_s} payments/s; ${Object.entries(perService).map(([name, values]) => `${name} ${values.cpu_ms_per_call} ms/payment, ${values.rss_peak_mb} MB`).join("; ")}`);
@@ -195,7 +207,8 @@ export async function openB3(context: CaseContext): Promise<CaseSession> {
           ...figures,
           unit: "PayPaymentIntent answered COMPLETED (wallet → connector → clearing prepare → connector confirm → clearing commit → wallet debit)",
           store: "sqlite",
-          intents_created: intents,
+          intents_created: created,
+          intents_available: pool.created - firstIntent,
           users: USERS,
           merchants: MERCHANTS,
           ...Object.fromEntries(Object.entries(perService).flatMap(([name, values]) => [[`${name}_cpu_ms_per_call`, values.cpu_ms_per_call], [`${name}_rss_mb`, values.rss_peak_mb]])),
@@ -243,11 +256,12 @@ async function usersWithFunds(
   return sessions;
 }
 
-/** The run's intents, created by the merchants (signed, each its own) through the connector, CREATE_CONCURRENCY at a time. */
-async function createIntents(clients: ReadonlyArray<SignedClient<typeof CommerceService>>, merchants: readonly string[], prefix: string, count: number): Promise<void> {
-  let next = 0;
-  await Promise.all(Array.from({ length: CREATE_CONCURRENCY }, async () => {
-    for (let n = next++; n < count; n = next++) {
+/** Intents first … first + count - 1 of the pool, created by the merchants (signed, each its own) through the connector, CREATE_CONCURRENCY at a time. */
+async function createIntents(clients: ReadonlyArray<SignedClient<typeof CommerceService>>, merchants: readonly string[], prefix: string, first: number, count: number): Promise<void> {
+  let next = first;
+  const end = first + count;
+  await Promise.all(Array.from({ length: Math.min(CREATE_CONCURRENCY, count) }, async () => {
+    for (let n = next++; n < end; n = next++) {
       await clients[n % clients.length]!.createPaymentIntent({
         paymentIntentId: intentId(prefix, n), merchantId: merchants[n % merchants.length]!, amount: { currency: CURRENCY, amountMinor: 1_000n + BigInt(n % 9_000) },
         merchantReference: `order-${n}`, description: "bench order", captureMethod: CaptureMethod.AUTOMATIC,

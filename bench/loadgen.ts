@@ -21,6 +21,8 @@ export interface LoadgenResult {
   errors: number;
   warmup_calls: number;
   warmup_errors: number;
+  /** Units begun in the whole run (warm-up, window and the ones in flight at its end), failed ones too: the op indexes 0 to this were used. */
+  units_started: number;
   throughput_per_s: number;
   p50_ms: number;
   p90_ms: number;
@@ -156,6 +158,7 @@ const result: LoadgenResult = {
   errors,
   warmup_calls: warmupCalls,
   warmup_errors: warmupErrors,
+  units_started: next,
   throughput_per_s: round(calls / windowS, 1),
   p50_ms: round(percentile(sorted, 0.5)),
   p90_ms: round(percentile(sorted, 0.9)),

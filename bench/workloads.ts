@@ -57,8 +57,13 @@ export interface LoadgenConfig {
 export interface WalletPaymentsConfig {
   /** Bearer session tokens of the wallet users (from Login); unit n is paid by user n mod count. */
   sessions: string[];
-  /** Intent ids are `<intentPrefix>-<n, 10 digits>` for n in [0, intents): created before the run. */
+  /**
+   * Intent ids are `<intentPrefix>-<n, 10 digits>`; the run pays n = firstIntent, firstIntent + 1, …
+   * up to (not including) intents, in order: created before the run, none paid yet.
+   */
   intentPrefix: string;
+  /** The first intent this run pays (0 if absent): earlier runs of a session paid the ones before it. */
+  firstIntent?: number;
   intents: number;
 }
 
@@ -211,12 +216,13 @@ function walletPayIntentWorkload(config: LoadgenConfig, call: RawCall): Workload
   if (!payments || payments.sessions.length === 0) throw new Error("wallet-pay-intent needs payments.sessions and payments.intents");
   const bearers = payments.sessions.map((token) => ({ authorization: `Bearer ${token}` }));
   const fresh = () => ({ request_bytes: 0, response_bytes: 0, completed: 0 });
+  const firstIntent = payments.firstIntent ?? 0;
   let counters = fresh();
   return {
     async op(n) {
-      if (n >= payments.intents) throw new Error(`no intent left: the run paid all ${payments.intents} intents created for it`);
+      if (firstIntent + n >= payments.intents) throw new Error(`no intent left: the run paid all ${Math.max(0, payments.intents - firstIntent)} intents left for it`);
       const request = toBinary(PayPaymentIntentRequestSchema, create(PayPaymentIntentRequestSchema, {
-        requestId: `${config.idPrefix}-${String(n).padStart(10, "0")}`, paymentIntentId: intentId(payments.intentPrefix, n),
+        requestId: `${config.idPrefix}-${String(n).padStart(10, "0")}`, paymentIntentId: intentId(payments.intentPrefix, firstIntent + n),
       }));
       const result = await call(PAY_PAYMENT_INTENT, request, bearers[n % bearers.length]!);
       counters.request_bytes += request.byteLength;

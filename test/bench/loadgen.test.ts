@@ -1,12 +1,14 @@
 // The load generator must end its run even when every unit fails at once: a B3 run that pays
 // faster than the intents created for it runs out, and each further unit throws before any I/O.
 // Before the fix its workers spun in microtasks, the phase timers never fired and the harness
-// waited for output until its own timeout.
+// waited for output until its own timeout. The second test: which intents a B3 run pays.
 import os from "node:os";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { PayPaymentIntentRequestSchema, WalletTransactionSchema, WalletTransactionState } from "@clearmesh/contracts";
 import { afterEach, describe, expect, it } from "vitest";
 import { firstJsonLine, spawnTsx, stopChildren } from "../../bench/harness.js";
 import type { LoadgenResult } from "../../bench/loadgen.js";
-import type { LoadgenConfig } from "../../bench/workloads.js";
+import { PAY_PAYMENT_INTENT, WORKLOADS, intentId, type LoadgenConfig } from "../../bench/workloads.js";
 
 afterEach(() => stopChildren());
 
@@ -22,7 +24,8 @@ describe("bench/loadgen.ts", () => {
       signers: [],
       verifyEvery: 0,
       idPrefix: "exhausted",
-      payments: { sessions: ["token"], intentPrefix: "none", intents: 0 },
+      // Earlier runs of the session paid all five intents of the pool.
+      payments: { sessions: ["token"], intentPrefix: "none", firstIntent: 5, intents: 5 },
     };
     // Started as runLoad starts it; firstJsonLine fails the test if no result comes in 30 s.
     const result = await firstJsonLine<LoadgenResult>(spawnTsx("loadgen.ts", [JSON.stringify(config)]), "loadgen with no intent", 30_000);
@@ -30,6 +33,29 @@ describe("bench/loadgen.ts", () => {
     expect(result.errors).toBeGreaterThan(0);
     expect(result.warmup_errors).toBeGreaterThan(0);
     expect(result.duration_s).toBeGreaterThanOrEqual(0.5);
-    expect(result.error_samples[0]).toMatch(/no intent left/);
+    expect(result.error_samples[0]).toMatch(/no intent left: the run paid all 0 intents left for it/);
+    // Every unit begun counts, failed ones and those of the warm-up too: B3 skips their intents in the next run.
+    expect(result.units_started).toBeGreaterThanOrEqual(result.errors + result.warmup_errors);
   }, 40_000);
+
+  it("pays a B3 run's intents from firstIntent on, in order, and no further than the pool", async () => {
+    const paid: string[] = [];
+    const workload = WORKLOADS["wallet-pay-intent"]({
+      target: "unused", workload: "wallet-pay-intent", inFlight: 1, warmupS: 0, durationS: 0, keysDir: os.tmpdir(), signers: [], verifyEvery: 0,
+      idPrefix: "run-2", payments: { sessions: ["a", "b"], intentPrefix: "pool", firstIntent: 7, intents: 9 },
+    }, async (procedure, bytes, headers) => {
+      expect(procedure).toBe(PAY_PAYMENT_INTENT);
+      const request = fromBinary(PayPaymentIntentRequestSchema, bytes);
+      paid.push(`${request.paymentIntentId} ${request.requestId} ${headers.authorization}`);
+      return { bytes: toBinary(WalletTransactionSchema, create(WalletTransactionSchema, { state: WalletTransactionState.COMPLETED })), headers: undefined as never };
+    }, []);
+    await workload.op(0);
+    await workload.op(1);
+    await expect(workload.op(2)).rejects.toThrow(/no intent left: the run paid all 2 intents left for it/);
+    expect(paid).toEqual([
+      `${intentId("pool", 7)} run-2-0000000000 Bearer a`,
+      `${intentId("pool", 8)} run-2-0000000001 Bearer b`,
+    ]);
+    expect(workload.stats().completed).toBe(2);
+  });
 });
