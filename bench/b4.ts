@@ -322,7 +322,7 @@ export function seedWindow(dbPath: string, options: { transfers: number; runId: 
         }
       }
     });
-    // The inserts' commits skip their fsyncs (about a quarter of the seeding's time): the last
+    // The inserts' commits skip their fsyncs (a quarter of the seeding's time in a B4 run alone): the last
     // transaction below syncs the write-ahead log with every frame before it, and the checkpoint
     // the store file, before clearing opens it.
     db.pragma("synchronous = OFF");

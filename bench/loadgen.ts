@@ -21,7 +21,7 @@ export interface LoadgenResult {
   errors: number;
   warmup_calls: number;
   warmup_errors: number;
-  /** Units begun in the whole run (warm-up, window and the ones in flight at its end), failed ones too: the op indexes 0 to this were used. */
+  /** Units begun in the whole run (warm-up, window and the ones in flight at its end), failed ones too: op indexes 0 up to (not including) this were used. */
   units_started: number;
   throughput_per_s: number;
   p50_ms: number;
