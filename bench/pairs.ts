@@ -15,7 +15,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
-import { benchDir } from "./harness.js";
+import { benchDir, scriptHelp } from "./harness.js";
 
 export interface PairRow {
   variant: string;
@@ -129,7 +129,7 @@ async function main(): Promise<void> {
     allowPositionals: true,
   });
   if (values.help) {
-    process.stdout.write(`${fs.readFileSync(new URL(import.meta.url), "utf8").split("\n").filter((line) => line.startsWith("//")).map((line) => line.replace(/^\/\/ ?/, "")).join("\n")}\n`);
+    process.stdout.write(scriptHelp(import.meta.url));
     return;
   }
   const variants = values.variant ?? [];

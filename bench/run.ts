@@ -18,7 +18,7 @@ import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { CASES, WARMUP_LABEL, type BenchCase, type CaseContext, type CaseSession } from "./cases.js";
-import { benchDir, prepareServerBundles, stopChildren, type CaseRow, type MeasuredRow } from "./harness.js";
+import { benchDir, prepareServerBundles, scriptHelp, stopChildren, type CaseRow, type MeasuredRow } from "./harness.js";
 import { judgeTargets, share, verdictLines } from "./targets.js";
 
 const { values: flags } = parseArgs({
@@ -38,7 +38,7 @@ const { values: flags } = parseArgs({
 });
 
 if (flags.help) {
-  process.stdout.write(fs.readFileSync(new URL(import.meta.url), "utf8").split("\n").filter((line) => line.startsWith("//")).join("\n").replaceAll("// ", "").concat("\n"));
+  process.stdout.write(scriptHelp(import.meta.url));
   process.exit(0);
 }
 
