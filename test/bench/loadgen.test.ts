@@ -4,6 +4,7 @@
 // waited for output until its own timeout. The second test: which intents a B3 run pays.
 import os from "node:os";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { Metadata } from "@grpc/grpc-js";
 import { PayPaymentIntentRequestSchema, WalletTransactionSchema, WalletTransactionState } from "@clearmesh/contracts";
 import { afterEach, describe, expect, it } from "vitest";
 import { firstJsonLine, spawnTsx, stopChildren } from "../../bench/harness.js";
@@ -47,7 +48,7 @@ describe("bench/loadgen.ts", () => {
       expect(procedure).toBe(PAY_PAYMENT_INTENT);
       const request = fromBinary(PayPaymentIntentRequestSchema, bytes);
       paid.push(`${request.paymentIntentId} ${request.requestId} ${headers.authorization}`);
-      return { bytes: toBinary(WalletTransactionSchema, create(WalletTransactionSchema, { state: WalletTransactionState.COMPLETED })), headers: undefined as never };
+      return { bytes: toBinary(WalletTransactionSchema, create(WalletTransactionSchema, { state: WalletTransactionState.COMPLETED })), headers: new Metadata() };
     }, []);
     await workload.op(0);
     await workload.op(1);
