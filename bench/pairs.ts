@@ -14,6 +14,7 @@ import { spawn } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { benchDir, scriptHelp } from "./harness.js";
 
@@ -164,7 +165,7 @@ async function main(): Promise<void> {
   for (const line of formatMeans(meansOf(rows))) process.stdout.write(`${line}\n`);
 }
 
-if (process.argv[1] && path.resolve(process.argv[1]) === path.resolve(new URL(import.meta.url).pathname)) {
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   main().catch((error: unknown) => {
     process.stderr.write(`bench:pairs: ${(error as Error).message}\n`);
     process.exitCode = 1;
