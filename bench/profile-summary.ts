@@ -1,9 +1,15 @@
-// Summarises a V8 .cpuprofile (from `node --cpu-prof`): the top functions by self time, and
-// self time grouped by where the code lives (a package of this repo, a dependency, node itself).
+// Summarises a V8 .cpuprofile (from `node --cpu-prof`, as `npm run bench -- --profile <dir>`
+// writes them): the top functions by self time, and self time grouped by where the code lives (a
+// package of this repo, a dependency, node itself). Percentages are of the busy (not idle) time.
 //
-//   node --import tsx bench/profile-summary.ts <file.cpuprofile> [--top 15]
+//   node --import tsx bench/profile-summary.ts <file.cpuprofile> [more files…] [--top 15]
+//
+// Several files are summarised one after the other, each under its name.
 import fs from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { scriptHelp } from "./harness.js";
 
 interface CallFrame {
   functionName: string;
@@ -18,7 +24,7 @@ interface ProfileNode {
   children?: number[];
 }
 
-interface CpuProfile {
+export interface CpuProfile {
   nodes: ProfileNode[];
   startTime: number;
   endTime: number;
@@ -105,13 +111,46 @@ export function formatSummary(summary: ProfileSummary, top: number): string {
   return lines.join("\n");
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
-  const { values, positionals } = parseArgs({ allowPositionals: true, options: { top: { type: "string", default: "15" } } });
-  const file = positionals[0];
-  if (!file) {
-    process.stderr.write("usage: profile-summary.ts <file.cpuprofile> [--top 15]\n");
-    process.exit(2);
+/** Reads a .cpuprofile, refusing (with the file's name) anything that is not one. */
+export function readProfile(file: string): CpuProfile {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, "utf8");
+  } catch (error) {
+    throw new Error(`cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
   }
-  const profile = JSON.parse(fs.readFileSync(file, "utf8")) as CpuProfile;
-  process.stdout.write(`${formatSummary(summarise(profile), Number(values.top))}\n`);
+  let profile: unknown;
+  try {
+    profile = JSON.parse(text);
+  } catch {
+    throw new Error(`${file} is not JSON, so not a V8 CPU profile (.cpuprofile)`);
+  }
+  const candidate = profile as Partial<CpuProfile> | null;
+  if (!candidate || !Array.isArray(candidate.nodes) || !Array.isArray(candidate.samples) || !Array.isArray(candidate.timeDeltas)) {
+    throw new Error(`${file} is not a V8 CPU profile (.cpuprofile): it lacks nodes, samples or timeDeltas`);
+  }
+  return candidate as CpuProfile;
+}
+
+/** The command: its output for these arguments; a usage mistake throws, with what to do. */
+export function profileSummaryCommand(args: readonly string[]): string {
+  const { values, positionals } = parseArgs({
+    args: [...args], allowPositionals: true, options: { top: { type: "string", default: "15" }, help: { type: "boolean", short: "h" } },
+  });
+  if (values.help) return scriptHelp(import.meta.url);
+  const top = Number(values.top);
+  if (!Number.isInteger(top) || top < 1) throw new Error(`--top must be a positive integer, got ${values.top}`);
+  if (positionals.length === 0) throw new Error("give at least one .cpuprofile file (--help tells more)");
+  const summaries = positionals.map((file) => formatSummary(summarise(readProfile(file)), top));
+  if (summaries.length === 1) return `${summaries[0]}\n`;
+  return `${summaries.map((summary, index) => `== ${positionals[index]}\n${summary}\n`).join("\n")}`;
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  try {
+    process.stdout.write(profileSummaryCommand(process.argv.slice(2)));
+  } catch (error) {
+    process.stderr.write(`profile-summary: ${(error as Error).message}\n`);
+    process.exitCode = 2;
+  }
 }
