@@ -33,6 +33,7 @@ import { ServerProcess, type MeasuredRow } from "./harness.js";
 import type { CaseContext } from "./cases.js";
 import type { SettlementServerInfo } from "./serve-settlement.js";
 import type { ServerStats } from "./server-child.js";
+import { B4_TARGET_TRANSFERS } from "./targets.js";
 
 const PARTICIPANTS = 100;
 const CURRENCIES = ["EUR", "USD"] as const;
@@ -53,11 +54,16 @@ const accountKey = (participant: string, currency: string) => `${participant}\u0
 const mb = (bytes: number) => Number((bytes / 1_048_576).toFixed(1));
 const round = (value: number, digits = 3) => Number(value.toFixed(digits));
 
-/** How many transfers the window holds: 1,000,000, 10,000 in a smoke run; BENCH_B4_TRANSFERS overrides. */
-export function b4TransferCount(context: CaseContext): number {
-  const override = Number(process.env.BENCH_B4_TRANSFERS ?? "");
-  if (Number.isInteger(override) && override >= 10) return override;
-  return context.smoke ? 10_000 : 1_000_000;
+/**
+ * How many transfers the window holds: 1,000,000, 10,000 in a smoke run; BENCH_B4_TRANSFERS
+ * overrides, and a value that is no whole number of at least 10 is refused, not ignored.
+ */
+export function b4TransferCount(context: Pick<CaseContext, "smoke">): number {
+  const text = process.env.BENCH_B4_TRANSFERS ?? "";
+  if (text === "") return context.smoke ? 10_000 : B4_TARGET_TRANSFERS;
+  const override = Number(text);
+  if (!Number.isSafeInteger(override) || override < 10) throw new Error(`BENCH_B4_TRANSFERS must be a whole number of at least 10, got ${text}`);
+  return override;
 }
 
 export async function runB4(context: CaseContext, inFlight: readonly number[]): Promise<MeasuredRow[]> {

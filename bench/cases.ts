@@ -15,7 +15,8 @@ import { createTestDatabase } from "@clearmesh/store";
 import pg from "pg";
 import { openB2 } from "./b2.js";
 import { openB3 } from "./b3.js";
-import { runB4 } from "./b4.js";
+import { b4TransferCount, runB4 } from "./b4.js";
+import { B4_TARGET_TRANSFERS, thousands } from "./targets.js";
 import { runLoad, startClearingServer, startEchoServer, type MeasuredRow, type RunLoadOptions, type ServerProcess } from "./harness.js";
 import { processCpuMs } from "./server-child.js";
 import { BENCH_BANKS, CREATE_TRANSFER, transferRequest, type LoadgenConfig } from "./workloads.js";
@@ -58,6 +59,8 @@ export interface CaseSession {
 export interface BenchCase {
   id: string;
   title: string;
+  /** The title for this run, where it depends on the run's settings (B4's window size); else `title`. */
+  titleOf?(context: CaseContext): string;
   /** The target from issue 7, as text for the table and the docs. */
   target: string;
   status: "available" | "not yet built";
@@ -237,7 +240,8 @@ export const CASES: readonly BenchCase[] = [
   },
   {
     id: "B4",
-    title: "close a settlement window of 1,000,000 transfers among 100 participants",
+    title: `close a settlement window of ${thousands(B4_TARGET_TRANSFERS)} transfers among 100 participants`,
+    titleOf: (context) => `close a settlement window of ${thousands(b4TransferCount(context))} transfers among 100 participants`,
     target: "<= 2 s (smoke: 10,000 transfers)",
     status: "available",
     inFlight: [1],

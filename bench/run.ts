@@ -86,6 +86,8 @@ const context: CaseContext = {
   runId: `r${randomBytes(4).toString("hex")}`,
   log: (line) => process.stderr.write(`${line}\n`),
 };
+// A title that follows the run's settings (B4's window size) reads them: a malformed one is refused here, before anything starts.
+for (const entry of selected) entry.titleOf?.(context);
 
 process.once("SIGINT", () => {
   context.log("interrupted: stopping the children");
@@ -216,12 +218,12 @@ async function sessionOf(entry: BenchCase, inFlight: readonly number[]): Promise
 }
 
 async function runCase(entry: BenchCase, round: number): Promise<CaseRow[]> {
-  const header = { case: entry.id, title: entry.title };
+  const header = { case: entry.id, title: entry.titleOf?.(context) ?? entry.title };
   if (entry.status !== "available" || (!entry.run && !entry.open)) {
     return [{ ...header, status: "not yet built", ...emptyFigures, target: entry.target, blocked_by: entry.blockedBy ?? null }];
   }
   const inFlight = inFlightOverride ?? (smoke ? entry.smokeInFlight : entry.inFlight);
-  context.log(`${entry.id}: ${entry.title}`);
+  context.log(`${entry.id}: ${header.title}`);
   try {
     let measured: MeasuredRow[];
     if (entry.open) {

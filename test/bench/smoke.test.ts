@@ -141,6 +141,7 @@ describe("npm run bench -- --smoke", () => {
       expect(entry.calls).toBe(1);
       expect(entry.errors).toBe(0);
       expect(entry.transfers).toBe(10_000);
+      expect(entry.title).toBe("close a settlement window of 10,000 transfers among 100 participants");
       expect(entry.participants).toBe(100);
       // Two currencies, 100 banks and the fee account: one net and one instruction per account the window moved.
       expect(entry.nets_verified).toBe(true);

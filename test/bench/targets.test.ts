@@ -1,7 +1,7 @@
 // The harness's verdicts on issue 7's targets (bench/targets.ts): a pure function of the rows.
 import { describe, expect, it } from "vitest";
 import type { CaseRow } from "../../bench/harness.js";
-import { judgeTargets, verdictLines } from "../../bench/targets.js";
+import { judgeTargets, thousands, verdictLines } from "../../bench/targets.js";
 
 function row(caseId: string, inFlight: number, figures: Partial<CaseRow> = {}): CaseRow {
   return {
@@ -19,7 +19,7 @@ function passingRun(): CaseRow[] {
     row("B1", 128, { ratio_to_b0: 0.6, p99_ms: 97 }),
     row("B2", 32, { ratio_to_b0: 0.25 }),
     row("B3", 32, { ratio_to_b0: 0.07, p99_ms: 150 }),
-    row("B4", 1, { p50_ms: 2_000, p99_ms: 2_000, rss_mb: 200 }),
+    row("B4", 1, { p50_ms: 2_000, p99_ms: 2_000, rss_mb: 200, transfers: 1_000_000 }),
     row("B5", 32, { ratio_to_b0: 0.25 }),
   ];
 }
@@ -55,6 +55,18 @@ describe("issue 7's targets judged on a run's rows", () => {
     expect(verdicts["B3: p99 at most 150 ms"]).toMatchObject({ reached: "150.1 ms", met: false });
     expect(verdicts["B4: the close at most 2 s"]).toMatchObject({ reached: "2000.5 ms", met: false });
     expect(verdicts["every service's RSS under load at most 200 MB"]).toMatchObject({ reached: "201 MB at most (B1 at 128 in flight)", met: false });
+  });
+
+  it("judges B4's close only on the window the target is for, 1,000,000 transfers; another size is shown, not judged", () => {
+    const sized = (transfers: unknown) => byTarget(passingRun().map((candidate) => (candidate.case === "B4" ? { ...candidate, p99_ms: 242.4, transfers } : candidate)));
+    expect(sized(1_000_000)["B4: the close at most 2 s"]).toEqual({ target: "B4: the close at most 2 s", reached: "242.4 ms", met: true });
+    expect(sized(100_000)["B4: the close at most 2 s"]).toEqual({
+      target: "B4: the close at most 2 s", reached: "242.4 ms", met: null, context: "not judged: the window held 100,000 transfers, the target is for 1,000,000",
+    });
+    expect(sized(undefined)["B4: the close at most 2 s"]).toMatchObject({ met: null, context: "not judged: the window held an unknown number of transfers, the target is for 1,000,000" });
+    expect(verdictLines(judgeTargets(passingRun().map((candidate) => (candidate.case === "B4" ? { ...candidate, transfers: 10_000 } : candidate))))[5])
+      .toMatch(/^  —\s+B4: the close at most 2 s\s+2000\.0 ms \(not judged: the window held 10,000 transfers/);
+    expect([1, 999, 1_000, 12_345, 1_000_000, 123_456_789].map(thousands)).toEqual(["1", "999", "1,000", "12,345", "1,000,000", "123,456,789"]);
   });
 
   it("judges memory in every round, not only the round a row was chosen from", () => {
