@@ -79,7 +79,9 @@ export function summarise(profile: CpuProfile): ProfileSummary {
       continue;
     }
     const file = frame.url.replace(/^file:\/\//, "").replace(/^.*\/(node_modules|packages|services|bench)\//, "$1/");
-    const location = frame.url === "" ? "" : `${file}:${frame.lineNumber + 1}`;
+    // tsx (BENCH_SOURCES=1) hands V8 each module's code on one line: a line number would say nothing there.
+    const oneLine = frame.lineNumber === 0 && frame.columnNumber > 0;
+    const location = frame.url === "" ? "" : oneLine ? file : `${file}:${frame.lineNumber + 1}`;
     const name = frame.functionName || "(anonymous)";
     const key = `${name}@${location}`;
     const entry = functions.get(key) ?? { name, location, group: groupOf(frame), selfMs: 0 };

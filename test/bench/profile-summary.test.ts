@@ -51,6 +51,9 @@ describe("bench/profile-summary.ts", () => {
       ["sign", 3, "packages/trust"], ["encode", 1, "@bufbuild/protobuf"], ["(garbage collector)", 1, "(garbage collector)"],
     ]);
     expect(summary.functions[0]!.location).toBe("packages/trust/src/keys.ts:95");
+    // Code on one line (tsx's output) is located by its file alone.
+    const oneLine = summarise({ ...profile, nodes: profile.nodes.map((node) => (node.id === 3 ? { ...node, callFrame: { ...node.callFrame, lineNumber: 0, columnNumber: 2662 } } : node)) });
+    expect(oneLine.functions[0]!.location).toBe("packages/trust/src/keys.ts");
     const text = formatSummary(summary, 2);
     expect(text).toContain("profile: 0.0 s sampled, 0.0 s busy (71%), percentages of busy time");
     expect(text).toMatch(/1\.\s+3 ms\s+60\.0%\s+sign\s+\(packages\/trust\/src\/keys\.ts:95\)/);
