@@ -261,7 +261,10 @@ export const CASES: readonly BenchCase[] = [
     smokeInFlight: [32],
     inSmoke: true,
     async open(context) {
-      const database = await createTestDatabase();
+      const database = await createTestDatabase().catch((error: unknown) => {
+        // The URL is not repeated: it may hold a password.
+        throw new Error(`B5 needs PostgreSQL to make a fresh database in (the server CLEARMESH_TEST_PG_ADMIN_URL names, 127.0.0.1:5432 by default): ${(error as Error).message}`);
+      });
       const admin = new pg.Client({ connectionString: database.url });
       admin.on("error", () => {});
       const drop = async () => {

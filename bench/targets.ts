@@ -90,7 +90,10 @@ export function judgeTargets(rows: readonly CaseRow[]): TargetVerdict[] {
   const verdicts = TARGETS.map(({ target, caseId, inFlight, figure, format, met, context, notFor }): TargetVerdict => {
     const row = rowOf(rows, caseId, inFlight);
     const value = row ? figure(row) : null;
-    if (value === null || value === undefined) return { target, reached: "not measured", met: null };
+    if (value === null || value === undefined) {
+      const failed = !row && rows.some((candidate) => candidate.case === caseId && candidate.status === "failed");
+      return { target, reached: failed ? `not measured: ${caseId} failed (its error is above)` : "not measured", met: null };
+    }
     const elsewhere = notFor?.(row!);
     if (elsewhere !== undefined) return { target, reached: format(value), met: null, context: elsewhere };
     const note = context?.(row!, rows);
