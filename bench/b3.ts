@@ -90,8 +90,8 @@ class MeshStats implements StatsSource {
 
 export async function openB3(context: CaseContext): Promise<CaseSession> {
   // Checked before anything is made, so that a bad value leaves nothing behind.
-  const callsPerTurn = process.env.BENCH_B3_CALLS_PER_TURN ?? "8";
-  if (!/^\d+$/.test(callsPerTurn)) throw new Error(`BENCH_B3_CALLS_PER_TURN must be a whole number of calls (0: no limit), got ${JSON.stringify(callsPerTurn)}`);
+  const callsPerTurn = process.env.BENCH_B3_CALLS_PER_TURN || process.env.CALLS_PER_TURN || "8";
+  if (!/^\d+$/.test(callsPerTurn)) throw new Error(`BENCH_B3_CALLS_PER_TURN (or CALLS_PER_TURN) must be a whole number of calls (0: no limit), got ${JSON.stringify(callsPerTurn)}`);
   const dataDir = fs.mkdtempSync(path.join(context.tempDir, "b3-"));
   const keysDir = path.join(dataDir, "keys");
   const keys = new Map<string, SigningKey>();
@@ -111,8 +111,11 @@ export async function openB3(context: CaseContext): Promise<CaseSession> {
   // verifies signatures in place, which costs less CPU in all than handing them to its thread
   // pool there (docs/performance.md, "What was changed on the hot path"). Each takes at most 8
   // calls and answers a turn (CALLS_PER_TURN), so that a burst of payments moves on in parts
-  // rather than as one convoy; BENCH_B3_CALLS_PER_TURN sets another limit (0: none).
-  const shared = { CLEARMESH_DATA_DIR: dataDir, SIGNATURE_VERIFICATION: "event-loop", CALLS_PER_TURN: callsPerTurn };
+  // rather than as one convoy; BENCH_B3_CALLS_PER_TURN (or CALLS_PER_TURN, for every case) sets
+  // another limit (0: none). Both are B3's defaults: the environment's SIGNATURE_VERIFICATION and
+  // CALLS_PER_TURN, a variant's, win over them; every other setting of the environment reaches
+  // the services too (bench/serve-service.ts), but for the addresses, keys and folders set here.
+  const shared = { CLEARMESH_DATA_DIR: dataDir, SIGNATURE_VERIFICATION: process.env.SIGNATURE_VERIFICATION || "event-loop", CALLS_PER_TURN: callsPerTurn };
   const start = async (service: MeshServiceName, environment: Record<string, string>) => {
     const started = await ServerProcess.start<MeshServiceInfo>(`b3 ${service}`, "serve-service.ts", [service, JSON.stringify({ ...shared, ...environment })], {
       nodeArgs: context.profileDir ? ["--cpu-prof", "--cpu-prof-dir", path.join(context.profileDir, `b3-${service}`)] : [],

@@ -7,9 +7,17 @@
 //   npm run bench:pairs -- --variant "" --variant "ANSWERS_PER_TURN=0" [--pairs 3] [-- <run.ts options>]
 //
 // A variant is environment settings separated by spaces (`NAME=value NAME2=value`), "" for none.
+// Every setting a service reads from its environment reaches the measured services (the
+// bench/serve-*.ts scripts pass them on), but the folders, ports, addresses and keys the harness
+// sets itself; B3's SIGNATURE_VERIFICATION=event-loop and CALLS_PER_TURN=8 are defaults a variant
+// overrides. run.ts's own options (BENCH_CASES, BENCH_DURATION_S, …) are refused in a variant:
+// they go after `--`, the same for every variant. Variants are numbered (#1, #2, …) in the output,
+// so two may be the same settings (an A/A check of the noise).
 // run.ts options default to one round of a 3 s warm-up and a 10 s window after an 8 s server
 // warm-up, B0 and B1 at 32 in flight; any given after `--` replace those defaults one by one.
-// Each run's results are kept in a temporary folder, named in the output.
+// A run that exits non-zero (failed calls or a failed case) keeps the rows it wrote, shown with
+// their errors, and bench:pairs then exits 1. Each run's results are kept in a temporary folder,
+// named in the output.
 import { spawn } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
@@ -17,9 +25,12 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { benchDir, scriptHelp } from "./harness.js";
+import { share } from "./targets.js";
 
 export interface PairRow {
   variant: string;
+  /** The variant's place among --variant (from 0): two variants may be the same settings (an A/A check of the noise). */
+  variantIndex: number;
   pair: number;
   case: string;
   in_flight: number;
@@ -34,6 +45,7 @@ export interface PairRow {
 
 export interface VariantMean {
   variant: string;
+  variantIndex: number;
   case: string;
   in_flight: number;
   runs: number;
@@ -45,23 +57,31 @@ export interface VariantMean {
   errors: number;
 }
 
-/** A variant's settings as environment entries; refuses anything but `NAME=value` words. */
+/** run.ts's options as environment variables: bench:pairs gives run.ts those as options, which win, so a variant may not set them. */
+const RUN_OPTION_VARIABLES = new Set([
+  "BENCH_CASES", "BENCH_DURATION_S", "BENCH_WARMUP_S", "BENCH_SERVER_WARMUP_S", "BENCH_IN_FLIGHT", "BENCH_ROUNDS", "BENCH_SMOKE", "BENCH_OUT", "BENCH_PROFILE_DIR",
+]);
+
+/** A variant's settings as environment entries; refuses anything but `NAME=value` words, and run.ts's own options. */
 export function parseVariant(text: string): Record<string, string> {
   const settings: Record<string, string> = {};
   for (const word of text.split(/\s+/).filter(Boolean)) {
     const match = /^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(word);
     if (!match) throw new Error(`a variant is NAME=value settings separated by spaces; "${word}" is not one`);
+    if (RUN_OPTION_VARIABLES.has(match[1]!)) {
+      throw new Error(`${match[1]} is one of run.ts's options, the same for every variant: give it after \`--\` (e.g. -- --duration-s 5), not in a variant`);
+    }
     settings[match[1]!] = match[2]!;
   }
   return settings;
 }
 
 /** The rows of one run's results file (bench/run.ts --out), with the variant and pair they came from. */
-export function rowsOf(results: { cases: ReadonlyArray<Record<string, unknown>> }, variant: string, pair: number): PairRow[] {
+export function rowsOf(results: { cases: ReadonlyArray<Record<string, unknown>> }, variant: string, pair: number, variantIndex = 0): PairRow[] {
   return results.cases
     .filter((row) => row.status === undefined || row.status === "ok")
     .map((row) => ({
-      variant, pair,
+      variant, variantIndex, pair,
       case: String(row.case), in_flight: Number(row.in_flight),
       throughput_per_s: Number(row.throughput_per_s),
       ratio_to_b0: typeof row.ratio_to_b0 === "number" && row.case !== "B0" ? row.ratio_to_b0 : null,
@@ -76,7 +96,7 @@ export function rowsOf(results: { cases: ReadonlyArray<Record<string, unknown>> 
 export function meansOf(rows: readonly PairRow[]): VariantMean[] {
   const groups = new Map<string, PairRow[]>();
   for (const row of rows) {
-    const key = `${row.variant}\u0000${row.case}\u0000${row.in_flight}`;
+    const key = `${row.variantIndex}\u0000${row.case}\u0000${row.in_flight}`;
     const group = groups.get(key);
     if (group) group.push(row);
     else groups.set(key, [row]);
@@ -87,7 +107,7 @@ export function meansOf(rows: readonly PairRow[]): VariantMean[] {
     return known.length > 0 ? mean(known) : null;
   };
   return [...groups.values()].map((group) => ({
-    variant: group[0]!.variant, case: group[0]!.case, in_flight: group[0]!.in_flight, runs: group.length,
+    variant: group[0]!.variant, variantIndex: group[0]!.variantIndex, case: group[0]!.case, in_flight: group[0]!.in_flight, runs: group.length,
     throughput_per_s: mean(group.map((row) => row.throughput_per_s)),
     ratio_to_b0: meanOrNull(group.map((row) => row.ratio_to_b0)),
     p99_ms: mean(group.map((row) => row.p99_ms)),
@@ -97,12 +117,13 @@ export function meansOf(rows: readonly PairRow[]): VariantMean[] {
 }
 
 const fixed = (value: number | null, digits: number, suffix = "") => (value === null ? "—" : `${value.toFixed(digits)}${suffix}`);
-const percent = (value: number | null) => (value === null ? "—" : `${(value * 100).toFixed(1)}%`);
-const label = (variant: string) => (variant === "" ? "(as is)" : variant);
+const percent = (value: number | null) => (value === null ? "—" : share(value));
+/** "#1 (as is)", "#2 ANSWERS_PER_TURN=0": numbered, so that two identical variants stay apart. */
+const label = (variant: string, index: number) => `#${index + 1} ${variant === "" ? "(as is)" : variant}`;
 
 export function formatRows(rows: readonly PairRow[]): string[] {
   return rows.map((row) => [
-    label(row.variant), `pair ${row.pair}`, `${row.case} @ ${row.in_flight}`, `${row.throughput_per_s.toFixed(1)}/s`, percent(row.ratio_to_b0),
+    label(row.variant, row.variantIndex), `pair ${row.pair}`, `${row.case} @ ${row.in_flight}`, `${row.throughput_per_s.toFixed(1)}/s`, percent(row.ratio_to_b0),
     `p50 ${row.p50_ms.toFixed(1)}`, `p99 ${row.p99_ms.toFixed(1)} ms`, `server ${fixed(row.cpu_ms_per_call, 3)} ms/unit`,
     `machine ${percent(row.machine_cpu_util)}`, ...(row.errors > 0 ? [`${row.errors} errors`] : []),
   ].join("  "));
@@ -110,7 +131,7 @@ export function formatRows(rows: readonly PairRow[]): string[] {
 
 export function formatMeans(means: readonly VariantMean[]): string[] {
   return means.map((row) => [
-    label(row.variant), `${row.case} @ ${row.in_flight}`, `${row.runs} runs`, `${row.throughput_per_s.toFixed(1)}/s`, percent(row.ratio_to_b0),
+    label(row.variant, row.variantIndex), `${row.case} @ ${row.in_flight}`, `${row.runs} runs`, `${row.throughput_per_s.toFixed(1)}/s`, percent(row.ratio_to_b0),
     `p99 ${row.p99_ms.toFixed(1)} ms`, `server ${fixed(row.cpu_ms_per_call, 3)} ms/unit`, ...(row.errors > 0 ? [`${row.errors} errors`] : []),
   ].join("  "));
 }
@@ -144,6 +165,7 @@ async function main(): Promise<void> {
   process.stdout.write(`bench:pairs: ${pairs} × ${variants.map(label).join(" / ")}; run.ts ${options.join(" ")}; results in ${folder}\n`);
 
   const rows: PairRow[] = [];
+  let unclean = 0;
   for (let pair = 1; pair <= pairs; pair += 1) {
     for (const [index, variant] of variants.entries()) {
       const out = path.join(folder, `pair-${pair}-variant-${index + 1}.json`);
@@ -155,14 +177,20 @@ async function main(): Promise<void> {
         child.once("error", reject);
         child.once("exit", resolve);
       });
-      if (code !== 0) throw new Error(`run.ts exited with ${code} for ${label(variant)} in pair ${pair}; its results, if any: ${out}`);
-      const runRows = rowsOf(JSON.parse(fs.readFileSync(out, "utf8")), variant, pair);
+      // run.ts exits 1 when a case failed or calls failed, but still writes what it measured: keep that, shown with its errors.
+      if (code !== 0 && !fs.existsSync(out)) throw new Error(`run.ts exited with ${code} for ${label(variant, index)} in pair ${pair} and wrote no results (its error is above)`);
+      if (code !== 0) {
+        unclean += 1;
+        process.stdout.write(`${label(variant, index)}  pair ${pair}: run.ts exited with ${code} (a case or some calls failed, above); its measured rows follow\n`);
+      }
+      const runRows = rowsOf(JSON.parse(fs.readFileSync(out, "utf8")), variant, pair, index);
       rows.push(...runRows);
       for (const line of formatRows(runRows)) process.stdout.write(`${line}  (${Math.round((Date.now() - started) / 1000)} s)\n`);
     }
   }
   process.stdout.write("\nmeans:\n");
   for (const line of formatMeans(meansOf(rows))) process.stdout.write(`${line}\n`);
+  if (unclean > 0) throw new Error(`${unclean} of the ${pairs * variants.length} runs were not clean (run.ts exited non-zero): their rows are in the means above, their errors counted`);
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {

@@ -14,7 +14,7 @@ import { ClearingService, ParticipantKind } from "@clearmesh/contracts";
 import { createLogger, createSignedClient, ensureKeyFiles, loadSettings, type SignedClient } from "@clearmesh/runtime";
 import type { Store } from "@clearmesh/store";
 import { clearingSettingsSchema, startClearing } from "@clearmesh/clearing";
-import { serveRunningService } from "./server-child.js";
+import { serveRunningService, settingsFromEnvironment } from "./server-child.js";
 import { BENCH_BANKS, responderKey, type ResponderKey } from "./workloads.js";
 
 export interface ClearingServerInfo {
@@ -39,10 +39,10 @@ const cleanup = async () => {
 
 try {
   const natsUrl = process.env.NATS_URL || (nats = await startNatsServer()).url;
+  // Clearing's settings in the environment (STORE_URL for B5, a variant's ANSWERS_PER_TURN, …), then the harness's own.
   const environment: Record<string, string> = {
-    CLEARMESH_DATA_DIR: dataDir, NATS_URL: natsUrl, GRPC_PORT: "0", HTTP_PORT: "0", LOG_LEVEL: "warn", SHUTDOWN_GRACE_MS: "2000",
-    ...(process.env.STORE_URL ? { STORE_URL: process.env.STORE_URL } : {}),
-    ...(process.env.ANSWERS_PER_TURN ? { ANSWERS_PER_TURN: process.env.ANSWERS_PER_TURN } : {}),
+    LOG_LEVEL: "warn", ...settingsFromEnvironment(clearingSettingsSchema()),
+    CLEARMESH_DATA_DIR: dataDir, NATS_URL: natsUrl, GRPC_PORT: "0", HTTP_PORT: "0", SHUTDOWN_GRACE_MS: "2000",
   };
   // Logs go to stderr: stdout carries the one JSON line the harness reads.
   const logger = createLogger({ service: "clearing", level: process.env.LOG_LEVEL ?? "warn", destination: process.stderr });

@@ -4,6 +4,7 @@
 import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import { performance } from "node:perf_hooks";
+import type { SettingsSchema } from "@clearmesh/runtime";
 import type { Queryable } from "@clearmesh/store";
 
 export type ServerRequest = { type: "stats"; id: number; resetPeak?: boolean } | { type: "stop" };
@@ -160,4 +161,19 @@ export function serveRunningService(
 export async function outboxPending(store: Queryable): Promise<number> {
   const [row] = await store.query<{ pending: unknown }>("SELECT COUNT(*) AS pending FROM outbox");
   return Number(row?.pending ?? 0);
+}
+
+/**
+ * The service's own settings found in this process's environment (a `bench:pairs` variant, or a
+ * setting exported in the shell), so that a measured service reads them as a deployed one would.
+ * The serve-* scripts spread what the harness must set itself (data folder, ports, NATS URL, the
+ * other services' addresses, keys) after these, so those always win.
+ */
+export function settingsFromEnvironment(schema: SettingsSchema, environment: NodeJS.ProcessEnv = process.env): Record<string, string> {
+  const found: Record<string, string> = {};
+  for (const setting of Object.values(schema)) {
+    const value = environment[setting.env];
+    if (value !== undefined && value !== "") found[setting.env] = value;
+  }
+  return found;
 }
