@@ -67,6 +67,14 @@ function b1LatencyContext(row: CaseRow, rows: readonly CaseRow[]): string | unde
   return own !== undefined && b0 && b0.p99_ms !== null ? `${own}; B0's own p99 ${ms(b0.p99_ms)}` : own;
 }
 
+/** "B5 failed: <the first line of its error>", where the run has that case's failed row. */
+function failureOf(rows: readonly CaseRow[], caseId: string): string | undefined {
+  const failed = rows.find((candidate) => candidate.case === caseId && candidate.status === "failed");
+  if (!failed) return undefined;
+  const first = String(failed.error ?? "").split("\n")[0]!.trim();
+  return first === "" ? `${caseId} failed` : `${caseId} failed: ${first.length > 160 ? `${first.slice(0, 159)}…` : first}`;
+}
+
 /** B4's target is for a window of 1,000,000 transfers; a close of another size (BENCH_B4_TRANSFERS) is shown, not judged. */
 function otherWindowSize(row: CaseRow): string | undefined {
   const transfers = row.transfers;
@@ -91,8 +99,9 @@ export function judgeTargets(rows: readonly CaseRow[]): TargetVerdict[] {
     const row = rowOf(rows, caseId, inFlight);
     const value = row ? figure(row) : null;
     if (value === null || value === undefined) {
-      const failed = !row && rows.some((candidate) => candidate.case === caseId && candidate.status === "failed");
-      return { target, reached: failed ? `not measured: ${caseId} failed (its error is above)` : "not measured", met: null };
+      // Why, where a failure says: the case's own, or for a share of B0 the baseline's.
+      const why = row ? (figure === ratio ? failureOf(rows, "B0") : undefined) : failureOf(rows, caseId);
+      return { target, reached: why === undefined ? "not measured" : `not measured: ${why}`, met: null };
     }
     const elsewhere = notFor?.(row!);
     if (elsewhere !== undefined) return { target, reached: format(value), met: null, context: elsewhere };

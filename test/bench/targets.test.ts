@@ -115,12 +115,18 @@ describe("issue 7's targets judged on a run's rows", () => {
   it("says 'not measured' for a case the run did not select, one that failed, or a share without B0", () => {
     const rows = passingRun()
       .filter((candidate) => candidate.case !== "B3")
-      .map((candidate) => (candidate.case === "B5" ? { ...candidate, status: "failed" as const } : candidate.case === "B2" ? { ...candidate, ratio_to_b0: null } : candidate));
+      .map((candidate) => (candidate.case === "B5" ? { ...candidate, status: "failed" as const, error: "B5 needs PostgreSQL …: connect ECONNREFUSED 127.0.0.1:1\n    at TCPConnectWrap" } : candidate.case === "B2" ? { ...candidate, ratio_to_b0: null } : candidate));
     const verdicts = byTarget(rows);
     for (const target of ["B3: at least 7% of B0", "B3: p99 at most 150 ms", "B2: at least 25% of B0"]) {
       expect(verdicts[target]).toEqual({ target, reached: "not measured", met: null });
     }
-    expect(verdicts["B5: at least 25% of B0"]).toEqual({ target: "B5: at least 25% of B0", reached: "not measured: B5 failed (its error is above)", met: null });
+    expect(verdicts["B5: at least 25% of B0"]).toEqual({ target: "B5: at least 25% of B0", reached: "not measured: B5 failed: B5 needs PostgreSQL …: connect ECONNREFUSED 127.0.0.1:1", met: null });
+    // A share whose baseline failed says so; a failure without a message, and a long one, are still one short line.
+    const b0Failed = passingRun().map((candidate) => (candidate.case === "B0" ? { ...candidate, status: "failed" as const, error: "x".repeat(300) } : { ...candidate, ratio_to_b0: null }));
+    expect(byTarget(b0Failed)["B2: at least 25% of B0"]!.reached).toBe(`not measured: B0 failed: ${"x".repeat(159)}…`);
+    expect(byTarget(b0Failed)["B3: p99 at most 150 ms"]!.met).toBe(true); // a p99 needs no baseline
+    const silent = passingRun().map((candidate) => (candidate.case === "B3" ? { ...candidate, status: "failed" as const } : candidate));
+    expect(byTarget(silent)["B3: p99 at most 150 ms"]!.reached).toBe("not measured: B3 failed");
     expect(judgeTargets([row("B0", 32)]).at(-1)).toMatchObject({ reached: "not measured", met: null });
   });
 
