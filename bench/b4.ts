@@ -33,7 +33,7 @@ import { ServerProcess, type MeasuredRow } from "./harness.js";
 import type { CaseContext } from "./cases.js";
 import type { SettlementServerInfo } from "./serve-settlement.js";
 import type { ServerStats } from "./server-child.js";
-import { B4_TARGET_TRANSFERS } from "./targets.js";
+import { B4_TARGET_TRANSFERS, thousands } from "./targets.js";
 
 const PARTICIPANTS = 100;
 const CURRENCIES = ["EUR", "USD"] as const;
@@ -61,9 +61,15 @@ const round = (value: number, digits = 3) => Number(value.toFixed(digits));
 export function b4TransferCount(context: Pick<CaseContext, "smoke">): number {
   const text = process.env.BENCH_B4_TRANSFERS ?? "";
   if (text === "") return context.smoke ? 10_000 : B4_TARGET_TRANSFERS;
-  const override = Number(text);
-  if (!Number.isSafeInteger(override) || override < 10) throw new Error(`BENCH_B4_TRANSFERS must be a whole number of at least 10, got ${text}`);
+  // Digits only: Number() would also take "0x10", "1e6" and " 100 ".
+  const override = /^\d{1,15}$/.test(text) ? Number(text) : Number.NaN;
+  if (!(override >= 10)) throw new Error(`BENCH_B4_TRANSFERS must be a whole number of at least 10, got ${text}`);
   return override;
+}
+
+/** B4's title for a window of this many transfers. */
+export function b4Title(transfers: number): string {
+  return `close a settlement window of ${thousands(transfers)} transfers among ${PARTICIPANTS} participants`;
 }
 
 export async function runB4(context: CaseContext, inFlight: readonly number[]): Promise<MeasuredRow[]> {

@@ -15,8 +15,8 @@ import { createTestDatabase } from "@clearmesh/store";
 import pg from "pg";
 import { openB2 } from "./b2.js";
 import { openB3 } from "./b3.js";
-import { b4TransferCount, runB4 } from "./b4.js";
-import { B4_TARGET_TRANSFERS, thousands } from "./targets.js";
+import { b4Title, b4TransferCount, runB4 } from "./b4.js";
+import { B4_TARGET_TRANSFERS } from "./targets.js";
 import { runLoad, startClearingServer, startEchoServer, type MeasuredRow, type RunLoadOptions, type ServerProcess } from "./harness.js";
 import { processCpuMs } from "./server-child.js";
 import { BENCH_BANKS, CREATE_TRANSFER, transferRequest, type LoadgenConfig } from "./workloads.js";
@@ -59,8 +59,8 @@ export interface CaseSession {
 export interface BenchCase {
   id: string;
   title: string;
-  /** The title for this run, where it depends on the run's settings (B4's window size); else `title`. */
-  titleOf?(context: CaseContext): string;
+  /** The title for this run, where it depends on the run's settings (B4's window size); else `title`. May refuse a malformed setting. */
+  titleOf?(settings: Pick<CaseContext, "smoke">): string;
   /** The target from issue 7, as text for the table and the docs. */
   target: string;
   status: "available" | "not yet built";
@@ -240,8 +240,8 @@ export const CASES: readonly BenchCase[] = [
   },
   {
     id: "B4",
-    title: `close a settlement window of ${thousands(B4_TARGET_TRANSFERS)} transfers among 100 participants`,
-    titleOf: (context) => `close a settlement window of ${thousands(b4TransferCount(context))} transfers among 100 participants`,
+    title: b4Title(B4_TARGET_TRANSFERS),
+    titleOf: (context) => b4Title(b4TransferCount(context)),
     target: "<= 2 s (smoke: 10,000 transfers)",
     status: "available",
     inFlight: [1],

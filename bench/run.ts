@@ -78,6 +78,10 @@ for (const id of wanted ?? []) {
 }
 const selected = CASES.filter((entry) => (wanted ? wanted.includes(entry.id) : !smoke || entry.inSmoke));
 
+// Each case's title for this run; one that follows the run's settings (B4's window size) reads
+// them, so a malformed one is refused here, before anything starts.
+const titles = new Map(selected.map((entry) => [entry.id, entry.titleOf?.({ smoke }) ?? entry.title]));
+
 const tempDir = fs.mkdtempSync(path.join(os.tmpdir(), "clearmesh-bench-run-"));
 process.on("exit", () => fs.rmSync(tempDir, { recursive: true, force: true }));
 if (profileDir) fs.mkdirSync(profileDir, { recursive: true });
@@ -86,8 +90,6 @@ const context: CaseContext = {
   runId: `r${randomBytes(4).toString("hex")}`,
   log: (line) => process.stderr.write(`${line}\n`),
 };
-// A title that follows the run's settings (B4's window size) reads them: a malformed one is refused here, before anything starts.
-for (const entry of selected) entry.titleOf?.(context);
 
 process.once("SIGINT", () => {
   context.log("interrupted: stopping the children");
@@ -218,7 +220,7 @@ async function sessionOf(entry: BenchCase, inFlight: readonly number[]): Promise
 }
 
 async function runCase(entry: BenchCase, round: number): Promise<CaseRow[]> {
-  const header = { case: entry.id, title: entry.titleOf?.(context) ?? entry.title };
+  const header = { case: entry.id, title: titles.get(entry.id)! };
   if (entry.status !== "available" || (!entry.run && !entry.open)) {
     return [{ ...header, status: "not yet built", ...emptyFigures, target: entry.target, blocked_by: entry.blockedBy ?? null }];
   }

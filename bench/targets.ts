@@ -25,7 +25,7 @@ export interface TargetVerdict {
 export const B4_TARGET_TRANSFERS = 1_000_000;
 
 /** 1000000 as "1,000,000". */
-export const thousands = (count: number): string => String(count).replace(/\B(?=(\d{3})+(?!\d))/g, ",");
+export const thousands = (count: number): string => count.toLocaleString("en-US");
 
 /** The largest RSS issue 7 allows a service under load. */
 export const RSS_LIMIT_MB = 200;

@@ -17,7 +17,7 @@ const withSize = (text: string | undefined) => {
   else process.env.BENCH_B4_TRANSFERS = text;
 };
 const b4 = CASES.find((entry) => entry.id === "B4")!;
-const context = (smoke: boolean) => ({ smoke, runId: "r0", tempDir: "/nonexistent", log: () => {} });
+const context = (smoke: boolean) => ({ smoke });
 
 describe("B4's window size", () => {
   it("is 1,000,000 transfers, 10,000 in a smoke run, and BENCH_B4_TRANSFERS's whole number otherwise", () => {
@@ -32,7 +32,7 @@ describe("B4's window size", () => {
   });
 
   it("refuses a BENCH_B4_TRANSFERS that is no whole number of at least 10, instead of quietly closing a million", () => {
-    for (const text of ["abc", "9", "0", "-5", "1.5", "1e30"]) {
+    for (const text of ["abc", "9", "0", "-5", "1.5", "1e30", "1e6", "0x10", " 100 ", "1234567890123456"]) {
       withSize(text);
       expect(() => b4TransferCount({ smoke: false }), text).toThrow(`BENCH_B4_TRANSFERS must be a whole number of at least 10, got ${text}`);
     }
