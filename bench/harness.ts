@@ -2,7 +2,6 @@
 // (`node --import tsx`), the IPC protocol with them, and one measured run turned into a row of
 // the results table. Cases (bench/cases.ts) are written with these.
 import { spawn, type ChildProcess } from "node:child_process";
-import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -58,11 +57,6 @@ function unparkAll(): void {
 }
 
 /** Starts `node --import tsx <script>` with an IPC channel; stdout is piped, stderr kept (tail) for errors. */
-/** A bench script's `--help`: its comment lines (every line starting with `//`), without the slashes. */
-export function scriptHelp(scriptUrl: string): string {
-  return `${fs.readFileSync(new URL(scriptUrl), "utf8").split("\n").filter((line) => line.startsWith("//")).map((line) => line.replace(/^\/\/ ?/, "")).join("\n")}\n`;
-}
-
 export function spawnTsx(script: string, args: readonly string[], options: { env?: Record<string, string | undefined>; nodeArgs?: readonly string[] } = {}): ChildProcess & { stderrTail(): string } {
   return spawnTracked([...(options.nodeArgs ?? []), "--import", "tsx", path.join(benchDir, script), ...args], options.env);
 }

@@ -24,7 +24,8 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { benchDir, scriptHelp } from "./harness.js";
+import { benchDir } from "./harness.js";
+import { scriptHelp } from "./help.js";
 import { share } from "./targets.js";
 
 export interface PairRow {

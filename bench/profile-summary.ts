@@ -9,7 +9,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { scriptHelp } from "./harness.js";
+import { scriptHelp } from "./help.js";
 
 interface CallFrame {
   functionName: string;

@@ -6,19 +6,27 @@
 //                    [--in-flight 32] [--rounds 3] [--smoke] [--out file.json] [--profile <dir>] [--markdown]
 // The same settings as environment: BENCH_CASES, BENCH_DURATION_S, BENCH_WARMUP_S,
 // BENCH_SERVER_WARMUP_S, BENCH_IN_FLIGHT, BENCH_ROUNDS, BENCH_SMOKE=1, BENCH_OUT, BENCH_PROFILE_DIR.
-// BENCH_VERBOSE=1 shows the children's stderr.
+// BENCH_VERBOSE=1 shows the children's stderr. Measured servers run as bundles on plain node, as
+// deployed services do (npm run build); BENCH_SOURCES=1 runs them from source on tsx instead (CPU
+// profiles then name source files). BENCH_B3_CALLS_PER_TURN and BENCH_B4_TRANSFERS set B3's limit
+// per turn and B4's window size; any setting of a service in the environment (ANSWERS_PER_TURN,
+// SIGNATURE_VERIFICATION, …) reaches the measured services.
 // Each case's servers start once and serve every round: first a server warm-up (--server-warmup-s
 // of load, not measured), then in each round a run per in-flight count (--warmup-s, then the
-// --duration-s window; the generator is a new process each time).
+// --duration-s window; the generator is a new process each time). Rounds run every selected case
+// in turn; each row is the round with the median rate among the least disturbed ones. With
+// --profile, one round.
 // --smoke: about 1 s per case after 0.3 s of warm-up and no server warm-up, 32 in flight, one
-// round (what `npm test` runs). A full run (3 rounds of every case) takes about 9 minutes.
+// round (what `npm test` runs); too short to judge the targets by. A full run (3 rounds of every
+// case) takes about 9 minutes.
 import { randomBytes } from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { CASES, WARMUP_LABEL, type BenchCase, type CaseContext, type CaseSession } from "./cases.js";
-import { benchDir, prepareServerBundles, scriptHelp, stopChildren, type CaseRow, type MeasuredRow } from "./harness.js";
+import { benchDir, prepareServerBundles, stopChildren, type CaseRow, type MeasuredRow } from "./harness.js";
+import { scriptHelp } from "./help.js";
 import { judgeTargets, share, verdictLines } from "./targets.js";
 
 const { values: flags } = parseArgs({
