@@ -200,7 +200,7 @@ export async function openB3(context: CaseContext): Promise<CaseSession> {
         pool.paid = pool.created;
         const { figures, loadgen } = await runLoad(mesh, {
           target: wallet.target, workload: "wallet-pay-intent", inFlight: count, warmupS: measurement.warmupS, durationS: measurement.durationS,
-          keysDir, signers: [], verifyEvery: 0, idPrefix: `${tag}-rq`, payments: { sessions, intentPrefix: pool.prefix, firstIntent, intents: pool.created },
+          keysDir, signers: [], verifyEvery: 0, idPrefix: `${tag}-rq`, payments: { sessions, intentPrefix: pool.prefix, firstIntent, endIntent: pool.created },
         });
         pool.paid = Math.min(pool.created, firstIntent + loadgen.units_started);
         const afterDrain = await mesh.drained(DRAIN_MS);

@@ -59,12 +59,13 @@ export interface WalletPaymentsConfig {
   sessions: string[];
   /**
    * Intent ids are `<intentPrefix>-<n, 10 digits>`; the run pays n = firstIntent, firstIntent + 1, …
-   * up to (not including) intents, in order: created before the run, none paid yet.
+   * up to (not including) endIntent, in order: created before the run, none paid yet.
    */
   intentPrefix: string;
   /** The first intent this run pays (0 if absent): earlier runs of a session paid the ones before it. */
   firstIntent?: number;
-  intents: number;
+  /** One past the last intent created: the pool's size, not the number this run may pay. */
+  endIntent: number;
 }
 
 export interface CallResult {
@@ -213,14 +214,14 @@ export function intentId(prefix: string, n: number): string {
  */
 function walletPayIntentWorkload(config: LoadgenConfig, call: RawCall): Workload {
   const payments = config.payments;
-  if (!payments || payments.sessions.length === 0) throw new Error("wallet-pay-intent needs payments.sessions and payments.intents");
+  if (!payments || payments.sessions.length === 0) throw new Error("wallet-pay-intent needs payments.sessions and payments.endIntent");
   const bearers = payments.sessions.map((token) => ({ authorization: `Bearer ${token}` }));
   const fresh = () => ({ request_bytes: 0, response_bytes: 0, completed: 0 });
   const firstIntent = payments.firstIntent ?? 0;
   let counters = fresh();
   return {
     async op(n) {
-      if (firstIntent + n >= payments.intents) throw new Error(`no intent left: the run paid all ${Math.max(0, payments.intents - firstIntent)} intents left for it`);
+      if (firstIntent + n >= payments.endIntent) throw new Error(`no intent left: the run paid all ${Math.max(0, payments.endIntent - firstIntent)} intents left for it`);
       const request = toBinary(PayPaymentIntentRequestSchema, create(PayPaymentIntentRequestSchema, {
         requestId: `${config.idPrefix}-${String(n).padStart(10, "0")}`, paymentIntentId: intentId(payments.intentPrefix, firstIntent + n),
       }));

@@ -26,7 +26,7 @@ describe("bench/loadgen.ts", () => {
       verifyEvery: 0,
       idPrefix: "exhausted",
       // Earlier runs of the session paid all five intents of the pool.
-      payments: { sessions: ["token"], intentPrefix: "none", firstIntent: 5, intents: 5 },
+      payments: { sessions: ["token"], intentPrefix: "none", firstIntent: 5, endIntent: 5 },
     };
     // Started as runLoad starts it; firstJsonLine fails the test if no result comes in 30 s.
     const result = await firstJsonLine<LoadgenResult>(spawnTsx("loadgen.ts", [JSON.stringify(config)]), "loadgen with no intent", 30_000);
@@ -43,7 +43,7 @@ describe("bench/loadgen.ts", () => {
     const paid: string[] = [];
     const workload = WORKLOADS["wallet-pay-intent"]({
       target: "unused", workload: "wallet-pay-intent", inFlight: 1, warmupS: 0, durationS: 0, keysDir: os.tmpdir(), signers: [], verifyEvery: 0,
-      idPrefix: "run-2", payments: { sessions: ["a", "b"], intentPrefix: "pool", firstIntent: 7, intents: 9 },
+      idPrefix: "run-2", payments: { sessions: ["a", "b"], intentPrefix: "pool", firstIntent: 7, endIntent: 9 },
     }, async (procedure, bytes, headers) => {
       expect(procedure).toBe(PAY_PAYMENT_INTENT);
       const request = fromBinary(PayPaymentIntentRequestSchema, bytes);
