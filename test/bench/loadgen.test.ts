@@ -2,6 +2,7 @@
 // faster than the intents created for it runs out, and each further unit throws before any I/O.
 // Before the fix its workers spun in microtasks, the phase timers never fired and the harness
 // waited for output until its own timeout. The second test: which intents a B3 run pays.
+import net, { type AddressInfo } from "node:net";
 import os from "node:os";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { Metadata } from "@grpc/grpc-js";
@@ -35,8 +36,33 @@ describe("bench/loadgen.ts", () => {
     expect(result.warmup_errors).toBeGreaterThan(0);
     expect(result.duration_s).toBeGreaterThanOrEqual(0.5);
     expect(result.error_samples[0]).toMatch(/no intent left: the run paid all 0 intents left for it/);
-    // Every unit begun counts, failed ones and those of the warm-up too: B3 skips their intents in the next run.
-    expect(result.units_started).toBeGreaterThanOrEqual(result.errors + result.warmup_errors);
+    // Every unit begun counts, failed ones and those of the warm-up too: B3 skips their intents in
+    // the next run. Here each failed at once, in the phase it began in, so none was left in flight.
+    expect(result.units_started).toBe(result.errors + result.warmup_errors);
+  }, 40_000);
+
+  it("counts the units still in flight at the window's end as started: their intents are used", async () => {
+    // A server that accepts connections and never answers: every unit hangs until its deadline,
+    // after the window; none completes, so none is counted as a call or an error.
+    const sockets = new Set<net.Socket>();
+    const silent = net.createServer((socket) => {
+      sockets.add(socket);
+      socket.on("close", () => sockets.delete(socket));
+    });
+    await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+    try {
+      const config: LoadgenConfig = {
+        target: `127.0.0.1:${(silent.address() as AddressInfo).port}`, workload: "wallet-pay-intent", inFlight: 8, warmupS: 0.2, durationS: 0.5,
+        keysDir: os.tmpdir(), signers: [], verifyEvery: 0, idPrefix: "hanging", deadlineMs: 1_500,
+        payments: { sessions: ["token"], intentPrefix: "pool", firstIntent: 0, endIntent: 100 },
+      };
+      const result = await firstJsonLine<LoadgenResult>(spawnTsx("loadgen.ts", [JSON.stringify(config)]), "loadgen against a silent server", 30_000);
+      expect([result.calls, result.errors, result.warmup_calls, result.warmup_errors]).toEqual([0, 0, 0, 0]);
+      expect(result.units_started).toBe(8);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => silent.close(resolve));
+    }
   }, 40_000);
 
   it("pays a B3 run's intents from firstIntent on, in order, and no further than the pool", async () => {
