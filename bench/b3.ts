@@ -48,6 +48,42 @@ const PARTICIPANT_FUNDS_MINOR = 10n ** 15n;
 const MAX_PAYMENTS_PER_S = 800;
 /** Concurrent CreatePaymentIntent calls while the merchants create the run's intents. */
 const CREATE_CONCURRENCY = 16;
+
+/**
+ * One pool of numbered intents (`<prefix>-<n>`) for the runs of one B3 session, paid in order: a
+ * run first pays those the runs before it left unpaid, and the merchants create only what it
+ * lacks (on a slow host creating a whole run's worth took as long as the run's window, in every
+ * round). An intent a run may have used is never offered again.
+ */
+export class IntentPool {
+  /** Intents 0 … created - 1 exist at the connector. */
+  created = 0;
+  /** Intents 0 … paid - 1 are used: paid, or begun by a run (failed ones too). */
+  paid = 0;
+
+  constructor(readonly prefix: string) {}
+
+  unpaid(): number {
+    return this.created - this.paid;
+  }
+
+  /** How many to create before a run that may pay `needed`. */
+  shortfall(needed: number): number {
+    return Math.max(0, needed - this.unpaid());
+  }
+
+  /** A run starts: it pays from the intent returned on. Until it ends, every intent it could pay counts as used. */
+  begin(): number {
+    const first = this.paid;
+    this.paid = this.created;
+    return first;
+  }
+
+  /** The run that began at `first` started this many units (the generator's units_started): those intents are used, the rest offered again. */
+  end(first: number, unitsStarted: number): void {
+    this.paid = Math.min(this.created, first + unitsStarted);
+  }
+}
 const DRAIN_MS = 60_000;
 const BANK_ADAPTER_NOWHERE = "127.0.0.1:9"; // no bank-adapter runs: no card, top-up or withdrawal in B3
 
@@ -178,31 +214,26 @@ export async function openB3(context: CaseContext): Promise<CaseSession> {
 
     const sessions = await usersWithFunds(context, createSignedClient(WalletService, { address: wallet.target }), clearingAs("bank-a"), closers);
     const mesh = new MeshStats(services);
-    // One pool of intents for the session's runs, paid in order: a run first pays those the runs
-    // before it left unpaid, and the merchants create only what it lacks (on a slow host creating
-    // a whole run's worth took as long as the run's window, in every round).
-    const pool = { prefix: `${idPrefix(context, "pay", "pool", 0)}-pi`, created: 0, paid: 0 };
+    const pool = new IntentPool(`${idPrefix(context, "pay", "pool", 0)}-pi`);
     const session: CaseSession = {
       async measure(count, measurement) {
         for (const service of services) service.unpark();
         const tag = idPrefix(context, "pay", measurement.label, count);
         const needed = Math.ceil(MAX_PAYMENTS_PER_S * (measurement.warmupS + measurement.durationS)) + 2 * count;
-        const left = pool.created - pool.paid;
-        const created = Math.max(0, needed - left);
+        const left = pool.unpaid();
+        const created = pool.shortfall(needed);
         const creating = performance.now();
         await createIntents(merchantClients, merchants, pool.prefix, pool.created, created);
         pool.created += created;
         context.log(`  ${created} merchant intents created in ${((performance.now() - creating) / 1000).toFixed(1)} s (${left} left unpaid by earlier runs)`);
         await mesh.drained(DRAIN_MS);
         mesh.samples = [];
-        const firstIntent = pool.paid;
-        // Until the run reports how many it began, every intent it could have paid counts as used.
-        pool.paid = pool.created;
+        const firstIntent = pool.begin();
         const { figures, loadgen } = await runLoad(mesh, {
           target: wallet.target, workload: "wallet-pay-intent", inFlight: count, warmupS: measurement.warmupS, durationS: measurement.durationS,
           keysDir, signers: [], verifyEvery: 0, idPrefix: `${tag}-rq`, payments: { sessions, intentPrefix: pool.prefix, firstIntent, endIntent: pool.created },
         });
-        pool.paid = Math.min(pool.created, firstIntent + loadgen.units_started);
+        pool.end(firstIntent, loadgen.units_started);
         const afterDrain = await mesh.drained(DRAIN_MS);
         const perService = serviceFigures(mesh, figures.calls ?? 0, figures.duration_s ?? 0);
         logRun(context, measurement, `  ${count} in flight: ${figures.throughput_per_s} payments/s; ${Object.entries(perService).map(([name, values]) => `${name} ${values.cpu_ms_per_call} ms/payment, ${values.rss_peak_mb} MB`).join("; ")}`);
