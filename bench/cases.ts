@@ -261,9 +261,9 @@ export const CASES: readonly BenchCase[] = [
     smokeInFlight: [32],
     inSmoke: true,
     async open(context) {
+      // Its error names the server (CLEARMESH_TEST_PG_ADMIN_URL) without the URL's password.
       const database = await createTestDatabase().catch((error: unknown) => {
-        // The URL is not repeated: it may hold a password.
-        throw new Error(`B5 needs PostgreSQL to make a fresh database in (the server CLEARMESH_TEST_PG_ADMIN_URL names, 127.0.0.1:5432 by default): ${(error as Error).message}`);
+        throw new Error(`B5 needs PostgreSQL for clearing's store: ${(error as Error).message}`, { cause: error });
       });
       const admin = new pg.Client({ connectionString: database.url });
       admin.on("error", () => {});

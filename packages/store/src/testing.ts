@@ -15,7 +15,18 @@ export interface TestDatabase {
  */
 export async function createTestDatabase(adminUrl = defaultAdminUrl()): Promise<TestDatabase> {
   const name = `clearmesh_test_${randomBytes(6).toString("hex")}`;
-  await withAdmin(adminUrl, (client) => client.query(`CREATE DATABASE ${name}`));
+  try {
+    await withAdmin(adminUrl, (client) => client.query(`CREATE DATABASE ${name}`));
+  } catch (error) {
+    // Where, by host and port only: the URL may hold a password.
+    let server = "the server CLEARMESH_TEST_PG_ADMIN_URL names";
+    try {
+      server = `the PostgreSQL server at ${new URL(adminUrl).host}`;
+    } catch {
+      // Not a URL: pg said why above.
+    }
+    throw new Error(`cannot create a test database on ${server} (CLEARMESH_TEST_PG_ADMIN_URL; by default postgres@127.0.0.1:5432, trust auth): ${(error as Error).message}`, { cause: error });
+  }
   const url = new URL(adminUrl);
   url.pathname = `/${name}`;
   let dropped = false;

@@ -70,6 +70,12 @@ describe("PostgreSQL specifics", () => {
     await lock.release();
   });
 
+  it("says which server refused a test database, without the password its URL holds", async () => {
+    const refused = createTestDatabase("postgres://postgres:s3cret-pw@127.0.0.1:1/postgres");
+    await expect(refused).rejects.toThrow(/^cannot create a test database on the PostgreSQL server at 127\.0\.0\.1:1 \(CLEARMESH_TEST_PG_ADMIN_URL.*\): .*ECONNREFUSED/);
+    await expect(refused).rejects.not.toThrow(/s3cret-pw/);
+  });
+
   it("fails fast at open when the server is unreachable", async () => {
     await expect(openStore({ url: "postgres://postgres@127.0.0.1:1/none" })).rejects.toThrow();
   });
