@@ -14,7 +14,7 @@ import { ClearingService, ParticipantKind } from "@clearmesh/contracts";
 import { createLogger, createSignedClient, ensureKeyFiles, loadSettings, type SignedClient } from "@clearmesh/runtime";
 import type { Store } from "@clearmesh/store";
 import { clearingSettingsSchema, startClearing } from "@clearmesh/clearing";
-import { serveRunningService, settingsFromEnvironment } from "./server-child.js";
+import { serveRunningService, serviceEnvironment } from "./server-child.js";
 import { BENCH_BANKS, responderKey, type ResponderKey } from "./workloads.js";
 
 export interface ClearingServerInfo {
@@ -40,12 +40,9 @@ const cleanup = async () => {
 try {
   const natsUrl = process.env.NATS_URL || (nats = await startNatsServer()).url;
   // Clearing's settings in the environment (STORE_URL for B5, a variant's ANSWERS_PER_TURN, …), then the harness's own.
-  const environment: Record<string, string> = {
-    LOG_LEVEL: "warn", ...settingsFromEnvironment(clearingSettingsSchema()),
-    CLEARMESH_DATA_DIR: dataDir, NATS_URL: natsUrl, GRPC_PORT: "0", HTTP_PORT: "0", SHUTDOWN_GRACE_MS: "2000",
-  };
+  const environment = serviceEnvironment(clearingSettingsSchema(), { CLEARMESH_DATA_DIR: dataDir, NATS_URL: natsUrl });
   // Logs go to stderr: stdout carries the one JSON line the harness reads.
-  const logger = createLogger({ service: "clearing", level: process.env.LOG_LEVEL ?? "warn", destination: process.stderr });
+  const logger = createLogger({ service: "clearing", level: environment.LOG_LEVEL!, destination: process.stderr });
   const clearing = await startClearing(loadSettings(clearingSettingsSchema(), environment), { logger });
   await clearing.ready;
 

@@ -17,7 +17,7 @@ import { createLogger, loadSettings, type RunningService } from "@clearmesh/runt
 import { clearingSettingsSchema, startClearing } from "@clearmesh/clearing";
 import { commerceConnectorSettingsSchema, startCommerceConnector } from "@clearmesh/e-commerce-connector";
 import { startWallet, walletSettingsSchema } from "@clearmesh/wallet";
-import { serveRunningService, settingsFromEnvironment } from "./server-child.js";
+import { serveRunningService, serviceEnvironment } from "./server-child.js";
 
 export type MeshServiceName = "clearing" | "e-commerce-connector" | "wallet";
 
@@ -46,9 +46,7 @@ try {
   const natsUrl = given.NATS_URL || (nats = await startNatsServer()).url;
   // The service's settings in this environment (a variant's), then the harness's own (bench/b3.ts's JSON).
   const schema = { clearing: clearingSettingsSchema, "e-commerce-connector": commerceConnectorSettingsSchema, wallet: walletSettingsSchema }[service]();
-  const environment: Record<string, string> = {
-    LOG_LEVEL: "warn", ...settingsFromEnvironment(schema), GRPC_PORT: "0", HTTP_PORT: "0", SHUTDOWN_GRACE_MS: "2000", ...given, NATS_URL: natsUrl,
-  };
+  const environment = serviceEnvironment(schema, { ...given, NATS_URL: natsUrl });
   // Logs go to stderr: stdout carries the one JSON line the harness reads.
   const logger = createLogger({ service, level: environment.LOG_LEVEL!, destination: process.stderr });
   let running: RunningService;

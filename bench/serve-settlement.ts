@@ -16,7 +16,7 @@ import { Journal } from "../services/clearing/src/engine/journal.js";
 import { KnownIds } from "../services/clearing/src/engine/known-ids.js";
 import { Ledger } from "../services/clearing/src/engine/ledger.js";
 import { loadLedger } from "../services/clearing/src/engine/load.js";
-import { serveRunningService, settingsFromEnvironment } from "./server-child.js";
+import { serveRunningService, serviceEnvironment } from "./server-child.js";
 import { responderKey, type ResponderKey } from "./workloads.js";
 
 export interface SettlementServerInfo {
@@ -42,11 +42,8 @@ let nats: TestNatsServer | undefined;
 try {
   const natsUrl = process.env.NATS_URL || (nats = await startNatsServer()).url;
   // Clearing's settings in the environment (B4's FEE_SCHEDULE, a variant's, …), then the harness's own.
-  const environment: Record<string, string> = {
-    LOG_LEVEL: "warn", ...settingsFromEnvironment(clearingSettingsSchema()),
-    CLEARMESH_DATA_DIR: dataDir, NATS_URL: natsUrl, GRPC_PORT: "0", HTTP_PORT: "0", SHUTDOWN_GRACE_MS: "2000",
-  };
-  const logger = createLogger({ service: "clearing", level: process.env.LOG_LEVEL ?? "warn", destination: process.stderr });
+  const environment = serviceEnvironment(clearingSettingsSchema(), { CLEARMESH_DATA_DIR: dataDir, NATS_URL: natsUrl });
+  const logger = createLogger({ service: "clearing", level: environment.LOG_LEVEL!, destination: process.stderr });
   const started = performance.now();
   const clearing = await startClearing(loadSettings(clearingSettingsSchema(), environment), { logger });
   await clearing.ready;

@@ -177,3 +177,13 @@ export function settingsFromEnvironment(schema: SettingsSchema, environment: Nod
   }
   return found;
 }
+
+/**
+ * A measured service's environment, the same in every serve-* script: quiet logs, then the
+ * service's own settings found in this process's environment (settingsFromEnvironment), then
+ * free ports and a short shutdown grace, then what the harness must set itself (`own`: the data
+ * folder, the NATS URL, the other services' addresses, keys), which always wins.
+ */
+export function serviceEnvironment(schema: SettingsSchema, own: Record<string, string>, environment: NodeJS.ProcessEnv = process.env): Record<string, string> {
+  return { LOG_LEVEL: "warn", ...settingsFromEnvironment(schema, environment), GRPC_PORT: "0", HTTP_PORT: "0", SHUTDOWN_GRACE_MS: "2000", ...own };
+}
