@@ -23,7 +23,7 @@ export async function createTestDatabase(adminUrl = defaultAdminUrl()): Promise<
     try {
       server = `the PostgreSQL server at ${new URL(adminUrl).host}`;
     } catch {
-      // Not a URL: pg said why above.
+      // Not a URL: the server stays unnamed, and pg's own message below says what was wrong.
     }
     throw new Error(`cannot create a test database on ${server} (CLEARMESH_TEST_PG_ADMIN_URL; by default postgres@127.0.0.1:5432, trust auth): ${(error as Error).message}`, { cause: error });
   }
