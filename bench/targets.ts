@@ -60,11 +60,18 @@ function roundsContext(row: CaseRow): string | undefined {
   if (rounds.length < 2) return undefined;
   return `rounds ${rounds.map((value) => (typeof value === "number" ? share(value) : "—")).join(", ")}`;
 }
-/** B1's: also B0's p99 at the same in-flight count, where the run has it (one hop of the same exchange). */
+/** Issue 7's bound on B1's p99 at 32 in flight. */
+const B1_P99_LIMIT_MS = 25;
+
+/**
+ * B1's: also B0's p99 at the same in-flight count, where the run has it (one hop of the same
+ * exchange), and whether B0's bare echo alone was already over the target on this host.
+ */
 function b1LatencyContext(row: CaseRow, rows: readonly CaseRow[]): string | undefined {
   const b0 = row.in_flight === null ? undefined : rowOf(rows, "B0", row.in_flight);
   const own = latencyContext(row);
-  return own !== undefined && b0 && b0.p99_ms !== null ? `${own}; B0's own p99 ${ms(b0.p99_ms)}` : own;
+  if (own === undefined || !b0 || b0.p99_ms === null) return own;
+  return `${own}; B0's own p99 ${ms(b0.p99_ms)}${b0.p99_ms > B1_P99_LIMIT_MS ? `, itself over ${B1_P99_LIMIT_MS} ms` : ""}`;
 }
 
 /** "B5 failed: <the first line of its error>", where the run has that case's failed row. */
@@ -85,7 +92,7 @@ function otherWindowSize(row: CaseRow): string | undefined {
 
 const TARGETS: readonly Target[] = [
   { target: "B1 at 32 in flight: at least 50% of B0", caseId: "B1", inFlight: 32, figure: ratio, format: share, met: (value) => value >= 0.5, context: roundsContext },
-  { target: "B1 at 32 in flight: p99 at most 25 ms", caseId: "B1", inFlight: 32, figure: p99, format: ms, met: (value) => value <= 25, context: b1LatencyContext },
+  { target: "B1 at 32 in flight: p99 at most 25 ms", caseId: "B1", inFlight: 32, figure: p99, format: ms, met: (value) => value <= B1_P99_LIMIT_MS, context: b1LatencyContext },
   { target: "B2: at least 25% of B0", caseId: "B2", inFlight: 32, figure: ratio, format: share, met: (value) => value >= 0.25, context: roundsContext },
   { target: "B3: at least 7% of B0", caseId: "B3", inFlight: 32, figure: ratio, format: share, met: (value) => value >= 0.07, context: roundsContext },
   { target: "B3: p99 at most 150 ms", caseId: "B3", inFlight: 32, figure: p99, format: ms, met: (value) => value <= 150, context: latencyContext },

@@ -85,8 +85,11 @@ describe("issue 7's targets judged on a run's rows", () => {
     });
     const verdicts = byTarget(rows);
     expect(verdicts["B1 at 32 in flight: p99 at most 25 ms"]).toEqual({
-      target: "B1 at 32 in flight: p99 at most 25 ms", reached: "55.9 ms", met: false, context: "p50 20.4 ms at 1481/s; B0's own p99 25.7 ms",
+      target: "B1 at 32 in flight: p99 at most 25 ms", reached: "55.9 ms", met: false, context: "p50 20.4 ms at 1481/s; B0's own p99 25.7 ms, itself over 25 ms",
     });
+    // B0 at the target itself is not over it.
+    const b0AtTarget = byTarget(rows.map((candidate) => (candidate.case === "B0" ? { ...candidate, p99_ms: 25 } : candidate)));
+    expect(b0AtTarget["B1 at 32 in flight: p99 at most 25 ms"]!.context).toBe("p50 20.4 ms at 1481/s; B0's own p99 25.0 ms");
     expect(verdicts["B3: p99 at most 150 ms"]!.context).toBe("p50 158.5 ms at 202/s"); // a payment is many hops, not one
     // Without B0 in the run, only the case's own figures; B4 and memory carry no context.
     const withoutB0 = byTarget(rows.filter((candidate) => candidate.case !== "B0"));
